@@ -1,0 +1,219 @@
+"""One typed, frozen settings object, loaded once from a TOML file and environment variables.
+
+Precedence, lowest to highest: defaults below, the config file (``--config``, ``$GENAI_APM_CONFIG``
+or ``./genai-apm.toml``), then ``GENAI_APM_<SECTION>_<KEY>`` environment variables, e.g.
+``GENAI_APM_KAFKA_BOOTSTRAP_SERVERS=b-1.msk:9098``. Unknown keys are errors, not silently ignored,
+so a typo never leaves a production job on a default endpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genai_apm.errors import GenaiApmError
+
+ENV_PREFIX = "GENAI_APM_"
+SECRET_KEYS = frozenset({"sasl_password", "aws_secret_access_key"})
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    # earliest-offset | latest-offset | group-offsets (committed, falling back to earliest)
+    startup_mode: str = "group-offsets"
+    consumer_group: str = "genai-apm"
+    partitions: int = 2
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    invocations: str = "genai.invocations"
+    latency: str = "genai.metrics.latency"
+    deadletter: str = "genai.deadletter"
+
+
+@dataclass(frozen=True)
+class FlinkSettings:
+    parallelism: int = 1
+    # Bounded out-of-orderness of event time: larger means fewer late events, later results.
+    watermark_delay_s: int = 5
+    # A partition with no data for this long stops holding back the watermark.
+    idle_timeout_s: int = 10
+    rest_address: str = "127.0.0.1:8081"
+    jobmanager_memory: str = "1024m"
+    taskmanager_memory: str = "1536m"
+    task_slots: int = 2
+
+
+@dataclass(frozen=True)
+class LatencyJobSettings:
+    window_minutes: int = 1
+    percentiles: tuple[float, ...] = (0.5, 0.9, 0.99)
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    state_dir: str = ".state"
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    kafka_heap: str = "512m"
+    moto_port: int = 5000
+    ready_timeout_s: int = 60
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    region: str = "us-east-1"
+    # Empty means real AWS; the local stack points this at the moto server.
+    endpoint_url: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    flink: FlinkSettings = field(default_factory=FlinkSettings)
+    latency: LatencyJobSettings = field(default_factory=LatencyJobSettings)
+    stack: StackSettings = field(default_factory=StackSettings)
+    aws: AwsSettings = field(default_factory=AwsSettings)
+
+    def replace(self, **sections: dict[str, Any]) -> Settings:
+        """A copy with some keys of some sections changed: ``s.replace(kafka={"partitions": 1})``."""
+        changed = {
+            name: dataclasses.replace(getattr(self, name), **values)
+            for name, values in sections.items()
+        }
+        return dataclasses.replace(self, **changed)
+
+    def redacted(self) -> dict[str, dict[str, Any]]:
+        """The settings as plain dicts with secrets masked, safe to print or log."""
+        out: dict[str, dict[str, Any]] = {}
+        for section in dataclasses.fields(self):
+            values = dataclasses.asdict(getattr(self, section.name))
+            for key in SECRET_KEYS & values.keys():
+                if values[key]:
+                    values[key] = "***"
+            out[section.name] = values
+        return out
+
+
+def _coerce(raw: Any, target: Any, where: str) -> Any:
+    """Convert a TOML or env-var value to the declared field type, or fail naming ``where``."""
+    origin = typing.get_origin(target)
+    try:
+        if origin is tuple:
+            (item_type, _) = typing.get_args(target)
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(_coerce(i.strip() if isinstance(i, str) else i, item_type, where)
+                         for i in items if i != "")
+        if target is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if target is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError(raw)
+            return int(raw)
+        if target is float:
+            return float(raw)
+        if target is str:
+            if not isinstance(raw, str | int | float):
+                raise ValueError(raw)
+            return str(raw)
+    except (TypeError, ValueError):
+        pass
+    else:
+        raise GenaiApmError(f"config {where}: unsupported type {target!r}")
+    name = getattr(target, "__name__", str(target))
+    raise GenaiApmError(f"config {where}: {raw!r} is not a valid {name}")
+
+
+def _section_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _build(overrides: dict[str, dict[str, Any]], origin: str) -> dict[str, dict[str, Any]]:
+    """Validate ``{section: {key: raw}}`` against the dataclasses and coerce every value."""
+    sections = _section_types(Settings)
+    built: dict[str, dict[str, Any]] = {}
+    for section, values in overrides.items():
+        if section not in sections:
+            raise GenaiApmError(
+                f"{origin}: unknown section [{section}] (known: {', '.join(sections)})"
+            )
+        if not isinstance(values, dict):
+            raise GenaiApmError(f"{origin}: [{section}] must be a table of keys")
+        keys = _section_types(sections[section])
+        for key, raw in values.items():
+            if key not in keys:
+                raise GenaiApmError(
+                    f"{origin}: unknown key {section}.{key} (known: {', '.join(keys)})"
+                )
+            built.setdefault(section, {})[key] = _coerce(raw, keys[key], f"{section}.{key}")
+    return built
+
+
+def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str]]:
+    sections = _section_types(Settings)
+    found: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section = next((s for s in sections if rest.startswith(s + "_")), None)
+        if section is None:
+            raise GenaiApmError(f"environment: {name} names no config section")
+        found.setdefault(section, {})[rest[len(section) + 1:]] = value
+    return found
+
+
+def default_config_path(environ: typing.Mapping[str, str]) -> Path | None:
+    if environ.get(ENV_PREFIX + "CONFIG"):
+        return Path(environ[ENV_PREFIX + "CONFIG"])
+    local = Path("genai-apm.toml")
+    return local if local.is_file() else None
+
+
+def load(path: str | Path | None = None, environ: typing.Mapping[str, str] | None = None) -> Settings:
+    """Load settings: defaults, then the config file, then environment variables."""
+    environ = os.environ if environ is None else environ
+    config_path = Path(path) if path else default_config_path(environ)
+    merged: dict[str, dict[str, Any]] = {}
+    if config_path is not None:
+        try:
+            with open(config_path, "rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise GenaiApmError(f"config file {config_path} does not exist") from None
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise GenaiApmError(f"config file {config_path} is unreadable: {e}") from None
+        merged = _build(data, str(config_path))
+    for section, values in _build(_env_overrides(environ), "environment").items():
+        merged.setdefault(section, {}).update(values)
+    settings = Settings()
+    try:
+        return settings.replace(**merged)
+    except TypeError as e:  # pragma: no cover - _build already checked the keys
+        raise GenaiApmError(f"config: {e}") from None
+
+
+def section_docs() -> dict[str, dict[str, Any]]:
+    """Every section and key with its default, for ``genai-apm config`` and the README."""
+    return Settings().redacted()
+

@@ -1,0 +1,193 @@
+"""A real standalone Flink cluster (JobManager + TaskManager) from PyFlink's own distribution.
+
+Configuration, logs and pid files live under ``<state>/flink``, so `cluster down` stops only
+the daemons this project started. Jobs are submitted with the distribution's `flink run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from genai_apm.config import Settings
+from genai_apm.errors import GenaiApmError
+from genai_apm.home import java_executable
+from genai_apm.stack.process import port_in_use
+
+
+def flink_home() -> Path:
+    try:
+        import pyflink
+    except ImportError:
+        raise GenaiApmError("apache-flink is not installed; run `make install`") from None
+    return Path(pyflink.__file__).resolve().parent
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise GenaiApmError(f"{address!r} is not HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+class FlinkRest:
+    """The few REST calls the CLI needs: overview, job list, cancel."""
+
+    def __init__(self, address: str):
+        self.host, self.port = split_address(address)
+        self.base = f"http://{self.host}:{self.port}"
+
+    def _call(self, path: str, method: str = "GET"):
+        request = urllib.request.Request(self.base + path, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as r:
+                body = r.read()
+        except urllib.error.HTTPError as e:
+            raise GenaiApmError(f"Flink REST {method} {path}: HTTP {e.code}") from None
+        except (urllib.error.URLError, OSError):
+            raise GenaiApmError(
+                f"no Flink cluster answers at {self.host}:{self.port} "
+                "(local cluster: `genai-apm cluster up`)"
+            ) from None
+        return json.loads(body) if body else None
+
+    def overview(self) -> dict:
+        return self._call("/overview")
+
+    def jobs(self) -> list[dict]:
+        return self._call("/jobs/overview")["jobs"]
+
+    def cancel(self, job_id: str) -> None:
+        if not re.fullmatch(r"[0-9a-f]{32}", job_id):
+            raise GenaiApmError(f"{job_id!r} is not a Flink job id (32 hex digits)")
+        self._call(f"/jobs/{job_id}?mode=cancel", method="PATCH")
+
+
+class LocalFlinkCluster:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.dir = Path(settings.stack.state_dir).resolve() / "flink"
+        self.host, self.rest_port = split_address(settings.flink.rest_address)
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.dir / "conf"
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env |= {
+            "FLINK_CONF_DIR": str(self.conf_dir),
+            "FLINK_LOG_DIR": str(self.dir / "log"),
+            "FLINK_PID_DIR": str(self.dir),
+            "JAVA_HOME": str(Path(java_executable()).resolve().parents[1]),
+        }
+        return env
+
+    def _write_conf(self) -> None:
+        home = flink_home()
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        for item in (home / "conf").iterdir():
+            if item.name != "config.yaml":
+                shutil.copy(item, self.conf_dir / item.name)
+        stock = (home / "conf" / "config.yaml").read_text()
+        java_opts = re.search(r"^\s+all: (.*)$", stock, re.MULTILINE)
+        f = self.settings.flink
+        conf = {
+            # the JDK 17 module opens Flink itself needs
+            "env.java.opts.all": java_opts.group(1) if java_opts else "",
+            "jobmanager.rpc.address": "localhost",
+            "jobmanager.bind-host": "localhost",
+            "taskmanager.bind-host": "localhost",
+            "taskmanager.host": "localhost",
+            "rest.address": self.host,
+            "rest.bind-address": self.host,
+            "rest.port": str(self.rest_port),
+            "jobmanager.memory.process.size": f.jobmanager_memory,
+            "taskmanager.memory.process.size": f.taskmanager_memory,
+            "taskmanager.numberOfTaskSlots": str(f.task_slots),
+            "parallelism.default": str(f.parallelism),
+            "python.executable": sys.executable,
+            "python.client.executable": sys.executable,
+        }
+        (self.conf_dir / "config.yaml").write_text(
+            "# written by genai-apm cluster up; edit settings, not this file\n"
+            + "".join(f"{k}: {json.dumps(v)}\n" for k, v in conf.items())
+        )
+        (self.conf_dir / "masters").write_text(f"localhost:{self.rest_port}\n")
+        (self.conf_dir / "workers").write_text("localhost\n")
+
+    def running(self) -> bool:
+        return any(self.dir.glob("flink-*-standalonesession.pid")) and self._answers()
+
+    def _answers(self) -> bool:
+        try:
+            return FlinkRest(self.settings.flink.rest_address).overview()["taskmanagers"] > 0
+        except GenaiApmError:
+            return False
+
+    def up(self) -> bool:
+        if self.running():
+            return False
+        if port_in_use(self.rest_port):
+            raise GenaiApmError(
+                f"port {self.rest_port} is in use; set flink.rest_address "
+                "(GENAI_APM_FLINK_REST_ADDRESS) to a free HOST:PORT"
+            )
+        self._write_conf()
+        (self.dir / "log").mkdir(parents=True, exist_ok=True)
+        script = flink_home() / "bin" / "start-cluster.sh"
+        result = subprocess.run(["bash", str(script)], env=self._env(), capture_output=True,
+                                text=True)
+        if result.returncode != 0:
+            raise GenaiApmError(f"start-cluster.sh failed; see {self.dir / 'log'}")
+        deadline = time.monotonic() + self.settings.stack.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self._answers():
+                return True
+            time.sleep(0.5)
+        self.down()
+        raise GenaiApmError(f"Flink cluster did not come up; see {self.dir / 'log'}")
+
+    def down(self) -> bool:
+        if not any(self.dir.glob("flink-*.pid")):
+            return False
+        script = flink_home() / "bin" / "stop-cluster.sh"
+        subprocess.run(["bash", str(script)], env=self._env(), capture_output=True, text=True)
+        return True
+
+    def status(self) -> str:
+        if not self._answers():
+            return "stopped"
+        o = FlinkRest(self.settings.flink.rest_address).overview()
+        return (f"running at http://{self.host}:{self.rest_port}: {o['taskmanagers']} "
+                f"taskmanager(s), {o['slots-available']}/{o['slots-total']} slots free, "
+                f"{o['jobs-running']} job(s) running; logs {self.dir / 'log'}")
+
+
+def submit_to_cluster(address: str, module: str, job_args: list[str]) -> str:
+    """Detached `flink run` of a job module on the cluster at ``address``; returns the job id."""
+    FlinkRest(address).overview()  # one clear line if nothing answers there
+    home = flink_home()
+    argv = [
+        "bash", str(home / "bin" / "flink"), "run", "-m", address, "-d",
+        "-pyclientexec", sys.executable, "-pyexec", sys.executable,
+        "-pym", module, *job_args,
+    ]
+    env = dict(os.environ)
+    env.setdefault("JAVA_HOME", str(Path(java_executable()).resolve().parents[1]))
+    result = subprocess.run(argv, env=env, capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    found = re.search(r"JobID ([0-9a-f]{32})", output)
+    if result.returncode != 0 or not found:
+        reason = next((line for line in reversed(output.splitlines())
+                       if "Exception" in line or "Error" in line), "see `flink run` output")
+        raise GenaiApmError(f"submission to {address} failed: {reason.strip()[:300]}")
+    return found.group(1)

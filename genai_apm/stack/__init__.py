@@ -1,0 +1,1 @@
+"""The embedded local stack: a real Kafka broker (KRaft) and a moto AWS emulator on loopback."""

@@ -1,0 +1,119 @@
+"""A real single-node Apache Kafka 4 broker in KRaft combined mode, run from the Maven jars."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from genai_apm.config import StackSettings
+from genai_apm.errors import GenaiApmError
+from genai_apm.home import jars_dir, java_executable, project_root
+from genai_apm.home import jars as resolve_group
+from genai_apm.stack.process import ManagedProcess, port_in_use, port_open
+
+NAME = "kafka"
+
+
+def server_properties(stack: StackSettings, data_dir: Path) -> str:
+    """Broker + controller on loopback; replication 1 everywhere or consumer groups hang."""
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "listeners": f"PLAINTEXT://127.0.0.1:{stack.kafka_port},"
+                     f"CONTROLLER://127.0.0.1:{stack.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{stack.kafka_port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        # with `format --standalone` the quorum is bootstrapped, not a static voter list
+        "controller.quorum.bootstrap.servers": f"127.0.0.1:{stack.controller_port}",
+        "log.dirs": str(data_dir),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "4",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+        # Flink's exactly-once sink holds transactions open across checkpoints
+        "transaction.max.timeout.ms": "3600000",
+        "log.retention.hours": "168",
+    }
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+class KafkaBroker:
+    def __init__(self, stack: StackSettings, state_dir: Path):
+        self.stack = stack
+        self.dir = state_dir / NAME
+        self.process = ManagedProcess(NAME, state_dir)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.stack.kafka_port}"
+
+    def _java(self, main_class: str, *args: str, heap: str) -> list[str]:
+        classpath = str(jars_dir("kafka") / "*")
+        return [
+            java_executable(), f"-Xmx{heap}", "-Xss1m", "-XX:+UseG1GC",
+            f"-Dkafka.logs.dir={self.dir}",
+            f"-Dlog4j2.configurationFile={project_root() / 'infra' / 'kafka' / 'log4j2.properties'}",
+            "-cp", classpath, main_class, *args,
+        ]
+
+    def _format_storage(self, props: Path, data: Path) -> None:
+        import subprocess
+
+        if (data / "meta.properties").is_file():
+            return
+        argv = self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+                          "-c", str(props), "--standalone", heap="256m")
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            lines = (result.stdout + result.stderr).strip().splitlines() or ["(no output)"]
+            raise GenaiApmError(f"Kafka storage format failed: {lines[-1]}")
+
+    def up(self) -> bool:
+        """Start the broker unless ours is running; wait until it answers. True if started."""
+        if self.process.pid() is not None:
+            return False
+        for port in (self.stack.kafka_port, self.stack.controller_port):
+            if port_in_use(port):
+                raise GenaiApmError(
+                    f"port {port} on 127.0.0.1 is in use; set stack.kafka_port / "
+                    "stack.controller_port (or GENAI_APM_STACK_KAFKA_PORT) to free ones"
+                )
+        resolve_group("kafka")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = self.dir / "data"
+        props = self.dir / "server.properties"
+        props.write_text(server_properties(self.stack, data))
+        self._format_storage(props, data)
+        self.process.start(self._java("kafka.Kafka", str(props), heap=self.stack.kafka_heap))
+        self.process.wait_ready(self._ready, self.stack.ready_timeout_s, "Kafka broker")
+        return True
+
+    def _ready(self) -> bool:
+        if not port_open(self.stack.kafka_port):
+            return False
+        log = self.dir / "server.log"
+        return log.is_file() and "Kafka Server started" in log.read_text(errors="replace")
+
+    def down(self) -> bool:
+        return self.process.stop()
+
+    def status(self) -> str:
+        pid = self.process.pid()
+        if pid is None:
+            return "stopped"
+        return f"running (pid {pid}) on {self.bootstrap}; log {self.dir / 'server.log'}"
+
+
+def _cluster_id() -> str:
+    # KRaft cluster ids are 16 random bytes in URL-safe base64 without padding
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
