@@ -37,13 +37,14 @@ def client_properties(kafka: KafkaSettings) -> dict[str, str]:
         props["properties.security.protocol"] = kafka.security_protocol
     if kafka.sasl_mechanism:
         props["properties.sasl.mechanism"] = kafka.sasl_mechanism
-        module = ("org.apache.kafka.common.security.plain.PlainLoginModule"
-                  if kafka.sasl_mechanism == "PLAIN"
-                  else "org.apache.kafka.common.security.scram.ScramLoginModule")
+        module = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule"
+            if kafka.sasl_mechanism == "PLAIN"
+            else "org.apache.kafka.common.security.scram.ScramLoginModule"
+        )
         # Flink masks *jaas.config* values when it prints configuration.
         props["properties.sasl.jaas.config"] = (
-            f'{module} required username="{kafka.sasl_username}" '
-            f'password="{kafka.sasl_password}";'
+            f'{module} required username="{kafka.sasl_username}" password="{kafka.sasl_password}";'
         )
     return props
 
@@ -56,6 +57,7 @@ def raw_source_ddl(
     event_time_sql: str,
     watermark_delay_s: int,
     bounded: bool,
+    start_offsets: dict[int, int] | None = None,
 ) -> str:
     """A source whose payload is raw bytes, with event time computed from it.
 
@@ -76,6 +78,12 @@ def raw_source_ddl(
         "scan.startup.mode": startup,
         "format": "raw",
     }
+    if start_offsets is not None:
+        startup = "specific-offsets"
+        options["scan.startup.mode"] = startup
+        options["scan.startup.specific-offsets"] = ";".join(
+            f"partition:{p},offset:{o}" for p, o in sorted(start_offsets.items())
+        )
     if startup == "group-offsets":
         options["properties.auto.offset.reset"] = "earliest"
     if bounded:

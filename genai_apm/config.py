@@ -88,7 +88,7 @@ class Settings:
     aws: AwsSettings = field(default_factory=AwsSettings)
 
     def replace(self, **sections: dict[str, Any]) -> Settings:
-        """A copy with some keys of some sections changed: ``s.replace(kafka={"partitions": 1})``."""
+        """A copy with some keys changed: ``s.replace(kafka={"partitions": 1})``."""
         changed = {
             name: dataclasses.replace(getattr(self, name), **values)
             for name, values in sections.items()
@@ -114,8 +114,11 @@ def _coerce(raw: Any, target: Any, where: str) -> Any:
         if origin is tuple:
             (item_type, _) = typing.get_args(target)
             items = raw.split(",") if isinstance(raw, str) else list(raw)
-            return tuple(_coerce(i.strip() if isinstance(i, str) else i, item_type, where)
-                         for i in items if i != "")
+            return tuple(
+                _coerce(i.strip() if isinstance(i, str) else i, item_type, where)
+                for i in items
+                if i != ""
+            )
         if target is bool:
             if isinstance(raw, bool):
                 return raw
@@ -175,11 +178,11 @@ def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
             continue
-        rest = name[len(ENV_PREFIX):].lower()
+        rest = name[len(ENV_PREFIX) :].lower()
         section = next((s for s in sections if rest.startswith(s + "_")), None)
         if section is None:
             raise GenaiApmError(f"environment: {name} names no config section")
-        found.setdefault(section, {})[rest[len(section) + 1:]] = value
+        found.setdefault(section, {})[rest[len(section) + 1 :]] = value
     return found
 
 
@@ -190,7 +193,9 @@ def default_config_path(environ: typing.Mapping[str, str]) -> Path | None:
     return local if local.is_file() else None
 
 
-def load(path: str | Path | None = None, environ: typing.Mapping[str, str] | None = None) -> Settings:
+def load(
+    path: str | Path | None = None, environ: typing.Mapping[str, str] | None = None
+) -> Settings:
     """Load settings: defaults, then the config file, then environment variables."""
     environ = os.environ if environ is None else environ
     config_path = Path(path) if path else default_config_path(environ)
@@ -216,4 +221,3 @@ def load(path: str | Path | None = None, environ: typing.Mapping[str, str] | Non
 def section_docs() -> dict[str, dict[str, Any]]:
     """Every section and key with its default, for ``genai-apm config`` and the README."""
     return Settings().redacted()
-

@@ -144,8 +144,9 @@ class LocalFlinkCluster:
         self._write_conf()
         (self.dir / "log").mkdir(parents=True, exist_ok=True)
         script = flink_home() / "bin" / "start-cluster.sh"
-        result = subprocess.run(["bash", str(script)], env=self._env(), capture_output=True,
-                                text=True)
+        result = subprocess.run(
+            ["bash", str(script)], env=self._env(), capture_output=True, text=True
+        )
         if result.returncode != 0:
             raise GenaiApmError(f"start-cluster.sh failed; see {self.dir / 'log'}")
         deadline = time.monotonic() + self.settings.stack.ready_timeout_s
@@ -167,9 +168,11 @@ class LocalFlinkCluster:
         if not self._answers():
             return "stopped"
         o = FlinkRest(self.settings.flink.rest_address).overview()
-        return (f"running at http://{self.host}:{self.rest_port}: {o['taskmanagers']} "
-                f"taskmanager(s), {o['slots-available']}/{o['slots-total']} slots free, "
-                f"{o['jobs-running']} job(s) running; logs {self.dir / 'log'}")
+        return (
+            f"running at http://{self.host}:{self.rest_port}: {o['taskmanagers']} "
+            f"taskmanager(s), {o['slots-available']}/{o['slots-total']} slots free, "
+            f"{o['jobs-running']} job(s) running; logs {self.dir / 'log'}"
+        )
 
 
 def submit_to_cluster(address: str, module: str, job_args: list[str]) -> str:
@@ -177,9 +180,19 @@ def submit_to_cluster(address: str, module: str, job_args: list[str]) -> str:
     FlinkRest(address).overview()  # one clear line if nothing answers there
     home = flink_home()
     argv = [
-        "bash", str(home / "bin" / "flink"), "run", "-m", address, "-d",
-        "-pyclientexec", sys.executable, "-pyexec", sys.executable,
-        "-pym", module, *job_args,
+        "bash",
+        str(home / "bin" / "flink"),
+        "run",
+        "-m",
+        address,
+        "-d",
+        "-pyclientexec",
+        sys.executable,
+        "-pyexec",
+        sys.executable,
+        "-pym",
+        module,
+        *job_args,
     ]
     env = dict(os.environ)
     env.setdefault("JAVA_HOME", str(Path(java_executable()).resolve().parents[1]))
@@ -187,7 +200,13 @@ def submit_to_cluster(address: str, module: str, job_args: list[str]) -> str:
     output = result.stdout + result.stderr
     found = re.search(r"JobID ([0-9a-f]{32})", output)
     if result.returncode != 0 or not found:
-        reason = next((line for line in reversed(output.splitlines())
-                       if "Exception" in line or "Error" in line), "see `flink run` output")
+        reason = next(
+            (
+                line
+                for line in reversed(output.splitlines())
+                if "Exception" in line or "Error" in line
+            ),
+            "see `flink run` output",
+        )
         raise GenaiApmError(f"submission to {address} failed: {reason.strip()[:300]}")
     return found.group(1)

@@ -12,7 +12,11 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True):
     """A TableEnvironment with the project's connector jars, UTC time and the configured limits."""
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
-    mode = EnvironmentSettings.in_streaming_mode() if streaming else EnvironmentSettings.in_batch_mode()
+    mode = (
+        EnvironmentSettings.in_streaming_mode()
+        if streaming
+        else EnvironmentSettings.in_batch_mode()
+    )
     t_env = TableEnvironment.create(mode)
     conf = t_env.get_config()
     conf.set("pipeline.name", f"genai-apm {job_name}")

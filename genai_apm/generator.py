@@ -85,8 +85,13 @@ def invocations(spec: TrafficSpec, count: int) -> Iterator[dict]:
         if rng.random() < spec.error_rate:
             error_type, error_class, http_status, _ = rng.choices(ERRORS, error_weights)[0]
             event.update(
-                status="error", error_type=error_type, error_class=error_class,
-                http_status=http_status, output_tokens=0, ttft_ms=None, finish_reason=None,
+                status="error",
+                error_type=error_type,
+                error_class=error_class,
+                http_status=http_status,
+                output_tokens=0,
+                ttft_ms=None,
+                finish_reason=None,
                 latency_ms=round(rng.lognormvariate(math.log(60), 0.5), 3),
             )
         yield event

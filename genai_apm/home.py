@@ -57,5 +57,7 @@ def java_executable() -> str:
         return str(Path(java_home) / "bin" / "java")
     found = shutil.which("java")
     if found is None:
-        raise GenaiApmError("Java is not installed (no JAVA_HOME, no java on PATH); install JDK 17+")
+        raise GenaiApmError(
+            "Java is not installed (no JAVA_HOME, no java on PATH); install JDK 17+"
+        )
     return found

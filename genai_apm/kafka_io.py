@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from genai_apm.config import KafkaSettings
 from genai_apm.errors import GenaiApmError
@@ -31,14 +31,15 @@ def _kafka_errors(kafka: KafkaSettings):
         yield
     except (KafkaConnectionError, KafkaTimeoutError):
         raise GenaiApmError(
-            f"cannot reach Kafka at {kafka.bootstrap_servers} "
-            "(local stack: `genai-apm stack up`)"
+            f"cannot reach Kafka at {kafka.bootstrap_servers} (local stack: `genai-apm stack up`)"
         ) from None
     except KafkaError as e:
         raise GenaiApmError(f"Kafka at {kafka.bootstrap_servers}: {e}") from None
 
 
-def ensure_topics(kafka: KafkaSettings, topics: Iterable[str], partitions: int | None = None) -> None:
+def ensure_topics(
+    kafka: KafkaSettings, topics: Iterable[str], partitions: int | None = None
+) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
@@ -50,24 +51,28 @@ def ensure_topics(kafka: KafkaSettings, topics: Iterable[str], partitions: int |
             existing = set(admin.list_topics())
             wanted = [t for t in dict.fromkeys(topics) if t not in existing]
             if wanted:
-                try:
+                # another client may create one between our listing and our request
+                with suppress(TopicAlreadyExistsError):
                     admin.create_topics(
                         [NewTopic(t, partitions or kafka.partitions, 1) for t in wanted]
                     )
-                except TopicAlreadyExistsError:
-                    pass
         finally:
             admin.close()
 
 
-def produce_json(kafka: KafkaSettings, topic: str, events: Iterable[dict],
-                 key_field: str | None = None) -> int:
+def produce_json(
+    kafka: KafkaSettings, topic: str, events: Iterable[dict], key_field: str | None = None
+) -> int:
     """Send events as JSON; returns how many were acknowledged by the broker."""
     from kafka import KafkaProducer
 
     with _kafka_errors(kafka):
-        producer = KafkaProducer(**_client_args(kafka), acks="all", linger_ms=20,
-                                 compression_type="lz4" if _has_lz4() else None)
+        producer = KafkaProducer(
+            **_client_args(kafka),
+            acks="all",
+            linger_ms=20,
+            compression_type="lz4" if _has_lz4() else None,
+        )
         sent = 0
         try:
             for event in events:
@@ -96,21 +101,57 @@ def produce_raw(kafka: KafkaSettings, topic: str, payloads: Iterable[bytes]) -> 
         return sent
 
 
-def consume(kafka: KafkaSettings, topic: str, *, idle_timeout_s: float = 3.0,
-            from_beginning: bool = True) -> Iterator[bytes]:
-    """Values of ``topic`` until no record arrived for ``idle_timeout_s``."""
-    from kafka import KafkaConsumer
+def consume(
+    kafka: KafkaSettings,
+    topic: str,
+    *,
+    start: dict[int, int] | None = None,
+    from_beginning: bool = True,
+    idle_timeout_s: float = 3.0,
+    until_end: bool = False,
+) -> Iterator[bytes]:
+    """Committed values of ``topic`` until none arrived for ``idle_timeout_s``.
+
+    Reads from ``start`` (partition -> offset, as from ``end_offsets``) when given, else from
+    the beginning or the end. With ``until_end`` it also stops as soon as it has read up to
+    the end offsets seen when it began: what a finished job wrote, without waiting.
+    No consumer group: reading never moves anyone's offsets.
+    """
+    from kafka import KafkaConsumer, TopicPartition
 
     with _kafka_errors(kafka):
         consumer = KafkaConsumer(
-            topic, **_client_args(kafka),
-            auto_offset_reset="earliest" if from_beginning else "latest",
-            enable_auto_commit=False, consumer_timeout_ms=int(idle_timeout_s * 1000),
+            **_client_args(kafka),
+            enable_auto_commit=False,
+            consumer_timeout_ms=int(idle_timeout_s * 1000),
             isolation_level="read_committed",
         )
         try:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions is None:
+                raise GenaiApmError(f"topic {topic!r} does not exist on {kafka.bootstrap_servers}")
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            if start is not None:
+                for tp in tps:
+                    consumer.seek(tp, start.get(tp.partition, 0))
+            elif from_beginning:
+                consumer.seek_to_beginning(*tps)
+            else:
+                consumer.seek_to_end(*tps)
+            stop_at = consumer.end_offsets(tps) if until_end else None
+
+            def reached_end() -> bool:
+                return stop_at is not None and all(
+                    consumer.position(tp) >= off for tp, off in stop_at.items()
+                )
+
+            if reached_end():
+                return
             for message in consumer:
                 yield message.value
+                if reached_end():
+                    return
         finally:
             consumer.close()
 
@@ -125,3 +166,30 @@ def _has_lz4() -> bool:
     except ImportError:
         return False
     return True
+
+
+def check_reachable(kafka: KafkaSettings, timeout_s: float = 10.0) -> None:
+    """Fail with one clear line if no broker answers; Flink would otherwise retry silently."""
+    from kafka import KafkaAdminClient
+
+    with _kafka_errors(kafka):
+        admin = KafkaAdminClient(
+            **_client_args(kafka),
+            request_timeout_ms=int(timeout_s * 1000),
+            api_version_auto_timeout_ms=int(timeout_s * 1000),
+        )
+        admin.close()
+
+
+def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
+    """Partition -> next offset: the position from which only newer records are read."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    with _kafka_errors(kafka):
+        consumer = KafkaConsumer(**_client_args(kafka))
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in partitions]
+            return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
+        finally:
+            consumer.close()

@@ -62,7 +62,13 @@ FROM (
     return statements
 
 
-def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) -> str:
+def run(
+    settings: Settings,
+    *,
+    bounded: bool = False,
+    wait: bool | None = None,
+    start_offsets: dict[int, int] | None = None,
+) -> str:
     """Create the Kafka tables from settings, build, and execute; returns the Flink job id."""
     from genai_apm.connectors import kafka
     from genai_apm.flink_env import table_env
@@ -73,19 +79,34 @@ def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) 
 
     t_env = table_env(settings, JOB)
     event_time = typed(INVOCATION_V1.field("event_time"), kafka.RAW_DOC)
-    t_env.execute_sql(kafka.raw_source_ddl(
-        "invocations_raw", settings.topics.invocations, settings.kafka,
-        event_time_sql=event_time, watermark_delay_s=settings.flink.watermark_delay_s,
-        bounded=bounded,
-    ))
-    t_env.execute_sql(kafka.json_sink_ddl(
-        "latency_out", settings.topics.latency, settings.kafka, output_columns(settings),
-        key_fields=["model_id"],
-    ))
-    t_env.execute_sql(kafka.json_sink_ddl(
-        "deadletter_out", settings.topics.deadletter, settings.kafka,
-        invocations.DEADLETTER_COLUMNS,
-    ))
+    t_env.execute_sql(
+        kafka.raw_source_ddl(
+            "invocations_raw",
+            settings.topics.invocations,
+            settings.kafka,
+            event_time_sql=event_time,
+            watermark_delay_s=settings.flink.watermark_delay_s,
+            bounded=bounded,
+            start_offsets=start_offsets,
+        )
+    )
+    t_env.execute_sql(
+        kafka.json_sink_ddl(
+            "latency_out",
+            settings.topics.latency,
+            settings.kafka,
+            output_columns(settings),
+            key_fields=["model_id"],
+        )
+    )
+    t_env.execute_sql(
+        kafka.json_sink_ddl(
+            "deadletter_out",
+            settings.topics.deadletter,
+            settings.kafka,
+            invocations.DEADLETTER_COLUMNS,
+        )
+    )
     invocations.register(t_env, "invocations_raw")
     statements = build(t_env, settings, sink="latency_out", deadletter="deadletter_out")
     return execute(t_env, statements, JOB, wait=wait)

@@ -26,8 +26,11 @@ def job_main(job: str, run: Callable[..., str], argv: list[str] | None) -> int:
     from genai_apm import config
 
     parser = argparse.ArgumentParser(prog=f"genai-apm submit {job}")
-    parser.add_argument("--bounded", action="store_true",
-                        help="stop at the offsets that are latest when the job starts")
+    parser.add_argument(
+        "--bounded",
+        action="store_true",
+        help="stop at the offsets that are latest when the job starts",
+    )
     parser.add_argument("--config", help="config file (TOML); env vars still override it")
     args = parser.parse_args(argv)
     settings: Settings = config.load(args.config)

@@ -62,15 +62,20 @@ def problem(field: Field, doc: str) -> str:
             f"THEN '{field.name}: not a valid {field.kind.value}'"
         )
     if field.minimum is not None:
-        checks.append(f"WHEN {value} < {field.minimum} THEN '{field.name}: below {field.minimum:g}'")
+        checks.append(
+            f"WHEN {value} < {field.minimum} THEN '{field.name}: below {field.minimum:g}'"
+        )
     if field.kind is Kind.DOUBLE:
         # TRY_CAST turns 1e400 into Infinity; no metric of ours is legitimately infinite
-        checks.append(f"WHEN ABS({value}) = CAST('Infinity' AS DOUBLE) "
-                      f"THEN '{field.name}: not finite'")
+        checks.append(
+            f"WHEN ABS({value}) = CAST('Infinity' AS DOUBLE) THEN '{field.name}: not finite'"
+        )
     if field.allowed:
         options = ", ".join(f"'{a}'" for a in field.allowed)
-        checks.append(f"WHEN {raw} NOT IN ({options}) "
-                      f"THEN '{field.name}: not one of {'|'.join(field.allowed)}'")
+        checks.append(
+            f"WHEN {raw} NOT IN ({options}) "
+            f"THEN '{field.name}: not one of {'|'.join(field.allowed)}'"
+        )
     if not checks:
         return ""
     return "CASE " + " ".join(checks) + " END"

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from genai_apm.config import StackSettings
 from genai_apm.errors import GenaiApmError
-from genai_apm.home import jars_dir, java_executable, project_root
 from genai_apm.home import jars as resolve_group
+from genai_apm.home import jars_dir, java_executable, project_root
 from genai_apm.stack.process import ManagedProcess, port_in_use, port_open
 
 NAME = "kafka"
+LOG_CONFIG_DIR = project_root() / "infra" / "kafka"
 
 
 def server_properties(stack: StackSettings, data_dir: Path) -> str:
@@ -20,7 +21,7 @@ def server_properties(stack: StackSettings, data_dir: Path) -> str:
         "process.roles": "broker,controller",
         "node.id": "1",
         "listeners": f"PLAINTEXT://127.0.0.1:{stack.kafka_port},"
-                     f"CONTROLLER://127.0.0.1:{stack.controller_port}",
+        f"CONTROLLER://127.0.0.1:{stack.controller_port}",
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{stack.kafka_port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
@@ -58,10 +59,16 @@ class KafkaBroker:
     def _java(self, main_class: str, *args: str, heap: str) -> list[str]:
         classpath = str(jars_dir("kafka") / "*")
         return [
-            java_executable(), f"-Xmx{heap}", "-Xss1m", "-XX:+UseG1GC",
+            java_executable(),
+            f"-Xmx{heap}",
+            "-Xss1m",
+            "-XX:+UseG1GC",
             f"-Dkafka.logs.dir={self.dir}",
-            f"-Dlog4j2.configurationFile={project_root() / 'infra' / 'kafka' / 'log4j2.properties'}",
-            "-cp", classpath, main_class, *args,
+            f"-Dlog4j2.configurationFile={LOG_CONFIG_DIR / 'log4j2.properties'}",
+            "-cp",
+            classpath,
+            main_class,
+            *args,
         ]
 
     def _format_storage(self, props: Path, data: Path) -> None:
@@ -69,8 +76,16 @@ class KafkaBroker:
 
         if (data / "meta.properties").is_file():
             return
-        argv = self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                          "-c", str(props), "--standalone", heap="256m")
+        argv = self._java(
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            _cluster_id(),
+            "-c",
+            str(props),
+            "--standalone",
+            heap="256m",
+        )
         result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode != 0:
             lines = (result.stdout + result.stderr).strip().splitlines() or ["(no output)"]

@@ -35,8 +35,17 @@ class MotoServer:
             import moto.server  # noqa: F401  (dev extra; say so instead of a traceback)
         except ImportError:
             raise GenaiApmError("moto[server] is not installed; run `make install`") from None
-        self.process.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                            "-p", str(self.stack.moto_port)])
+        self.process.start(
+            [
+                sys.executable,
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(self.stack.moto_port),
+            ]
+        )
         self.process.wait_ready(self._ready, self.stack.ready_timeout_s, "moto server")
         return True
 

@@ -6,6 +6,7 @@ start time still matches, so a recycled pid belonging to someone else is never k
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -28,10 +29,10 @@ def _start_ticks(pid: int) -> str | None:
     # the command name (field 2) may contain spaces; everything after its ')' is fixed-width
     fields = stat.rsplit(")", 1)[1].split()
     if fields[0] == "Z":
-        try:  # our own child that exited: reap it so it stops looking alive
+        with contextlib.suppress(
+            ChildProcessError
+        ):  # our own child that exited: reap it so it stops looking alive
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         return None
     return fields[19]
 
@@ -87,13 +88,19 @@ class ManagedProcess:
             return None
         return pid
 
-    def start(self, argv: Sequence[str], env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> int:
+    def start(
+        self, argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> int:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
-                list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, cwd=cwd, start_new_session=True,  # survives the CLI; not our tty's
+                list(argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,  # survives the CLI; not our tty's
             )
         ticks = _start_ticks(proc.pid)
         self.pid_file.write_text(f"{proc.pid} {ticks}\n")
@@ -117,18 +124,14 @@ class ManagedProcess:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.pid() is not None:
             time.sleep(0.2)
         if self.pid() is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             time.sleep(0.2)
         self.pid_file.unlink(missing_ok=True)
         return True

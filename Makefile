@@ -1,0 +1,64 @@
+# genai-apm: `make run` for the embedded demo, `make test` for the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+JARS := .cache/jars/.resolved
+POMS := infra/pom.xml $(wildcard infra/*/pom.xml)
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+	  || { echo "error: Python 3.11 is required (found $$($(PYTHON) --version 2>&1))" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+$(JARS): $(POMS)
+	@command -v java >/dev/null || { echo "error: Java 17+ is required (no java on PATH)" >&2; exit 1; }
+	@command -v mvn >/dev/null || { echo "error: Maven is required to resolve the JVM jars (no mvn on PATH)" >&2; exit 1; }
+	mvn -q -B -f infra/pom.xml package
+	@touch $@
+
+install: $(INSTALLED) ## create .venv and install genai-apm with its dev extras
+jars: $(JARS) ## resolve Kafka and Flink connector jars with Maven into .cache/jars
+setup: install jars ## everything `run` and `test` need
+
+run: setup ## the embedded default: stack up, traffic, latency job, table, stack down
+	$(BIN)/genai-apm demo
+
+up: setup ## start the local Kafka broker and moto server
+	$(BIN)/genai-apm stack up
+
+down: ## stop the local stack and the local Flink cluster
+	@test ! -x $(BIN)/genai-apm || { $(BIN)/genai-apm cluster down; $(BIN)/genai-apm stack down; }
+
+status: ## show what is running
+	$(BIN)/genai-apm stack status
+	$(BIN)/genai-apm cluster status
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: setup lint ## unit tests, then integration tests on a real broker and Flink
+	$(BIN)/pytest -m "not integration" tests
+	$(BIN)/pytest -m integration tests
+
+test-unit: install ## unit tests only (no servers)
+	$(BIN)/pytest -m "not integration" tests
+
+clean: down ## remove the venv, jar cache and local state
+	rm -rf $(VENV) .cache .state
+
+.PHONY: help install jars setup run up down status lint format test test-unit clean
