@@ -33,6 +33,8 @@ class KafkaSettings:
     startup_mode: str = "group-offsets"
     consumer_group: str = "genai-apm"
     partitions: int = 2
+    # how long CLI clients wait for a broker before saying it cannot be reached
+    connect_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)

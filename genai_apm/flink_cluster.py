@@ -20,7 +20,7 @@ from pathlib import Path
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.home import java_executable
-from genai_apm.stack.process import port_in_use
+from genai_apm.stack.process import port_in_use, port_open
 
 
 def flink_home() -> Path:
@@ -162,6 +162,9 @@ class LocalFlinkCluster:
             return False
         script = flink_home() / "bin" / "stop-cluster.sh"
         subprocess.run(["bash", str(script)], env=self._env(), capture_output=True, text=True)
+        deadline = time.monotonic() + 30  # the daemons exit asynchronously after the signal
+        while time.monotonic() < deadline and port_open(self.rest_port, self.host):
+            time.sleep(0.3)
         return True
 
     def status(self) -> str:

@@ -11,7 +11,11 @@ from genai_apm.errors import GenaiApmError
 
 
 def _client_args(kafka: KafkaSettings) -> dict:
-    args: dict = {"bootstrap_servers": kafka.bootstrap_servers.split(",")}
+    # fail in seconds, not kafka-python's 30 s default, when no broker answers
+    args: dict = {
+        "bootstrap_servers": kafka.bootstrap_servers.split(","),
+        "bootstrap_timeout_ms": int(kafka.connect_timeout_s * 1000),
+    }
     if kafka.security_protocol != "PLAINTEXT":
         args["security_protocol"] = kafka.security_protocol
     if kafka.sasl_mechanism:
@@ -168,16 +172,12 @@ def _has_lz4() -> bool:
     return True
 
 
-def check_reachable(kafka: KafkaSettings, timeout_s: float = 10.0) -> None:
+def check_reachable(kafka: KafkaSettings) -> None:
     """Fail with one clear line if no broker answers; Flink would otherwise retry silently."""
     from kafka import KafkaAdminClient
 
     with _kafka_errors(kafka):
-        admin = KafkaAdminClient(
-            **_client_args(kafka),
-            request_timeout_ms=int(timeout_s * 1000),
-            api_version_auto_timeout_ms=int(timeout_s * 1000),
-        )
+        admin = KafkaAdminClient(**_client_args(kafka))
         admin.close()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from genai_apm.schemas.contract import Contract, Field, Kind
 
-RFC3339 = "yyyy-MM-dd''T''HH:mm:ss[.SSSSSSSSS][.SSSSSS][.SSS]XXX"
+RFC3339 = "yyyy-MM-dd''T''HH:mm:ssXXX"
 ZONE_SUFFIX = "([+-][0-9]{2}:[0-9]{2}|[zZ])$"
 
 
@@ -34,18 +34,27 @@ def typed(field: Field, doc: str) -> str:
         case Kind.STRING:
             return raw
         case Kind.LONG:
-            return f"TRY_CAST({raw} AS BIGINT)"
+            # TRY_CAST('1.5' AS BIGINT) is 1: only whole numbers that fit count as longs
+            return f"CASE WHEN REGEXP({raw}, '^-?[0-9]{{1,18}}$') THEN CAST({raw} AS BIGINT) END"
         case Kind.DOUBLE:
             return f"TRY_CAST({raw} AS DOUBLE)"
         case Kind.BOOLEAN:
             return f"CASE LOWER({raw}) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END"
         case Kind.TIMESTAMP:
-            # digits: epoch milliseconds; otherwise RFC 3339, honouring its zone offset
+            # digits: epoch milliseconds; otherwise RFC 3339, honouring its zone offset.
+            # Java patterns cannot take a fraction of any width, so the seconds are parsed
+            # without it and its first three digits are added back as milliseconds.
+            whole = f"REGEXP_REPLACE({raw}, '[.][0-9]+', '')"
+            millis = (
+                f"COALESCE(TRY_CAST(RPAD(SUBSTR(REGEXP_EXTRACT({raw}, '[.]([0-9]+)', 1), "
+                f"1, 3), 3, '0') AS INT), 0)"
+            )
+            zone = f"REGEXP_EXTRACT({raw}, '{ZONE_SUFFIX}', 1)"
             return (
                 f"CASE WHEN REGEXP({raw}, '^[0-9]{{1,15}}$') "
                 f"THEN TO_TIMESTAMP_LTZ(TRY_CAST({raw} AS BIGINT), 3) "
-                f"ELSE TO_TIMESTAMP_LTZ({raw}, '{RFC3339}', "
-                f"REGEXP_EXTRACT({raw}, '{ZONE_SUFFIX}', 1)) END"
+                f"ELSE TIMESTAMPADD(MILLISECOND, {millis}, "
+                f"TO_TIMESTAMP_LTZ({whole}, '{RFC3339}', {zone})) END"
             )
     raise AssertionError(field.kind)
 

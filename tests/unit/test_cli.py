@@ -1,0 +1,88 @@
+"""Bad input to the CLI: one clear line on stderr and a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from genai_apm.stack.process import free_port
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    return subprocess.run(
+        [sys.executable, "-m", "genai_apm.cli", *args],
+        env=base | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.returncode != 0
+    assert result.stderr.startswith("genai-apm: error: "), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_unknown_job():
+    assert_one_line_error(run_cli("submit", "nope"), "unknown job 'nope'", "latency")
+
+
+def test_unreadable_config(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is = = not toml")
+    assert_one_line_error(run_cli("--config", str(bad), "config"), "unreadable")
+
+
+def test_bad_env_value():
+    result = run_cli("config", env={"GENAI_APM_FLINK_PARALLELISM": "lots"})
+    assert_one_line_error(result, "flink.parallelism")
+
+
+@pytest.mark.parametrize(
+    "command", [["consume", "t"], ["submit", "latency"], ["generate", "--count", "1"]]
+)
+def test_broker_down(command):
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    result = run_cli(
+        *command,
+        env={
+            "GENAI_APM_KAFKA_BOOTSTRAP_SERVERS": address,
+            "GENAI_APM_KAFKA_CONNECT_TIMEOUT_S": "1.5",
+        },
+    )
+    assert_one_line_error(result, f"cannot reach Kafka at {address}")
+
+
+def test_no_cluster_for_jobs():
+    address = f"127.0.0.1:{free_port()}"
+    assert_one_line_error(run_cli("jobs", "--cluster", address), "no Flink cluster answers")
+
+
+def test_config_prints_effective_settings_with_secrets_masked():
+    result = run_cli("config", env={"GENAI_APM_KAFKA_SASL_PASSWORD": "s3cret"})
+    assert result.returncode == 0
+    assert "s3cret" not in result.stdout
+    assert 'sasl_password = "***"' in result.stdout
+
+
+def test_help_on_every_command():
+    for command in [
+        "stack",
+        "cluster",
+        "submit",
+        "jobs",
+        "cancel",
+        "generate",
+        "consume",
+        "demo",
+        "config",
+    ]:
+        result = run_cli(command, "--help")
+        assert result.returncode == 0 and "usage: genai-apm " + command in result.stdout

@@ -1,0 +1,82 @@
+"""The contract's generated SQL, evaluated by a local batch Flink (no servers) on edge cases."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genai_apm.schemas.flink_sql import rejection_reason, typed
+from genai_apm.schemas.invocation import INVOCATION_V1
+
+VALID = {"event_time": 1767225600000, "request_id": "r-1", "model_id": "m", "status": "success"}
+
+
+def with_(**changes) -> str:
+    return json.dumps({**VALID, **changes})
+
+
+# (payload, expected event time in epoch ms or None, expected reason fragment or None)
+CASES = [
+    (with_(), 1767225600000, None),
+    (with_(event_time="2026-01-01T00:00:00Z"), 1767225600000, None),
+    (with_(event_time="2026-01-01T00:00:00.250Z"), 1767225600250, None),
+    (with_(event_time="2026-01-01T02:00:00+02:00"), 1767225600000, None),
+    (with_(event_time="2025-12-31T19:30:00.5-04:30"), 1767225600500, None),
+    (with_(event_time="2026-01-01T00:00:00.123456Z"), 1767225600123, None),
+    (with_(event_time="2026-01-01T00:00:00"), None, "event_time: not a valid timestamp"),
+    (with_(event_time="soon"), None, "event_time: not a valid timestamp"),
+    (with_(latency_ms=12, input_tokens=7, streaming=True), 1767225600000, None),
+    (with_(latency_ms=-1), 1767225600000, "latency_ms: below 0"),
+    (
+        with_(latency_ms=1).replace('"latency_ms": 1', '"latency_ms": 1e400'),
+        1767225600000,
+        "latency_ms: not finite",
+    ),
+    (
+        with_(latency_ms=1).replace('"latency_ms": 1', '"latency_ms": NaN'),
+        None,
+        "not a JSON object",
+    ),
+    (with_(output_tokens=1.5), 1767225600000, "output_tokens: not a valid long"),
+    (with_(output_tokens=10**20), 1767225600000, "output_tokens: not a valid long"),
+    (with_(streaming="maybe"), 1767225600000, "streaming: not a valid boolean"),
+    (with_(error_class="cosmic"), 1767225600000, "error_class: not one of"),
+    (json.dumps({"model_id": "m"}), None, "event_time: required; request_id: required"),
+    ("[]", None, "not a JSON object"),
+    ("{", None, "not a JSON object"),
+]
+
+
+@pytest.fixture(scope="module")
+def batch_env():
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
+    t_env.get_config().set("table.local-time-zone", "UTC")
+    t_env.get_config().set("parallelism.default", "1")
+    return t_env
+
+
+def test_typed_event_time_and_rejection_reasons(batch_env):
+    rows = ", ".join(
+        f"({i}, '{payload.replace(chr(39), chr(39) * 2)}')"
+        for i, (payload, _, _) in enumerate(CASES)
+    )
+    event_time = typed(INVOCATION_V1.field("event_time"), "doc")
+    reason = rejection_reason(INVOCATION_V1, "doc")
+    query = f"""
+        SELECT i, CAST(UNIX_TIMESTAMP(CAST(ts AS STRING)) AS BIGINT) * 1000
+                  + EXTRACT(MILLISECOND FROM ts), reason
+        FROM (SELECT i, CAST({event_time} AS TIMESTAMP(3)) AS ts, {reason} AS reason
+              FROM (VALUES {rows}) AS T(i, doc))"""
+    with batch_env.execute_sql(query).collect() as results:
+        got = {row[0]: (row[1], row[2]) for row in results}
+    for i, (payload, want_ms, want_reason) in enumerate(CASES):
+        got_ms, got_reason = got[i]
+        if want_ms is not None:
+            assert got_ms == want_ms, (payload, got_ms)
+        if want_reason is None:
+            assert got_reason is None, (payload, got_reason)
+        else:
+            assert got_reason is not None and want_reason in got_reason, (payload, got_reason)
