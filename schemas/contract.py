@@ -24,6 +24,8 @@ class Field:
     minimum: float | None = None
     # closed vocabularies (e.g. status) are checked in the pipeline, not just documented
     allowed: tuple[str, ...] = ()
+    # the OpenTelemetry attribute this field carries, where the conventions define one
+    otel: str = ""
 
 
 @dataclass(frozen=True)
