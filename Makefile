@@ -23,6 +23,7 @@ $(INSTALLED): pyproject.toml
 $(JARS): $(POMS)
 	@command -v java >/dev/null || { echo "error: Java 17+ is required (no java on PATH)" >&2; exit 1; }
 	@command -v mvn >/dev/null || { echo "error: Maven is required to resolve the JVM jars (no mvn on PATH)" >&2; exit 1; }
+	rm -rf .cache/jars/*/  # a dependency dropped from a pom must leave the classpath too
 	mvn -q -B -f infra/pom.xml package
 	@touch $@
 

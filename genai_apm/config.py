@@ -40,8 +40,18 @@ class KafkaSettings:
 @dataclass(frozen=True)
 class TopicSettings:
     invocations: str = "genai.invocations"
+    spans: str = "genai.spans"
     latency: str = "genai.metrics.latency"
     deadletter: str = "genai.deadletter"
+    pipeline: str = "genai.metrics.pipeline"
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    # "topic=format" pairs; format is native, bedrock or otlp-json. The ingest job writes
+    # what they carry, validated, to topics.invocations and topics.spans.
+    sources: tuple[str, ...] = ("genai.bedrock-logs=bedrock", "genai.otlp-spans=otlp-json")
+    metrics_window_s: int = 60
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class Settings:
     topics: TopicSettings = field(default_factory=TopicSettings)
     flink: FlinkSettings = field(default_factory=FlinkSettings)
     latency: LatencyJobSettings = field(default_factory=LatencyJobSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     stack: StackSettings = field(default_factory=StackSettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
 

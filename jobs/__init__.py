@@ -1,5 +1,6 @@
 """Flink jobs. Each module exposes a pure ``build(...)`` and a small ``main(argv)``."""
 
 JOBS = {
+    "ingest": "genai_apm.jobs.ingest",
     "latency": "genai_apm.jobs.latency",
 }

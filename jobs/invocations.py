@@ -8,18 +8,10 @@ Views registered by ``register``:
 
 from __future__ import annotations
 
+from genai_apm.jobs.deadletters import deadletter_select
 from genai_apm.schemas.contract import Contract
 from genai_apm.schemas.flink_sql import quote_ident, rejection_reason, typed_columns
 from genai_apm.schemas.invocation import INVOCATION_V1
-
-DEADLETTER_COLUMNS = (
-    ("payload", "STRING"),
-    ("payload_base64", "STRING"),
-    ("source", "STRING"),
-    ("reason", "STRING"),
-    ("contract", "STRING"),
-    ("rejected_at", "TIMESTAMP_LTZ(3)"),
-)
 
 
 def register(t_env, raw_source: str, contract: Contract = INVOCATION_V1) -> None:
@@ -30,21 +22,21 @@ SELECT
   {cols},
   `event_ts`,
   {rejection_reason(contract, "`doc`")} AS `reason`,
-  `raw`, `doc`, `kafka_topic`, `kafka_partition`, `kafka_offset`
+  `raw`, `kafka_topic`, `kafka_partition`, `kafka_offset`
 FROM {quote_ident(raw_source)}""")
     # event_time must be taken from the contract column; the source's rowtime falls back to
     # the Kafka timestamp only so that rejected records cannot break the watermark
     t_env.execute_sql("""
 CREATE TEMPORARY VIEW invocations AS
 SELECT * FROM invocations_checked WHERE `reason` IS NULL""")
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW invocations_rejected AS
-SELECT
-  `doc` AS payload,
-  TO_BASE64(`raw`) AS payload_base64,
-  CONCAT(`kafka_topic`, '/', CAST(`kafka_partition` AS STRING), '@',
-         CAST(`kafka_offset` AS STRING)) AS source,
-  `reason`,
-  '{contract.name}/v{contract.version}' AS contract,
-  CURRENT_ROW_TIMESTAMP() AS rejected_at
-FROM invocations_checked WHERE `reason` IS NOT NULL""")
+    t_env.execute_sql(
+        "CREATE TEMPORARY VIEW invocations_rejected AS"
+        + deadletter_select(
+            "invocations_checked",
+            reason="`reason`",
+            event="CAST(NULL AS STRING)",
+            fmt="'native'",
+            contract=f"'{contract.name}/v{contract.version}'",
+            where="`reason` IS NOT NULL",
+        )
+    )

@@ -73,6 +73,7 @@ def run(
     from genai_apm.connectors import kafka
     from genai_apm.flink_env import table_env
     from genai_apm.jobs import invocations
+    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
     from genai_apm.jobs.runner import execute
     from genai_apm.schemas.flink_sql import typed
     from genai_apm.schemas.invocation import INVOCATION_V1
@@ -104,7 +105,7 @@ def run(
             "deadletter_out",
             settings.topics.deadletter,
             settings.kafka,
-            invocations.DEADLETTER_COLUMNS,
+            DEADLETTER_COLUMNS,
         )
     )
     invocations.register(t_env, "invocations_raw")

@@ -1,0 +1,212 @@
+"""Ingest: records in any supported format -> validated native events, or dead letters.
+
+Reads every configured `topic=format` source, adapts foreign formats (Bedrock invocation
+logs, OTLP JSON traces) with a Python table function, checks every event against its
+contract with generated SQL, and writes
+  valid InvocationEvents -> topics.invocations   (what the analytics jobs read)
+  valid SpanEvents       -> topics.spans
+  everything else        -> topics.deadletter, with the original payload and the reason
+  per-minute counts      -> topics.pipeline      (accepted and dead-lettered, per source)
+It is stateless apart from those counts, so a restart loses nothing it has not committed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from genai_apm.config import Settings
+from genai_apm.errors import GenaiApmError
+from genai_apm.schemas.contract import Contract
+from genai_apm.schemas.flink_sql import flink_type, quote_ident, rejection_reason, typed
+from genai_apm.schemas.invocation import INVOCATION_V1
+from genai_apm.schemas.span import SPAN_V1
+
+JOB = "ingest"
+FORMATS = ("native", "bedrock", "otlp-json")
+CONTRACTS = {INVOCATION_V1.name: INVOCATION_V1, SPAN_V1.name: SPAN_V1}
+PIPELINE_COLUMNS = (
+    ("window_start", "TIMESTAMP_LTZ(3)"),
+    ("window_end", "TIMESTAMP_LTZ(3)"),
+    ("source_topic", "STRING"),
+    ("format", "STRING"),
+    ("accepted", "BIGINT"),
+    ("deadletters", "BIGINT"),
+)
+
+
+def parse_sources(entries: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``("topic=format", ...)`` -> ``[(topic, format)]``, rejecting unknown formats."""
+    sources = []
+    for entry in entries:
+        topic, sep, fmt = entry.rpartition("=")
+        if not sep or not topic or fmt not in FORMATS:
+            raise GenaiApmError(
+                f"ingest.sources entry {entry!r} is not TOPIC=FORMAT with FORMAT one of "
+                + ", ".join(FORMATS)
+            )
+        sources.append((topic, fmt))
+    if not sources:
+        raise GenaiApmError("ingest.sources is empty: nothing to read")
+    return sources
+
+
+def contract_columns(contract: Contract) -> list[tuple[str, str]]:
+    return [(f.name, flink_type(f.kind)) for f in contract.fields]
+
+
+def _decoded_view(index: int, table: str, fmt: str) -> str:
+    """Rows of (raw, kafka_*, contract, doc, adapt_reason) for one source."""
+    meta = "`raw`, `kafka_topic`, `kafka_partition`, `kafka_offset`, `event_ts`"
+    if fmt == "native":
+        return f"""
+CREATE TEMPORARY VIEW decoded_{index} AS
+SELECT {meta}, '{fmt}' AS format, '{INVOCATION_V1.name}' AS contract,
+  CAST(`raw` AS STRING) AS doc, CAST(NULL AS STRING) AS adapt_reason
+FROM {quote_ident(table)}"""
+    return f"""
+CREATE TEMPORARY VIEW decoded_{index} AS
+SELECT {", ".join("s." + c.strip() for c in meta.split(","))}, '{fmt}' AS format,
+  d.contract, d.doc, d.adapt_reason
+FROM {quote_ident(table)} AS s
+LEFT JOIN LATERAL TABLE(decode_records('{fmt}', s.`raw`)) AS d(contract, doc, adapt_reason)
+  ON TRUE"""
+
+
+def build(
+    t_env,
+    settings: Settings,
+    *,
+    sources: list[tuple[str, str]],
+    invocations_sink: str,
+    spans_sink: str,
+    deadletter_sink: str,
+    pipeline_sink: str,
+):
+    """Add the ingest inserts; ``sources`` are (registered raw table, format) pairs."""
+    from genai_apm.jobs.deadletters import deadletter_select
+
+    if any(fmt != "native" for _, fmt in sources):
+        from genai_apm.jobs.udfs import decode_records_function
+
+        t_env.create_temporary_function("decode_records", decode_records_function())
+    for i, (table, fmt) in enumerate(sources):
+        t_env.execute_sql(_decoded_view(i, table, fmt))
+    t_env.execute_sql(
+        "CREATE TEMPORARY VIEW decoded AS "
+        + " UNION ALL ".join(f"SELECT * FROM decoded_{i}" for i in range(len(sources)))
+    )
+    statements = t_env.create_statement_set()
+    outcomes = []
+    for contract, sink in ((INVOCATION_V1, invocations_sink), (SPAN_V1, spans_sink)):
+        view = f"checked_{contract.name.lower()}"
+        columns = ",\n  ".join(
+            f"{typed(f, '`doc`')} AS {quote_ident(f.name)}" for f in contract.fields
+        )
+        t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW {view} AS
+SELECT {columns},
+  {rejection_reason(contract, "`doc`")} AS `reason`,
+  `raw`, `doc`, `format`, `kafka_topic`, `kafka_partition`, `kafka_offset`, `event_ts`
+FROM decoded WHERE contract = '{contract.name}'""")
+        names = ", ".join(quote_ident(f.name) for f in contract.fields)
+        statements.add_insert_sql(
+            f"INSERT INTO {quote_ident(sink)} SELECT {names} FROM {view} WHERE `reason` IS NULL"
+        )
+        outcomes.append(f"""
+SELECT `event_ts`, `kafka_topic`, `format`,
+  CASE WHEN `reason` IS NULL THEN 1 ELSE 0 END AS accepted,
+  CASE WHEN `reason` IS NULL THEN 0 ELSE 1 END AS rejected
+FROM {view}""")
+        tag = f"'{contract.name}/v{contract.version}'"
+        statements.add_insert_sql(
+            f"INSERT INTO {quote_ident(deadletter_sink)}"
+            + deadletter_select(
+                view,
+                reason="`reason`",
+                fmt="`format`",
+                contract=tag,
+                event="CASE WHEN `format` = 'native' THEN CAST(NULL AS STRING) ELSE `doc` END",
+                where="`reason` IS NOT NULL",
+            )
+        )
+    # records no adapter could read have no contract yet
+    statements.add_insert_sql(
+        f"INSERT INTO {quote_ident(deadletter_sink)}"
+        + deadletter_select(
+            "decoded",
+            reason="adapt_reason",
+            event="CAST(NULL AS STRING)",
+            fmt="`format`",
+            contract="CAST(NULL AS STRING)",
+            where="adapt_reason IS NOT NULL",
+        )
+    )
+    outcomes.append("""
+SELECT `event_ts`, `kafka_topic`, `format`, 0 AS accepted, 1 AS rejected
+FROM decoded WHERE adapt_reason IS NOT NULL""")
+    t_env.execute_sql("CREATE TEMPORARY VIEW outcomes AS " + " UNION ALL ".join(outcomes))
+    window = f"INTERVAL '{int(settings.ingest.metrics_window_s)}' SECOND"
+    statements.add_insert_sql(f"""
+INSERT INTO {quote_ident(pipeline_sink)}
+SELECT CAST(window_start AS TIMESTAMP_LTZ(3)), CAST(window_end AS TIMESTAMP_LTZ(3)),
+  `kafka_topic`, `format`, CAST(SUM(accepted) AS BIGINT), CAST(SUM(rejected) AS BIGINT)
+FROM TABLE(TUMBLE(TABLE outcomes, DESCRIPTOR(`event_ts`), {window}))
+GROUP BY window_start, window_end, `kafka_topic`, `format`""")
+    return statements
+
+
+def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) -> str:
+    from genai_apm.connectors import kafka
+    from genai_apm.flink_env import table_env
+    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
+    from genai_apm.jobs.runner import execute
+
+    sources = parse_sources(settings.ingest.sources)
+    t_env = table_env(settings, JOB)
+    registered = []
+    for i, (topic, fmt) in enumerate(sources):
+        table = f"source_{i}"
+        # dead-letter counts are windowed on the Kafka timestamp: it exists for every record,
+        # valid or not, and is what an operator sees as "when it arrived"
+        t_env.execute_sql(
+            kafka.raw_source_ddl(
+                table,
+                topic,
+                settings.kafka,
+                event_time_sql="CAST(NULL AS TIMESTAMP_LTZ(3))",
+                watermark_delay_s=settings.flink.watermark_delay_s,
+                bounded=bounded,
+            )
+        )
+        registered.append((table, fmt))
+    topics = settings.topics
+    sinks = {
+        "invocations_out": (topics.invocations, contract_columns(INVOCATION_V1), ["model_id"]),
+        "spans_out": (topics.spans, contract_columns(SPAN_V1), ["trace_id"]),
+        "deadletter_out": (topics.deadletter, list(DEADLETTER_COLUMNS), []),
+        "pipeline_out": (topics.pipeline, list(PIPELINE_COLUMNS), []),
+    }
+    for name, (topic, columns, keys) in sinks.items():
+        t_env.execute_sql(
+            kafka.json_sink_ddl(name, topic, settings.kafka, columns, key_fields=keys)
+        )
+    statements = build(
+        t_env,
+        settings,
+        sources=registered,
+        invocations_sink="invocations_out",
+        spans_sink="spans_out",
+        deadletter_sink="deadletter_out",
+        pipeline_sink="pipeline_out",
+    )
+    return execute(t_env, statements, JOB, wait=wait)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from genai_apm.jobs.runner import job_main
+
+    return job_main(JOB, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
