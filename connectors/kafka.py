@@ -4,30 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from genai_apm.config import KafkaSettings
+from genai_apm.config import FlinkSettings, KafkaSettings
+from genai_apm.connectors.ddl import (
+    RAW_DOC,
+    create_table,
+    raw_record_columns,
+    typed_columns,
+    watermark_options,
+)
 from genai_apm.schemas.flink_sql import quote_ident
 
-# Columns every raw source exposes besides the payload, so dead letters can say where they
-# came from (topic/partition/offset) and records without a usable event time still have one.
+__all__ = ["RAW_DOC", "client_properties", "json_sink_ddl", "raw_source_ddl"]
+
+# Where a record came from, so a dead letter can say topic/partition@offset.
 SOURCE_METADATA = (
-    ("kafka_topic", "STRING", "topic"),
-    ("kafka_partition", "INT", "partition"),
-    ("kafka_offset", "BIGINT", "offset"),
-    ("kafka_timestamp", "TIMESTAMP_LTZ(3)", "timestamp"),
+    ("src_name", "STRING", "topic"),
+    ("src_partition", "INT", "partition"),
+    ("src_offset", "BIGINT", "offset"),
+    ("src_timestamp", "TIMESTAMP_LTZ(3)", "timestamp"),
 )
-
-
-# The payload as text, for JSON functions; computed columns cannot reference each other,
-# so expressions over the payload inside the DDL use this rather than the `doc` column.
-RAW_DOC = "CAST(`raw` AS STRING)"
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _with(options: dict[str, str]) -> str:
-    return ",\n  ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in options.items())
 
 
 def client_properties(kafka: KafkaSettings) -> dict[str, str]:
@@ -55,20 +50,15 @@ def raw_source_ddl(
     kafka: KafkaSettings,
     *,
     event_time_sql: str,
-    watermark_delay_s: int,
+    flink: FlinkSettings,
     bounded: bool,
     start_offsets: dict[int, int] | None = None,
 ) -> str:
-    """A source whose payload is raw bytes, with event time computed from it.
-
-    ``event_time_sql`` is an expression over ``RAW_DOC``; records without a
-    usable event time fall back to the Kafka record timestamp, because a NULL rowtime fails
-    the watermark operator (the record itself still goes to the dead-letter topic).
-    """
-    metadata = ",\n  ".join(
+    """A source whose payload is raw bytes, with rowtime ``event_time_sql`` (over RAW_DOC)."""
+    metadata = [
         f"{quote_ident(name)} {sql_type} METADATA FROM '{key}' VIRTUAL"
         for name, sql_type, key in SOURCE_METADATA
-    )
+    ]
     startup = kafka.startup_mode
     options = {
         "connector": "kafka",
@@ -77,27 +67,20 @@ def raw_source_ddl(
         "properties.group.id": kafka.consumer_group,
         "scan.startup.mode": startup,
         "format": "raw",
+        **watermark_options(flink),
     }
     if start_offsets is not None:
-        startup = "specific-offsets"
-        options["scan.startup.mode"] = startup
+        options["scan.startup.mode"] = "specific-offsets"
         options["scan.startup.specific-offsets"] = ";".join(
             f"partition:{p},offset:{o}" for p, o in sorted(start_offsets.items())
         )
-    if startup == "group-offsets":
+    elif startup == "group-offsets":
         options["properties.auto.offset.reset"] = "earliest"
     if bounded:
         # stop at the offsets that were latest when the job started: a finite replay
         options["scan.bounded.mode"] = "latest-offset"
-    return f"""CREATE TEMPORARY TABLE {quote_ident(table)} (
-  `raw` BYTES,
-  {metadata},
-  `doc` AS {RAW_DOC},
-  `event_ts` AS COALESCE({event_time_sql}, `kafka_timestamp`),
-  WATERMARK FOR `event_ts` AS `event_ts` - INTERVAL '{int(watermark_delay_s)}' SECOND
-) WITH (
-  {_with(options)}
-)"""
+    columns = raw_record_columns(metadata, event_time_sql=event_time_sql, flink=flink)
+    return create_table(table, columns, options)
 
 
 def json_sink_ddl(
@@ -109,7 +92,6 @@ def json_sink_ddl(
     key_fields: Sequence[str] = (),
 ) -> str:
     """An append-only sink writing JSON values, keyed (and so partitioned) by ``key_fields``."""
-    cols = ",\n  ".join(f"{quote_ident(n)} {t}" for n, t in columns)
     options = {
         "connector": "kafka",
         "topic": topic,
@@ -124,8 +106,27 @@ def json_sink_ddl(
             "key.fields": ";".join(key_fields),
             "value.fields-include": "ALL",
         }
-    return f"""CREATE TEMPORARY TABLE {quote_ident(table)} (
-  {cols}
-) WITH (
-  {_with(options)}
-)"""
+    return create_table(table, typed_columns(columns), options)
+
+
+def upsert_sink_ddl(
+    table: str,
+    topic: str,
+    kafka: KafkaSettings,
+    columns: Sequence[tuple[str, str]],
+    *,
+    primary_key: Sequence[str],
+) -> str:
+    """An updating sink: one record per key change, latest wins (use a compacted topic)."""
+    options = {
+        "connector": "upsert-kafka",
+        "topic": topic,
+        **client_properties(kafka),
+        "key.format": "json",
+        "value.format": "json",
+        "value.json.timestamp-format.standard": "ISO-8601",
+        "key.json.timestamp-format.standard": "ISO-8601",
+        "value.fields-include": "ALL",
+    }
+    pk = "PRIMARY KEY (" + ", ".join(quote_ident(c) for c in primary_key) + ") NOT ENFORCED"
+    return create_table(table, [*typed_columns(columns), pk], options)

@@ -42,6 +42,8 @@ class TopicSettings:
     invocations: str = "genai.invocations"
     spans: str = "genai.spans"
     latency: str = "genai.metrics.latency"
+    late: str = "genai.late"
+    late_counts: str = "genai.metrics.late"
     deadletter: str = "genai.deadletter"
     pipeline: str = "genai.metrics.pipeline"
 
@@ -61,7 +63,12 @@ class FlinkSettings:
     watermark_delay_s: int = 5
     # A partition with no data for this long stops holding back the watermark.
     idle_timeout_s: int = 10
+    # on-periodic (every 200 ms; cheap) or on-event (after every record: which events are
+    # late then depends only on their order, so a backfill and a replay agree exactly)
+    watermark_emit: str = "on-periodic"
     rest_address: str = "127.0.0.1:8081"
+    # Parquet files and exactly-once Kafka output are committed on checkpoints
+    checkpoint_interval_s: int = 60
     jobmanager_memory: str = "1024m"
     taskmanager_memory: str = "1536m"
     task_slots: int = 2
@@ -69,8 +76,19 @@ class FlinkSettings:
 
 @dataclass(frozen=True)
 class LatencyJobSettings:
-    window_minutes: int = 1
-    percentiles: tuple[float, ...] = (0.5, 0.9, 0.99)
+    tumbling_minutes: int = 1
+    sliding_minutes: int = 5
+    sliding_hop_minutes: int = 1
+    percentiles: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
+    # DDSketch-style log buckets: any quantile read back from them is within this relative
+    # error of the exact value at its rank
+    histogram_relative_error: float = 0.01
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    # Parquet tables live under here as <table>/dt=YYYY-MM-DD/hour=HH/ (s3:// later)
+    tables_path: str = ".state/tables"
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,7 @@ class Settings:
     flink: FlinkSettings = field(default_factory=FlinkSettings)
     latency: LatencyJobSettings = field(default_factory=LatencyJobSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
     stack: StackSettings = field(default_factory=StackSettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
 

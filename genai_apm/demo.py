@@ -44,25 +44,34 @@ class Progress:
 
 
 def format_table(rows: list[dict], percentiles: tuple[float, ...]) -> str:
-    from genai_apm.jobs.latency import percentile_name
+    """Per-model rows of the tumbling windows (app_id = '*'), as an aligned text table."""
+    from genai_apm.jobs.latency import ALL, percentile_name
 
-    names = [f"latency_ms_{percentile_name(p)}" for p in percentiles]
+    names = [f"latency_{percentile_name(p)}_ms" for p in percentiles]
     header = [
         "window (UTC)",
         "model_id",
         "requests",
         "errors",
-        *[n.removeprefix("latency_ms_") + " ms" for n in names],
+        *[n.removeprefix("latency_").removesuffix("_ms") + " ms" for n in names],
+        "ttft p50 ms",
+        "tokens/s p50",
     ]
+    tumbling = min((r["window"] for r in rows), key=lambda w: int(w.rstrip("m")), default="")
     body = [
         [
             r["window_start"][:16].replace("T", " "),
             r["model_id"],
             str(r["requests"]),
             str(r["errors"]),
-            *[f"{r[n]:,.0f}" if r[n] is not None else "-" for n in names],
+            *[_num(r[n]) for n in names],
+            _num(r["ttft_p50_ms"]),
+            _num(r["output_tokens_per_s_p50"]),
         ]
-        for r in sorted(rows, key=lambda r: (r["window_start"], r["model_id"]))
+        for r in sorted(
+            rows, key=lambda r: (r["window_start"], r["model_id"] == ALL, r["model_id"])
+        )
+        if r["window"] == tumbling and r["app_id"] == ALL
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
 
@@ -73,6 +82,10 @@ def format_table(rows: list[dict], percentiles: tuple[float, ...]) -> str:
         )
 
     return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *map(fmt, body)])
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def run_demo(

@@ -22,14 +22,16 @@ DEADLETTER_COLUMNS = (
 def deadletter_select(
     relation: str, *, reason: str, event: str, fmt: str, contract: str, where: str
 ) -> str:
-    """SELECT producing DEADLETTER_COLUMNS from a relation with `raw` and kafka_* columns."""
+    """SELECT producing DEADLETTER_COLUMNS from a relation with `raw` and src_* columns."""
     return f"""
 SELECT
   CAST(`raw` AS STRING) AS payload,
   TO_BASE64(`raw`) AS payload_base64,
   {event} AS event,
-  CONCAT(`kafka_topic`, '/', CAST(`kafka_partition` AS STRING), '@',
-         CAST(`kafka_offset` AS STRING)) AS source,
+  -- topic/partition@offset for Kafka; the file path for files
+  CASE WHEN `src_partition` IS NULL THEN `src_name`
+       ELSE CONCAT(`src_name`, '/', CAST(`src_partition` AS STRING), '@',
+                   CAST(`src_offset` AS STRING)) END AS source,
   {fmt} AS format,
   {contract} AS contract,
   {reason} AS reason,

@@ -56,7 +56,7 @@ def contract_columns(contract: Contract) -> list[tuple[str, str]]:
 
 def _decoded_view(index: int, table: str, fmt: str) -> str:
     """Rows of (raw, kafka_*, contract, doc, adapt_reason) for one source."""
-    meta = "`raw`, `kafka_topic`, `kafka_partition`, `kafka_offset`, `event_ts`"
+    meta = "`raw`, `src_name`, `src_partition`, `src_offset`, `event_ts`"
     if fmt == "native":
         return f"""
 CREATE TEMPORARY VIEW decoded_{index} AS
@@ -106,14 +106,14 @@ def build(
 CREATE TEMPORARY VIEW {view} AS
 SELECT {columns},
   {rejection_reason(contract, "`doc`")} AS `reason`,
-  `raw`, `doc`, `format`, `kafka_topic`, `kafka_partition`, `kafka_offset`, `event_ts`
+  `raw`, `doc`, `format`, `src_name`, `src_partition`, `src_offset`, `event_ts`
 FROM decoded WHERE contract = '{contract.name}'""")
         names = ", ".join(quote_ident(f.name) for f in contract.fields)
         statements.add_insert_sql(
             f"INSERT INTO {quote_ident(sink)} SELECT {names} FROM {view} WHERE `reason` IS NULL"
         )
         outcomes.append(f"""
-SELECT `event_ts`, `kafka_topic`, `format`,
+SELECT `event_ts`, `src_name`, `format`,
   CASE WHEN `reason` IS NULL THEN 1 ELSE 0 END AS accepted,
   CASE WHEN `reason` IS NULL THEN 0 ELSE 1 END AS rejected
 FROM {view}""")
@@ -142,16 +142,16 @@ FROM {view}""")
         )
     )
     outcomes.append("""
-SELECT `event_ts`, `kafka_topic`, `format`, 0 AS accepted, 1 AS rejected
+SELECT `event_ts`, `src_name`, `format`, 0 AS accepted, 1 AS rejected
 FROM decoded WHERE adapt_reason IS NOT NULL""")
     t_env.execute_sql("CREATE TEMPORARY VIEW outcomes AS " + " UNION ALL ".join(outcomes))
     window = f"INTERVAL '{int(settings.ingest.metrics_window_s)}' SECOND"
     statements.add_insert_sql(f"""
 INSERT INTO {quote_ident(pipeline_sink)}
 SELECT CAST(window_start AS TIMESTAMP_LTZ(3)), CAST(window_end AS TIMESTAMP_LTZ(3)),
-  `kafka_topic`, `format`, CAST(SUM(accepted) AS BIGINT), CAST(SUM(rejected) AS BIGINT)
+  `src_name`, `format`, CAST(SUM(accepted) AS BIGINT), CAST(SUM(rejected) AS BIGINT)
 FROM TABLE(TUMBLE(TABLE outcomes, DESCRIPTOR(`event_ts`), {window}))
-GROUP BY window_start, window_end, `kafka_topic`, `format`""")
+GROUP BY window_start, window_end, `src_name`, `format`""")
     return statements
 
 
@@ -162,7 +162,7 @@ def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) 
     from genai_apm.jobs.runner import execute
 
     sources = parse_sources(settings.ingest.sources)
-    t_env = table_env(settings, JOB)
+    t_env = table_env(settings, JOB, bounded=bounded)
     registered = []
     for i, (topic, fmt) in enumerate(sources):
         table = f"source_{i}"
@@ -174,7 +174,7 @@ def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) 
                 topic,
                 settings.kafka,
                 event_time_sql="CAST(NULL AS TIMESTAMP_LTZ(3))",
-                watermark_delay_s=settings.flink.watermark_delay_s,
+                flink=settings.flink,
                 bounded=bounded,
             )
         )

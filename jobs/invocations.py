@@ -22,7 +22,7 @@ SELECT
   {cols},
   `event_ts`,
   {rejection_reason(contract, "`doc`")} AS `reason`,
-  `raw`, `kafka_topic`, `kafka_partition`, `kafka_offset`
+  `raw`, `src_name`, `src_partition`, `src_offset`
 FROM {quote_ident(raw_source)}""")
     # event_time must be taken from the contract column; the source's rowtime falls back to
     # the Kafka timestamp only so that rejected records cannot break the watermark

@@ -1,65 +1,301 @@
-"""Latency percentiles of successful calls, per model, per tumbling event-time window.
+"""Latency analytics: percentiles of latency, TTFT, time per output token and token speed,
+per model, per model x app and over all models, in tumbling and sliding event-time windows.
 
-Percentiles are exact with linear interpolation between closest ranks (Flink's PERCENTILE,
+Percentiles are exact, with linear interpolation between closest ranks (Flink's PERCENTILE,
 DuckDB's quantile_cont, numpy's default), over successful calls only: a throttled call
-answering in 20 ms would otherwise pull p50 down exactly when things are going wrong.
+answering in 20 ms would otherwise pull p50 down exactly when things go wrong. TTFT is over
+successful streaming calls. Time per output token (TPOT) is (latency - TTFT) / (tokens - 1)
+for streaming calls and latency / tokens otherwise; token speed is 1000 / TPOT tokens/s.
+
+Each row also carries `latency_hist`, a mergeable log-bucketed histogram of successful
+latencies (DDSketch-style, bucket i holds values in (gamma^(i-1), gamma^i]), so hourly, daily
+or cross-dimension quantiles can be recomputed later by summing buckets (see
+docs/latency-rollups.md).
+
+Late events (behind the watermark when they arrive) never reach a window; they are written
+to the late-events topic and table with the window they missed, and counted per window.
 """
 
 from __future__ import annotations
 
+import math
 import sys
+from dataclasses import dataclass
 
 from genai_apm.config import Settings
 
 JOB = "latency"
+ALL = "*"  # the value of model_id / app_id in rollup rows
+UNKNOWN_APP = "unknown"
 
 
 def percentile_name(p: float) -> str:
     """0.5 -> p50, 0.999 -> p99_9: valid column names for every sink and Athena."""
-    text = f"{p * 100:g}"
-    return "p" + text.replace(".", "_")
+    return "p" + f"{p * 100:g}".replace(".", "_")
+
+
+def histogram_gamma(relative_error: float) -> float:
+    return (1 + relative_error) / (1 - relative_error)
+
+
+def bucket_value(index: int, gamma: float) -> float:
+    """The DDSketch estimate for bucket ``index``: within the relative error of any member."""
+    return 2 * gamma**index / (gamma + 1)
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str  # table suffix and the `window` column: 1m, 5m
+    size_min: int
+    hop_min: int | None = None  # None: tumbling
+
+    def tvf(self, relation: str) -> str:
+        size = f"INTERVAL '{self.size_min}' MINUTE"
+        if self.hop_min is None:
+            return f"TUMBLE(TABLE {relation}, DESCRIPTOR(event_ts), {size})"
+        hop = f"INTERVAL '{self.hop_min}' MINUTE"
+        return f"HOP(TABLE {relation}, DESCRIPTOR(event_ts), {hop}, {size})"
+
+
+def windows(settings: Settings) -> list[Window]:
+    s = settings.latency
+    return [
+        Window(f"{s.tumbling_minutes}m", s.tumbling_minutes),
+        Window(f"{s.sliding_minutes}m", s.sliding_minutes, s.sliding_hop_minutes),
+    ]
+
+
+METRICS = (  # (column prefix, column suffix, input column of latency_events)
+    ("latency", "_ms", "ok_latency_ms"),
+    ("ttft", "_ms", "ttft_ms"),
+    ("tpot", "_ms", "tpot_ms"),
+    ("output_tokens_per_s", "", "tokens_per_s"),
+)
 
 
 def output_columns(settings: Settings) -> list[tuple[str, str]]:
     cols = [
         ("window_start", "TIMESTAMP_LTZ(3)"),
         ("window_end", "TIMESTAMP_LTZ(3)"),
+        ("window", "STRING"),
         ("model_id", "STRING"),
+        ("app_id", "STRING"),
         ("requests", "BIGINT"),
         ("errors", "BIGINT"),
     ]
-    cols += [(f"latency_ms_{percentile_name(p)}", "DOUBLE") for p in settings.latency.percentiles]
-    cols += [("latency_ms_max", "DOUBLE")]
+    for prefix, suffix, _ in METRICS:
+        cols += [
+            (f"{prefix}_{percentile_name(p)}{suffix}", "DOUBLE")
+            for p in settings.latency.percentiles
+        ]
+    cols += [
+        ("latency_max_ms", "DOUBLE"),
+        ("input_tokens_sum", "BIGINT"),
+        ("output_tokens_sum", "BIGINT"),
+        ("input_tokens_mean", "DOUBLE"),
+        ("output_tokens_mean", "DOUBLE"),
+        ("latency_hist", "MULTISET<STRING>"),
+    ]
     return cols
 
 
-def build(t_env, settings: Settings, *, sink: str, deadletter: str):
-    """Add the latency and dead-letter inserts over the registered `invocations` views."""
+LATE_COLUMNS = (
+    ("missed_window_start", "TIMESTAMP_LTZ(3)"),
+    ("event_time", "TIMESTAMP_LTZ(3)"),
+    ("watermark", "TIMESTAMP_LTZ(3)"),
+    ("request_id", "STRING"),
+    ("model_id", "STRING"),
+    ("app_id", "STRING"),
+    ("status", "STRING"),
+    ("latency_ms", "DOUBLE"),
+)
+LATE_COUNT_COLUMNS = (
+    ("missed_window_start", "TIMESTAMP_LTZ(3)"),
+    ("model_id", "STRING"),
+    ("late_events", "BIGINT"),
+)
+
+
+def register_events(t_env, settings: Settings) -> None:
+    """latency_events: the derived per-call values, each call flagged late or on time."""
+    log_gamma = math.log(histogram_gamma(settings.latency.histogram_relative_error))
+    tumble_s = settings.latency.tumbling_minutes * 60
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW latency_events AS
+SELECT
+  event_ts, request_id, model_id, COALESCE(app_id, '{UNKNOWN_APP}') AS app_id, status,
+  latency_ms, input_tokens, output_tokens,
+  CASE WHEN status = 'success' THEN latency_ms END AS ok_latency_ms,
+  CASE WHEN status = 'success' AND streaming THEN ttft_ms END AS ttft_ms,
+  tpot_ms,
+  CASE WHEN tpot_ms > 0 THEN 1000 / tpot_ms END AS tokens_per_s,
+  CASE WHEN status = 'success' AND latency_ms IS NOT NULL THEN CAST(CAST(
+    CEIL(LN(GREATEST(latency_ms, 0.001)) / {log_gamma!r}) AS INT) AS STRING) END
+    AS latency_bucket,
+  CURRENT_WATERMARK(event_ts) AS `watermark`,
+  -- a late call can no longer reach its window; it is routed, not silently dropped
+  COALESCE(event_ts <= CURRENT_WATERMARK(event_ts), FALSE) AS is_late,
+  -- the tumbling window the call belongs to; BIGINT, as epoch milliseconds overflow INT
+  TO_TIMESTAMP_LTZ(
+    CAST(TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), event_ts) AS BIGINT)
+      / {tumble_s} * {tumble_s}, 0) AS tumble_start
+FROM (
+  SELECT *,
+    CASE WHEN status = 'success' AND output_tokens > 0 THEN
+      CASE WHEN streaming AND ttft_ms IS NOT NULL AND output_tokens > 1
+           THEN (latency_ms - ttft_ms) / (output_tokens - 1)
+           ELSE latency_ms / output_tokens END
+    END AS tpot_ms
+  FROM invocations
+)""")
+    t_env.execute_sql(
+        "CREATE TEMPORARY VIEW latency_on_time AS SELECT * FROM latency_events WHERE NOT is_late"
+    )
+
+
+def aggregate_sql(settings: Settings, window: Window) -> str:
     ps = settings.latency.percentiles
     array = "ARRAY[" + ", ".join(repr(float(p)) for p in ps) + "]"
-    picks = ",\n  ".join(
-        f"lat[{i + 1}] AS latency_ms_{percentile_name(p)}" for i, p in enumerate(ps)
-    )
-    window = f"INTERVAL '{int(settings.latency.window_minutes)}' MINUTE"
-    statements = t_env.create_statement_set()
-    statements.add_insert_sql(f"""
-INSERT INTO `{sink}`
+    aggregates, picks = [], []
+    for prefix, suffix, column in METRICS:
+        aggregates.append(
+            f"PERCENTILE({column}, {array}) FILTER (WHERE {column} IS NOT NULL) AS {prefix}_p"
+        )
+        picks += [
+            f"{prefix}_p[{i + 1}] AS {prefix}_{percentile_name(p)}{suffix}"
+            for i, p in enumerate(ps)
+        ]
+    return f"""
 SELECT
-  CAST(window_start AS TIMESTAMP_LTZ(3)), CAST(window_end AS TIMESTAMP_LTZ(3)),
-  model_id, requests, errors,
-  {picks},
-  latency_ms_max
+  CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
+  CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
+  '{window.name}' AS `window`, model_id, app_id, requests, errors,
+  {", ".join(picks)},
+  latency_max_ms, input_tokens_sum, output_tokens_sum, input_tokens_mean, output_tokens_mean,
+  latency_hist
 FROM (
-  SELECT window_start, window_end, model_id,
+  SELECT window_start, window_end,
+    CASE WHEN GROUPING(model_id) = 1 THEN '{ALL}' ELSE model_id END AS model_id,
+    CASE WHEN GROUPING(app_id) = 1 THEN '{ALL}' ELSE app_id END AS app_id,
     COUNT(*) AS requests,
     COUNT(*) FILTER (WHERE status = 'error') AS errors,
-    PERCENTILE(latency_ms, {array}) FILTER (WHERE status = 'success') AS lat,
-    MAX(latency_ms) FILTER (WHERE status = 'success') AS latency_ms_max
-  FROM TABLE(TUMBLE(TABLE invocations, DESCRIPTOR(event_ts), {window}))
-  GROUP BY window_start, window_end, model_id
-)""")
-    statements.add_insert_sql(f"INSERT INTO `{deadletter}` SELECT * FROM invocations_rejected")
+    {", ".join(aggregates)},
+    MAX(ok_latency_ms) AS latency_max_ms,
+    SUM(input_tokens) AS input_tokens_sum,
+    SUM(output_tokens) AS output_tokens_sum,
+    AVG(CAST(input_tokens AS DOUBLE)) AS input_tokens_mean,
+    AVG(CAST(output_tokens AS DOUBLE)) AS output_tokens_mean,
+    COLLECT(latency_bucket) FILTER (WHERE latency_bucket IS NOT NULL) AS latency_hist
+  FROM TABLE({window.tvf("latency_on_time")})
+  GROUP BY window_start, window_end, GROUPING SETS ((model_id, app_id), (model_id), ())
+)"""
+
+
+@dataclass(frozen=True)
+class Sinks:
+    """Registered sink tables; None skips that output (e.g. no Kafka during a backfill)."""
+
+    metrics_topic: str | None
+    tables: dict[str, str]  # window name -> Parquet table
+    late_topic: str | None
+    late_table: str | None
+    late_counts: str | None
+    deadletter: str
+
+
+def build(t_env, settings: Settings, sinks: Sinks):
+    """Add every insert over the registered `invocations` views; returns the statement set."""
+    from genai_apm.connectors.files import partition_values
+
+    register_events(t_env, settings)
+    statements = t_env.create_statement_set()
+    for window in windows(settings):
+        view = f"latency_{window.name}"
+        t_env.execute_sql(f"CREATE TEMPORARY VIEW {view} AS {aggregate_sql(settings, window)}")
+        if sinks.metrics_topic:
+            statements.add_insert_sql(f"INSERT INTO `{sinks.metrics_topic}` SELECT * FROM {view}")
+        if window.name in sinks.tables:
+            statements.add_insert_sql(
+                f"INSERT INTO `{sinks.tables[window.name]}` "
+                f"SELECT *, {partition_values('window_start')} FROM {view}"
+            )
+    late = """
+SELECT tumble_start AS missed_window_start, event_ts AS event_time, `watermark`, request_id,
+  model_id, app_id, status, latency_ms
+FROM latency_events WHERE is_late"""
+    if sinks.late_topic:
+        statements.add_insert_sql(f"INSERT INTO `{sinks.late_topic}` {late}")
+    if sinks.late_table:
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.late_table}` SELECT *, {partition_values('event_time')} "
+            f"FROM ({late})"
+        )
+    if sinks.late_counts:
+        # an updating count: the topic is compacted by (window, model), latest value wins
+        statements.add_insert_sql(f"""
+INSERT INTO `{sinks.late_counts}`
+SELECT tumble_start, model_id, COUNT(*) FROM latency_events WHERE is_late
+GROUP BY tumble_start, model_id""")
+    statements.add_insert_sql(
+        f"INSERT INTO `{sinks.deadletter}` SELECT * FROM invocations_rejected"
+    )
     return statements
+
+
+def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
+    from genai_apm.connectors import files, kafka
+    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
+
+    topics, k = settings.topics, settings.kafka
+    tables = {}
+    for window in windows(settings):
+        name = f"latency_{window.name}"
+        t_env.execute_sql(
+            files.parquet_table_ddl(
+                f"{name}_table", f"{tables_path}/{name}", output_columns(settings)
+            )
+        )
+        tables[window.name] = f"{name}_table"
+    t_env.execute_sql(
+        files.parquet_table_ddl("late_events_table", f"{tables_path}/late_events", LATE_COLUMNS)
+    )
+    if kafka_outputs:
+        t_env.execute_sql(
+            kafka.json_sink_ddl(
+                "latency_out", topics.latency, k, output_columns(settings), key_fields=["model_id"]
+            )
+        )
+        t_env.execute_sql(
+            kafka.json_sink_ddl("late_out", topics.late, k, LATE_COLUMNS, key_fields=["model_id"])
+        )
+        t_env.execute_sql(
+            kafka.upsert_sink_ddl(
+                "late_counts_out",
+                topics.late_counts,
+                k,
+                LATE_COUNT_COLUMNS,
+                primary_key=["missed_window_start", "model_id"],
+            )
+        )
+        t_env.execute_sql(
+            kafka.json_sink_ddl("deadletter_out", topics.deadletter, k, DEADLETTER_COLUMNS)
+        )
+        deadletter = "deadletter_out"
+    else:
+        t_env.execute_sql(
+            files.json_lines_table_ddl(
+                "deadletter_file", f"{tables_path}/deadletters", DEADLETTER_COLUMNS
+            )
+        )
+        deadletter = "deadletter_file"
+    return Sinks(
+        metrics_topic="latency_out" if kafka_outputs else None,
+        tables=tables,
+        late_topic="late_out" if kafka_outputs else None,
+        late_table="late_events_table",
+        late_counts="late_counts_out" if kafka_outputs else None,
+        deadletter=deadletter,
+    )
 
 
 def run(
@@ -69,48 +305,59 @@ def run(
     wait: bool | None = None,
     start_offsets: dict[int, int] | None = None,
 ) -> str:
-    """Create the Kafka tables from settings, build, and execute; returns the Flink job id."""
+    """Streaming from Kafka (native events) to Kafka topics and Parquet tables."""
     from genai_apm.connectors import kafka
+    from genai_apm.connectors.ddl import RAW_DOC
     from genai_apm.flink_env import table_env
     from genai_apm.jobs import invocations
-    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
     from genai_apm.jobs.runner import execute
     from genai_apm.schemas.flink_sql import typed
     from genai_apm.schemas.invocation import INVOCATION_V1
 
-    t_env = table_env(settings, JOB)
-    event_time = typed(INVOCATION_V1.field("event_time"), kafka.RAW_DOC)
+    t_env = table_env(settings, JOB, bounded=bounded)
+    event_time = typed(INVOCATION_V1.field("event_time"), RAW_DOC)
     t_env.execute_sql(
         kafka.raw_source_ddl(
             "invocations_raw",
             settings.topics.invocations,
             settings.kafka,
             event_time_sql=event_time,
-            watermark_delay_s=settings.flink.watermark_delay_s,
+            flink=settings.flink,
             bounded=bounded,
             start_offsets=start_offsets,
         )
     )
-    t_env.execute_sql(
-        kafka.json_sink_ddl(
-            "latency_out",
-            settings.topics.latency,
-            settings.kafka,
-            output_columns(settings),
-            key_fields=["model_id"],
-        )
+    invocations.register(t_env, "invocations_raw")
+    sinks = register_sinks(
+        t_env, settings, kafka_outputs=True, tables_path=settings.output.tables_path
     )
+    return execute(t_env, build(t_env, settings, sinks), JOB, wait=wait)
+
+
+def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
+    """The same analytics, bounded, over native JSON-lines files, into Parquet under
+    ``output_path`` (dead letters as JSON lines beside them)."""
+    from genai_apm.connectors import files
+    from genai_apm.connectors.ddl import RAW_DOC
+    from genai_apm.flink_env import table_env
+    from genai_apm.jobs import invocations
+    from genai_apm.jobs.runner import execute
+    from genai_apm.schemas.flink_sql import typed
+    from genai_apm.schemas.invocation import INVOCATION_V1
+
+    t_env = table_env(settings, f"{JOB} backfill", bounded=True)
+    event_time = typed(INVOCATION_V1.field("event_time"), RAW_DOC)
     t_env.execute_sql(
-        kafka.json_sink_ddl(
-            "deadletter_out",
-            settings.topics.deadletter,
-            settings.kafka,
-            DEADLETTER_COLUMNS,
+        files.raw_file_source_ddl(
+            "invocations_raw",
+            input_path,
+            event_time_sql=event_time,
+            flink=settings.flink,
         )
     )
     invocations.register(t_env, "invocations_raw")
-    statements = build(t_env, settings, sink="latency_out", deadletter="deadletter_out")
-    return execute(t_env, statements, JOB, wait=wait)
+    sinks = register_sinks(t_env, settings, kafka_outputs=False, tables_path=output_path)
+    return execute(t_env, build(t_env, settings, sinks), f"{JOB} backfill", wait=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,98 @@
+"""File sources (backfill) and Parquet table sinks (for Athena/DuckDB), options from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from genai_apm.config import FlinkSettings
+from genai_apm.connectors.ddl import (
+    create_table,
+    raw_record_columns,
+    typed_columns,
+    watermark_options,
+)
+
+# A file has a path and a modification time but no partition or offset.
+FILE_METADATA = [
+    "`src_name` STRING METADATA FROM 'file.path' VIRTUAL",
+    "`src_partition` AS CAST(NULL AS INT)",
+    "`src_offset` AS CAST(NULL AS BIGINT)",
+    "`src_timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'file.modification-time' VIRTUAL",
+]
+
+
+def as_uri(path: str) -> str:
+    """Local paths become file:// URIs; s3:// and other schemes pass through."""
+    if "://" in path:
+        return path
+    from pathlib import Path
+
+    return Path(path).resolve().as_uri()
+
+
+def raw_file_source_ddl(table: str, path: str, *, event_time_sql: str, flink: FlinkSettings) -> str:
+    """One record per line of every file under ``path`` (a file or a directory)."""
+    columns = raw_record_columns(FILE_METADATA, event_time_sql=event_time_sql, flink=flink)
+    options = {
+        "connector": "filesystem",
+        "path": as_uri(path),
+        "format": "raw",
+        **watermark_options(flink),
+    }
+    return create_table(table, columns, options)
+
+
+PARTITION_COLUMNS = (("dt", "STRING"), ("hour", "STRING"))
+
+
+def parquet_table_ddl(
+    table: str,
+    path: str,
+    columns: Sequence[tuple[str, str]],
+    *,
+    rolling_file_size: str = "128MB",
+    rollover_interval: str = "15 min",
+) -> str:
+    """A Parquet table partitioned Hive-style by dt=YYYY-MM-DD/hour=HH.
+
+    Parquet is a bulk format: Flink writes in-progress files and commits them only when a
+    checkpoint completes, so readers never see a partial file. Files roll at checkpoints,
+    at ``rolling_file_size`` or after ``rollover_interval``: with one-minute checkpoints a
+    busy partition gets about one file per checkpoint per writer, not one per record.
+    A _SUCCESS file marks each committed partition.
+    """
+    options = {
+        "connector": "filesystem",
+        "path": as_uri(path),
+        "format": "parquet",
+        "parquet.compression": "SNAPPY",
+        "sink.rolling-policy.file-size": rolling_file_size,
+        "sink.rolling-policy.rollover-interval": rollover_interval,
+        "sink.partition-commit.policy.kind": "success-file",
+    }
+    return create_table(
+        table,
+        typed_columns([*columns, *PARTITION_COLUMNS]),
+        options,
+        partitioned_by=[n for n, _ in PARTITION_COLUMNS],
+    )
+
+
+def partition_values(time_column: str) -> str:
+    """SQL for the dt and hour partition values of a TIMESTAMP_LTZ column (UTC session)."""
+    return (
+        f"DATE_FORMAT({time_column}, 'yyyy-MM-dd') AS dt, "
+        f"DATE_FORMAT({time_column}, 'HH') AS `hour`"
+    )
+
+
+def json_lines_table_ddl(table: str, path: str, columns: Sequence[tuple[str, str]]) -> str:
+    """Append-only JSON lines (dead letters of a backfill, normalised events)."""
+    options = {
+        "connector": "filesystem",
+        "path": as_uri(path),
+        "format": "json",
+        "json.timestamp-format.standard": "ISO-8601",
+        "json.encode.ignore-null-fields": "false",
+    }
+    return create_table(table, typed_columns(columns), options)
