@@ -92,22 +92,151 @@ def cmd_cancel(args) -> int:
     return 0
 
 
+def _progress(label: str) -> Callable[[int], None]:
+    """A one-line progress report on stderr: count and rate so far."""
+    import time
+
+    start = time.monotonic()
+
+    def report(n: int) -> None:
+        rate = n / max(time.monotonic() - start, 1e-9)
+        print(f"\r  {label}: {n:,} ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _output(args, settings):
+    from genai_apm import publish
+
+    if args.to == "file":
+        if not args.out:
+            raise GenaiApmError("--to file needs --out DIR")
+        return publish.FileOutput(args.out)
+    if args.to == "kinesis":
+        if not args.stream:
+            raise GenaiApmError("--to kinesis needs --stream NAME")
+        return publish.KinesisOutput(settings, args.stream)
+    return publish.KafkaOutput(settings, args.topic)
+
+
 def cmd_generate(args) -> int:
-    from genai_apm import generator, kafka_io
+    from pathlib import Path
+
+    from genai_apm import generator, publish
+    from genai_apm.traffic.presets import PRESETS
 
     settings = _settings(args)
-    spec = generator.TrafficSpec(rate_per_s=args.rate, seed=args.seed)
-    events = generator.invocations(spec, args.count)
-    if args.out:
-        with open(args.out, "w") as f:
-            for event in events:
-                f.write(json.dumps(event, separators=(",", ":")) + "\n")
-        print(f"wrote {args.count:,} events to {args.out}")
-        return 0
-    topic = args.topic or settings.topics.invocations
+    spec = generator.TrafficSpec(
+        rate_per_s=args.rate,
+        seed=args.seed,
+        models=args.models,
+        apps=args.apps,
+        users=args.users,
+        error_rate=args.error_rate,
+        diurnal=args.diurnal,
+        agent_share=args.agents,
+        count=None if args.duration else args.count,
+        duration_s=args.duration,
+    )
+    if args.incidents:
+        span_s = args.duration or args.count / args.rate
+        spec = generator.TrafficSpec(
+            **{**spec.__dict__, "incidents": PRESETS[args.incidents](spec, span_s)}
+        )
+    records = generator.traffic(spec)
+    if args.disorder_ms:
+        records = generator.with_disorder(records, args.disorder_ms, args.seed)
+    if args.pace:
+        records = generator.paced(records, args.pace)
+    records = generator.with_progress(records, _progress("generated"), every=5_000)
+    output = _output(args, settings)
+    if isinstance(output, publish.KafkaOutput):
+        from genai_apm import kafka_io
+
+        streams = {
+            "native": ["invocations", "spans"],
+            "bedrock": ["bedrock"],
+            "otlp-json": ["otlp"],
+        }[args.format]
+        kafka_io.ensure_topics(settings.kafka, output.topics(streams))
+    for stream, payload in publish.encode(records, args.format):
+        output.send(stream, payload)
+    where = output.close()
+    print(file=sys.stderr)
+    print(f"wrote {output.sent:,} {args.format} records to {where}")
+    labels = args.labels or (str(Path(args.out) / "labels.json") if args.to == "file" else None)
+    if spec.incidents:
+        labels = labels or str(Path(settings.stack.state_dir) / "labels.json")
+        Path(labels).parent.mkdir(parents=True, exist_ok=True)
+        Path(labels).write_text(generator.labels_json(spec.incidents))
+        print(f"incident labels ({len(spec.incidents)}) in {labels}")
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from genai_apm import kafka_io, publish
+
+    settings = _settings(args)
+    stream = {"native": "invocations", "bedrock": "bedrock", "otlp-json": "otlp"}[args.format]
+    output = publish.KafkaOutput(settings, args.topic)
+    topic = output.topics([stream])[0]
     kafka_io.ensure_topics(settings.kafka, [topic])
-    sent = kafka_io.produce_json(settings.kafka, topic, events, key_field="model_id")
-    print(f"produced {sent:,} events to {topic} at {settings.kafka.bootstrap_servers}")
+    lines = publish.read_lines(args.path, settings)
+    from genai_apm.generator import with_progress
+
+    for line in with_progress(lines, _progress("replayed"), every=5_000):
+        output.send(stream, line)
+    where = output.close()
+    print(file=sys.stderr)
+    print(f"replayed {output.sent:,} {args.format} records from {args.path} to {topic} ({where})")
+    return 0
+
+
+def cmd_backfill(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from genai_apm import publish
+    from genai_apm.adapters import AdapterError, decode
+
+    if args.job != "latency":
+        raise GenaiApmError(f"backfill supports: latency (not {args.job!r})")
+    from genai_apm.jobs import latency
+
+    settings = _settings(args)
+    if args.format == "native" and "://" not in args.input:
+        source = args.input
+        if not Path(source).exists():
+            raise GenaiApmError(f"{source} does not exist")
+    else:
+        # foreign formats (and S3) are normalised by the same adapters the ingest job runs
+        source = tempfile.mkdtemp(prefix="genai-apm-backfill-")
+        rejected = Path(args.output) / "deadletters-adapters.jsonl"
+        rejected.parent.mkdir(parents=True, exist_ok=True)
+        kept = dropped = 0
+        with open(Path(source) / "events.jsonl", "wb") as out, open(rejected, "w") as bad:
+            for line in publish.read_lines(args.input, settings):
+                try:
+                    for contract, event in decode(args.format, line):
+                        if contract == "InvocationEvent":
+                            out.write(json.dumps(event).encode() + b"\n")
+                            kept += 1
+                except AdapterError as e:
+                    dropped += 1
+                    bad.write(
+                        json.dumps(
+                            {
+                                "payload": line.decode(errors="replace"),
+                                "format": args.format,
+                                "reason": str(e),
+                            }
+                        )
+                        + "\n"
+                    )
+        print(f"normalised {kept:,} invocations; {dropped:,} records rejected ({rejected})")
+    print(f"running the {args.job} backfill on a local MiniCluster", flush=True)
+    latency.backfill(settings, input_path=source, output_path=args.output)
+    print(f"tables written under {args.output}")
     return 0
 
 
@@ -188,12 +317,53 @@ def parser() -> argparse.ArgumentParser:
     s = add("cancel", cmd_cancel, "cancel a job on a Flink cluster")
     s.add_argument("job_id")
     s.add_argument("--cluster", metavar="HOST:PORT", help="default: flink.rest_address")
-    s = add("generate", cmd_generate, "generate deterministic synthetic invocation events")
-    s.add_argument("--count", type=int, default=10_000)
-    s.add_argument("--rate", type=float, default=50.0, help="events per second of event time")
+    s = add("generate", cmd_generate, "generate deterministic, realistic traffic")
+    s.add_argument("--count", type=int, default=10_000, help="invocations to generate")
+    s.add_argument("--duration", type=float, help="seconds of event time (instead of --count)")
+    s.add_argument(
+        "--rate",
+        type=float,
+        default=50.0,
+        help="invocations per second of "
+        "event time (event time is compressed: generation runs as fast as it can)",
+    )
+    s.add_argument(
+        "--pace",
+        type=float,
+        help="also limit output to this many records per second of wall-clock time",
+    )
     s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--topic", help="Kafka topic (default: topics.invocations)")
-    s.add_argument("--out", metavar="FILE", help="write JSON lines to FILE instead of Kafka")
+    s.add_argument("--models", type=int, default=8)
+    s.add_argument("--apps", type=int, default=8)
+    s.add_argument("--users", type=int, default=200)
+    s.add_argument("--error-rate", type=float, default=0.04)
+    s.add_argument(
+        "--agents",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of calls made by agents (adds OpenTelemetry spans)",
+    )
+    s.add_argument("--diurnal", action="store_true", help="follow a daily rate curve")
+    s.add_argument("--incidents", choices=["demo"], help="inject labelled incidents")
+    s.add_argument("--labels", metavar="FILE", help="where to write the incident labels")
+    s.add_argument(
+        "--disorder-ms", type=float, default=0.0, help="shuffle records within this much event time"
+    )
+    s.add_argument("--format", choices=["native", "bedrock", "otlp-json"], default="native")
+    s.add_argument("--to", choices=["kafka", "kinesis", "file"], default="kafka")
+    s.add_argument("--topic", help="Kafka topic (default: by format, from settings)")
+    s.add_argument("--stream", help="Kinesis stream name (with --to kinesis)")
+    s.add_argument("--out", metavar="DIR", help="directory for --to file")
+    s = add("replay", cmd_replay, "publish a file, directory or s3:// prefix to Kafka")
+    s.add_argument("path")
+    s.add_argument("--format", choices=["native", "bedrock", "otlp-json"], required=True)
+    s.add_argument("--topic", help="Kafka topic (default: by format, from settings)")
+    s = add("backfill", cmd_backfill, "run a job bounded over files into Parquet tables")
+    s.add_argument("job", help="job name: latency")
+    s.add_argument("--input", required=True, help="file, directory or s3:// prefix")
+    s.add_argument("--format", choices=["native", "bedrock", "otlp-json"], default="native")
+    s.add_argument("--output", required=True, metavar="DIR")
     s = add("consume", cmd_consume, "print the records of a topic as JSON lines")
     s.add_argument("topic")
     s.add_argument("--latest", action="store_true", help="only records arriving from now on")

@@ -10,7 +10,7 @@ from genai_apm.config import KafkaSettings
 from genai_apm.errors import GenaiApmError
 
 
-def _client_args(kafka: KafkaSettings) -> dict:
+def client_args(kafka: KafkaSettings) -> dict:
     # fail in seconds, not kafka-python's 30 s default, when no broker answers
     args: dict = {
         "bootstrap_servers": kafka.bootstrap_servers.split(","),
@@ -28,7 +28,7 @@ def _client_args(kafka: KafkaSettings) -> dict:
 
 
 @contextmanager
-def _kafka_errors(kafka: KafkaSettings):
+def kafka_errors(kafka: KafkaSettings):
     from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
     try:
@@ -49,8 +49,8 @@ def ensure_topics(
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    with _kafka_errors(kafka):
-        admin = KafkaAdminClient(**_client_args(kafka), request_timeout_ms=10_000)
+    with kafka_errors(kafka):
+        admin = KafkaAdminClient(**client_args(kafka), request_timeout_ms=10_000)
         try:
             existing = set(admin.list_topics())
             wanted = [t for t in dict.fromkeys(topics) if t not in existing]
@@ -70,9 +70,9 @@ def produce_json(
     """Send events as JSON; returns how many were acknowledged by the broker."""
     from kafka import KafkaProducer
 
-    with _kafka_errors(kafka):
+    with kafka_errors(kafka):
         producer = KafkaProducer(
-            **_client_args(kafka),
+            **client_args(kafka),
             acks="all",
             linger_ms=20,
             compression_type="lz4" if _has_lz4() else None,
@@ -92,8 +92,8 @@ def produce_json(
 def produce_raw(kafka: KafkaSettings, topic: str, payloads: Iterable[bytes]) -> int:
     from kafka import KafkaProducer
 
-    with _kafka_errors(kafka):
-        producer = KafkaProducer(**_client_args(kafka), acks="all")
+    with kafka_errors(kafka):
+        producer = KafkaProducer(**client_args(kafka), acks="all")
         sent = 0
         try:
             for payload in payloads:
@@ -123,9 +123,9 @@ def consume(
     """
     from kafka import KafkaConsumer, TopicPartition
 
-    with _kafka_errors(kafka):
+    with kafka_errors(kafka):
         consumer = KafkaConsumer(
-            **_client_args(kafka),
+            **client_args(kafka),
             enable_auto_commit=False,
             consumer_timeout_ms=int(idle_timeout_s * 1000),
             isolation_level="read_committed",
@@ -176,8 +176,8 @@ def check_reachable(kafka: KafkaSettings) -> None:
     """Fail with one clear line if no broker answers; Flink would otherwise retry silently."""
     from kafka import KafkaAdminClient
 
-    with _kafka_errors(kafka):
-        admin = KafkaAdminClient(**_client_args(kafka))
+    with kafka_errors(kafka):
+        admin = KafkaAdminClient(**client_args(kafka))
         admin.close()
 
 
@@ -185,8 +185,8 @@ def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
     """Partition -> next offset: the position from which only newer records are read."""
     from kafka import KafkaConsumer, TopicPartition
 
-    with _kafka_errors(kafka):
-        consumer = KafkaConsumer(**_client_args(kafka))
+    with kafka_errors(kafka):
+        consumer = KafkaConsumer(**client_args(kafka))
         try:
             partitions = consumer.partitions_for_topic(topic) or set()
             tps = [TopicPartition(topic, p) for p in partitions]
