@@ -9,7 +9,7 @@ from genai_apm.errors import GenaiApmError
 def test_defaults_without_file_or_env():
     s = config.load(path=None, environ={})
     assert s.kafka.bootstrap_servers == "127.0.0.1:9092"
-    assert s.latency.percentiles == (0.5, 0.9, 0.99)
+    assert s.latency.percentiles == (0.5, 0.9, 0.95, 0.99)
 
 
 def test_file_then_env_precedence(tmp_path):
