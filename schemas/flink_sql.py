@@ -1,17 +1,38 @@
-"""Flink SQL generated from a contract: typed extraction from raw JSON plus a rejection reason.
+r"""Flink SQL generated from a contract: typed extraction from raw JSON plus a rejection reason.
 
 Sources read the Kafka value as raw bytes, so a malformed record is still a row: it gets a
 reason and goes to the dead-letter topic instead of failing the job or vanishing.
 JSON_VALUE's RETURNING DOUBLE/BIGINT fails the *job* on a mistyped value (checked on Flink 2.2),
-so every scalar is extracted as a string and converted with TRY_CAST, which yields NULL.
+so every scalar is extracted as text, matched against the contract's lexical rules and only
+then converted, with TRY_CAST. ``genai_apm.schemas.validate`` is the same logic in Python;
+tests/unit/test_validate_vs_flink.py holds the two together.
+
+Flink behaviour this relies on (all checked on Flink 2.2):
+- JSON_VALUE gives a JSON number as Java's BigDecimal.toString of its literal (1.5e1 -> "15",
+  1e2 -> "1E+2", -0.0 -> "0.0"), true/false as text, and NULL for null, objects and arrays.
+- REGEXP is a *find*, and Java's `$` also matches before a final line break: "12\n" matched
+  '^[0-9]+$' and CAST('12\n' AS BIGINT) then failed the job. Patterns end in `\z` instead.
+- TO_TIMESTAMP_LTZ(text, format, zone) ignores an offset parsed by the format and uses
+  ``zone``; its lenient resolver turns 2026-02-30 into 2026-02-28 and 24:00 into the next
+  day, so dates are checked with TRY_CAST(... AS DATE) and hours by the pattern.
 """
 
 from __future__ import annotations
 
-from genai_apm.schemas.contract import Contract, Field, Kind
+from genai_apm.schemas.contract import (
+    DOUBLE_TEXT,
+    EPOCH_TEXT,
+    LONG_TEXT,
+    MAX_TIMESTAMP_MS,
+    MIN_TIMESTAMP_MS,
+    RFC3339_TEXT,
+    Contract,
+    Field,
+    Kind,
+)
 
 RFC3339 = "yyyy-MM-dd''T''HH:mm:ssXXX"
-ZONE_SUFFIX = "([+-][0-9]{2}:[0-9]{2}|[zZ])$"
+ZONE_SUFFIX = "(Z|[+-][0-9]{2}:[0-9]{2})\\z"
 
 
 def quote_ident(name: str) -> str:
@@ -22,9 +43,40 @@ def _json_path(field: Field) -> str:
     return "'$.\"" + field.name + "\"'" if "." in field.name else f"'$.{field.name}'"
 
 
+def _matches(sql: str, pattern: str) -> str:
+    """Whole-text match (REGEXP alone finds a match anywhere)."""
+    return f"REGEXP({sql}, '^{pattern}\\z')"
+
+
 def text_of(field: Field, doc: str) -> str:
     """The field as JSON text (NULL if absent, null, or an object/array)."""
     return f"JSON_VALUE({doc}, {_json_path(field)})"
+
+
+def _timestamp(raw: str) -> str:
+    # digits: epoch milliseconds (TO_TIMESTAMP_LTZ gives NULL past year 9999); otherwise
+    # RFC 3339, honouring its zone offset. Java patterns cannot take a fraction of any width,
+    # so the seconds are parsed without it and its first three digits are added back.
+    upper = f"UPPER({raw})"
+    whole = f"REGEXP_REPLACE({upper}, '[.][0-9]+', '')"
+    millis = (
+        f"COALESCE(TRY_CAST(RPAD(SUBSTR(REGEXP_EXTRACT({raw}, '[.]([0-9]+)', 1), "
+        f"1, 3), 3, '0') AS INT), 0)"
+    )
+    zone = f"REGEXP_EXTRACT({upper}, '{ZONE_SUFFIX}', 1)"
+    parsed = f"TIMESTAMPADD(MILLISECOND, {millis}, TO_TIMESTAMP_LTZ({whole}, '{RFC3339}', {zone}))"
+    # only the first and last day of the range can cross it once the offset is applied
+    lo, hi = (f"TO_TIMESTAMP_LTZ({ms}, 3)" for ms in (MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS))
+    bounded = (
+        f"CASE WHEN NOT REGEXP({raw}, '^(0001-01-01|9999-12-31)') THEN {parsed} "
+        f"WHEN {parsed} BETWEEN {lo} AND {hi} THEN {parsed} END"
+    )
+    return (
+        f"CASE WHEN {_matches(raw, EPOCH_TEXT)} "
+        f"THEN TO_TIMESTAMP_LTZ(TRY_CAST({raw} AS BIGINT), 3) "
+        f"WHEN {_matches(raw, RFC3339_TEXT)} "
+        f"AND TRY_CAST(SUBSTR({raw}, 1, 10) AS DATE) IS NOT NULL THEN {bounded} END"
+    )
 
 
 def typed(field: Field, doc: str) -> str:
@@ -35,32 +87,21 @@ def typed(field: Field, doc: str) -> str:
             return raw
         case Kind.LONG:
             # TRY_CAST('1.5' AS BIGINT) is 1: only whole numbers that fit count as longs
-            return f"CASE WHEN REGEXP({raw}, '^-?[0-9]{{1,18}}$') THEN CAST({raw} AS BIGINT) END"
+            return f"CASE WHEN {_matches(raw, LONG_TEXT)} THEN TRY_CAST({raw} AS BIGINT) END"
         case Kind.DOUBLE:
-            return f"TRY_CAST({raw} AS DOUBLE)"
+            return f"CASE WHEN {_matches(raw, DOUBLE_TEXT)} THEN TRY_CAST({raw} AS DOUBLE) END"
         case Kind.BOOLEAN:
             return f"CASE LOWER({raw}) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END"
         case Kind.TIMESTAMP:
-            # digits: epoch milliseconds; otherwise RFC 3339, honouring its zone offset.
-            # Java patterns cannot take a fraction of any width, so the seconds are parsed
-            # without it and its first three digits are added back as milliseconds.
-            whole = f"REGEXP_REPLACE({raw}, '[.][0-9]+', '')"
-            millis = (
-                f"COALESCE(TRY_CAST(RPAD(SUBSTR(REGEXP_EXTRACT({raw}, '[.]([0-9]+)', 1), "
-                f"1, 3), 3, '0') AS INT), 0)"
-            )
-            zone = f"REGEXP_EXTRACT({raw}, '{ZONE_SUFFIX}', 1)"
-            return (
-                f"CASE WHEN REGEXP({raw}, '^[0-9]{{1,15}}$') "
-                f"THEN TO_TIMESTAMP_LTZ(TRY_CAST({raw} AS BIGINT), 3) "
-                f"ELSE TIMESTAMPADD(MILLISECOND, {millis}, "
-                f"TO_TIMESTAMP_LTZ({whole}, '{RFC3339}', {zone})) END"
-            )
+            return _timestamp(raw)
     raise AssertionError(field.kind)
 
 
 def problem(field: Field, doc: str) -> str:
-    """SQL yielding a short reason when the field breaks the contract, else NULL."""
+    """SQL yielding a short reason when the field breaks the contract, else NULL.
+
+    At most one problem per field: the first that applies, in the order written here.
+    """
     raw, value = text_of(field, doc), typed(field, doc)
     checks = []
     if field.required:
@@ -70,14 +111,15 @@ def problem(field: Field, doc: str) -> str:
             f"WHEN {raw} IS NOT NULL AND {value} IS NULL "
             f"THEN '{field.name}: not a valid {field.kind.value}'"
         )
+    if field.kind is Kind.DOUBLE:
+        # 1e400 is a valid JSON number that becomes Infinity; no metric of ours is infinite.
+        # Checked before the minimum so -1e400 is "not finite" rather than "below 0".
+        checks.append(
+            f"WHEN ABS({value}) = CAST('Infinity' AS DOUBLE) THEN '{field.name}: not finite'"
+        )
     if field.minimum is not None:
         checks.append(
             f"WHEN {value} < {field.minimum} THEN '{field.name}: below {field.minimum:g}'"
-        )
-    if field.kind is Kind.DOUBLE:
-        # TRY_CAST turns 1e400 into Infinity; no metric of ours is legitimately infinite
-        checks.append(
-            f"WHEN ABS({value}) = CAST('Infinity' AS DOUBLE) THEN '{field.name}: not finite'"
         )
     if field.allowed:
         options = ", ".join(f"'{a}'" for a in field.allowed)
@@ -90,12 +132,28 @@ def problem(field: Field, doc: str) -> str:
     return "CASE " + " ".join(checks) + " END"
 
 
+def newer_version(contract: Contract, doc: str) -> str:
+    """SQL for the reason a record written for a later contract version is refused, else NULL.
+
+    Its fields may have been renamed or retyped, so it is not judged by this version's rules.
+    """
+    field = contract.version_field
+    if field is None:
+        return "CAST(NULL AS STRING)"
+    value = typed(field, doc)
+    return (
+        f"CASE WHEN {value} > {contract.version} THEN CONCAT('{field.name}: ', "
+        f"CAST({value} AS STRING), ' is newer than supported v{contract.version}') END"
+    )
+
+
 def rejection_reason(contract: Contract, doc: str) -> str:
     """SQL for all the record's problems joined by '; ', or NULL if it honours the contract."""
     parts = [p for p in (problem(f, doc) for f in contract.fields) if p]
+    newer = newer_version(contract, doc)
     return (
         f"CASE WHEN {doc} IS NULL OR NOT ({doc} IS JSON OBJECT) THEN 'not a JSON object' "
-        f"ELSE NULLIF(CONCAT_WS('; ', {', '.join(parts)}), '') END"
+        f"ELSE COALESCE({newer}, NULLIF(CONCAT_WS('; ', {', '.join(parts)}), '')) END"
     )
 
 
@@ -111,3 +169,8 @@ def flink_type(kind: Kind) -> str:
         Kind.BOOLEAN: "BOOLEAN",
         Kind.TIMESTAMP: "TIMESTAMP_LTZ(3)",
     }[kind]
+
+
+def flink_columns(contract: Contract) -> list[tuple[str, str]]:
+    """(name, Flink type) per field, in contract order: the column list of a sink's DDL."""
+    return [(f.name, flink_type(f.kind)) for f in contract.fields]
