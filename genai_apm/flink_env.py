@@ -19,6 +19,22 @@ def _quiet_local_logging(settings: Settings) -> None:
     os.environ.setdefault("LOG4J_PROPERTIES", str(config))
 
 
+# genai-apm's Java functions (infra/udfs): SQL name -> class
+JAVA_FUNCTIONS = {
+    "GENAI_JSON_TEXTS": "io.genaiapm.flink.JsonTexts",
+    "GENAI_TIMESTAMP": "io.genaiapm.flink.ContractTimestamp",
+}
+
+
+def register_functions(t_env) -> None:
+    """Hand the project's jars to ``t_env`` and register its Java functions.
+
+    Every job needs this before any DDL: sources compute their rowtime with them."""
+    t_env.get_config().set("pipeline.jars", ";".join(p.resolve().as_uri() for p in jars("flink")))
+    for name, class_name in JAVA_FUNCTIONS.items():
+        t_env.create_java_temporary_system_function(name, class_name)
+
+
 # A bounded run ends with a final checkpoint that commits its Parquet files; waiting a
 # whole production interval for it would only slow backfills and tests down.
 BOUNDED_CHECKPOINT_INTERVAL = "2 s"
@@ -37,7 +53,7 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
     t_env = TableEnvironment.create(mode)
     conf = t_env.get_config()
     conf.set("pipeline.name", f"genai-apm {job_name}")
-    conf.set("pipeline.jars", ";".join(p.resolve().as_uri() for p in jars("flink")))
+    register_functions(t_env)
     conf.set("parallelism.default", str(settings.flink.parallelism))
     # window boundaries and TIMESTAMP casts are UTC whatever the machine's zone
     conf.set("table.local-time-zone", "UTC")

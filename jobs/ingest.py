@@ -17,7 +17,14 @@ import sys
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.schemas.contract import Contract
-from genai_apm.schemas.flink_sql import flink_type, quote_ident, rejection_reason, typed
+from genai_apm.schemas.flink_sql import (
+    FieldTexts,
+    flink_type,
+    quote_ident,
+    rejection_reason,
+    texts_sql,
+    typed,
+)
 from genai_apm.schemas.invocation import INVOCATION_V1
 from genai_apm.schemas.span import SPAN_V1
 
@@ -99,15 +106,20 @@ def build(
     outcomes = []
     for contract, sink in ((INVOCATION_V1, invocations_sink), (SPAN_V1, spans_sink)):
         view = f"checked_{contract.name.lower()}"
+        t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW texts_{contract.name.lower()} AS
+SELECT *, {texts_sql(contract, "`doc`")} AS `texts`
+FROM decoded WHERE contract = '{contract.name}'""")
+        texts = FieldTexts.of(contract)
         columns = ",\n  ".join(
-            f"{typed(f, '`doc`')} AS {quote_ident(f.name)}" for f in contract.fields
+            f"{typed(f, texts)} AS {quote_ident(f.name)}" for f in contract.fields
         )
         t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW {view} AS
 SELECT {columns},
-  {rejection_reason(contract, "`doc`")} AS `reason`,
+  {rejection_reason(contract, texts)} AS `reason`,
   `raw`, `doc`, `format`, `src_name`, `src_partition`, `src_offset`, `event_ts`
-FROM decoded WHERE contract = '{contract.name}'""")
+FROM texts_{contract.name.lower()}""")
         names = ", ".join(quote_ident(f.name) for f in contract.fields)
         statements.add_insert_sql(
             f"INSERT INTO {quote_ident(sink)} SELECT {names} FROM {view} WHERE `reason` IS NULL"

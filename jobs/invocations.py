@@ -10,22 +10,31 @@ from __future__ import annotations
 
 from genai_apm.jobs.deadletters import deadletter_select
 from genai_apm.schemas.contract import Contract
-from genai_apm.schemas.flink_sql import quote_ident, rejection_reason, typed_columns
+from genai_apm.schemas.flink_sql import (
+    FieldTexts,
+    quote_ident,
+    rejection_reason,
+    texts_sql,
+    typed_columns,
+)
 from genai_apm.schemas.invocation import INVOCATION_V1
 
 
 def register(t_env, raw_source: str, contract: Contract = INVOCATION_V1) -> None:
-    cols = ",\n  ".join(typed_columns(contract, "`doc`"))
+    # every field's text from one parse of the document (see FieldTexts)
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW invocations_texts AS
+SELECT *, {texts_sql(contract, "`doc`")} AS `texts` FROM {quote_ident(raw_source)}""")
+    texts = FieldTexts.of(contract)
+    cols = ",\n  ".join(typed_columns(contract, texts))
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW invocations_checked AS
 SELECT
   {cols},
   `event_ts`,
-  {rejection_reason(contract, "`doc`")} AS `reason`,
+  {rejection_reason(contract, texts)} AS `reason`,
   `raw`, `src_name`, `src_partition`, `src_offset`
-FROM {quote_ident(raw_source)}""")
-    # event_time must be taken from the contract column; the source's rowtime falls back to
-    # the Kafka timestamp only so that rejected records cannot break the watermark
+FROM invocations_texts""")
     t_env.execute_sql("""
 CREATE TEMPORARY VIEW invocations AS
 SELECT * FROM invocations_checked WHERE `reason` IS NULL""")

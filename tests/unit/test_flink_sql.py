@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from genai_apm.flink_env import register_functions
 from genai_apm.schemas.flink_sql import rejection_reason, typed
 from genai_apm.schemas.invocation import INVOCATION_V1
 
@@ -81,6 +82,7 @@ def batch_env():
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     t_env.get_config().set("table.local-time-zone", "UTC")
     t_env.get_config().set("parallelism.default", "1")
+    register_functions(t_env)  # GENAI_JSON_TEXTS, GENAI_TIMESTAMP: the generated SQL uses them
     return t_env
 
 

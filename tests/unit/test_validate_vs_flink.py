@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from genai_apm.flink_env import register_functions
 from genai_apm.generator import TrafficSpec, invocations
 from genai_apm.schemas import validate
 from genai_apm.schemas.contract import Contract, Kind
@@ -228,6 +229,7 @@ def flink_rows():
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     t_env.get_config().set("table.local-time-zone", "UTC")
     t_env.get_config().set("parallelism.default", "1")
+    register_functions(t_env)  # GENAI_JSON_TEXTS, GENAI_TIMESTAMP: the generated SQL uses them
     docs = payloads()
     columns = []
     for contract in CONTRACTS:
