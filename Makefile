@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JARS := .cache/jars/.resolved
 POMS := infra/pom.xml $(wildcard infra/*/pom.xml)
+UDF_SOURCES := $(shell find infra/udfs/src -name '*.java' 2>/dev/null)
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,7 +21,7 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-$(JARS): $(POMS)
+$(JARS): $(POMS) $(UDF_SOURCES)
 	@command -v java >/dev/null || { echo "error: Java 17+ is required (no java on PATH)" >&2; exit 1; }
 	@command -v mvn >/dev/null || { echo "error: Maven is required to resolve the JVM jars (no mvn on PATH)" >&2; exit 1; }
 	rm -rf .cache/jars/*/  # a dependency dropped from a pom must leave the classpath too
