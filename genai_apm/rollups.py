@@ -41,7 +41,8 @@ def hourly_model_quantile(tables_path: str, q: float, relative_error: float = 0.
 
     con = duckdb.connect()
     files = f"{tables_path}/latency_1m/*/*/part-*".replace("'", "''")
-    con.execute(f"CREATE VIEW latency_1m AS SELECT * FROM read_parquet('{files}', "
-                "hive_partitioning = true)")
+    con.execute(
+        f"CREATE VIEW latency_1m AS SELECT * FROM read_parquet('{files}', hive_partitioning = true)"
+    )
     gamma = histogram_gamma(relative_error)
     return con.execute(HOURLY_MODEL_QUANTILE_DUCKDB, {"gamma": gamma, "q": q}).fetchall()
