@@ -46,6 +46,9 @@ class TopicSettings:
     late_counts: str = "genai.metrics.late"
     deadletter: str = "genai.deadletter"
     pipeline: str = "genai.metrics.pipeline"
+    errors: str = "genai.metrics.errors"
+    cost: str = "genai.metrics.cost"
+    alerts: str = "genai.alerts"
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,40 @@ class LatencyJobSettings:
 
 
 @dataclass(frozen=True)
+class ErrorsJobSettings:
+    tumbling_minutes: int = 1
+    sliding_minutes: int = 5
+    sliding_hop_minutes: int = 1
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    # "name:metric:scope:op:threshold:window" over the errors job's rows (README, "Alerts");
+    # a rate threshold may be written as a percentage, "5%"
+    rules: tuple[str, ...] = (
+        "throttle-rate:throttle_rate:model:>:5%:5m",
+        "server-errors:server_errors:model:>:10:1m",
+        "content-filtered:content_filtered_rate:app:>:10%:5m",
+        "availability:availability_pct:model:<:95:5m",
+    )
+    # rate and percentage rules skip windows with fewer calls (the state carries over), so
+    # two failures out of three calls do not page anyone
+    min_requests: int = 20
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    # a pricing table (TOML, README "Cost"); empty: the table shipped in the package
+    pricing_file: str = ""
+    window_minutes: int = 60
+    # "name:scope:period:limit_usd", scope user, app or feature (or scope=key), period 1h or
+    # 1d: spend over a rolling hour or day, re-evaluated every hop
+    budgets: tuple[str, ...] = ("user-hourly:user:1h:5", "app-daily:app:1d:1000")
+    budget_hour_hop_minutes: int = 5
+    budget_day_hop_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class OutputSettings:
     # Parquet tables live under here as <table>/dt=YYYY-MM-DD/hour=HH/ (s3:// later)
     tables_path: str = ".state/tables"
@@ -115,9 +152,19 @@ class Settings:
     flink: FlinkSettings = field(default_factory=FlinkSettings)
     latency: LatencyJobSettings = field(default_factory=LatencyJobSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    errors: ErrorsJobSettings = field(default_factory=ErrorsJobSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    cost: CostSettings = field(default_factory=CostSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     stack: StackSettings = field(default_factory=StackSettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
+
+    def __post_init__(self) -> None:
+        # alert and budget rules are strings here (one env var can carry them); their syntax
+        # and their references to windows are checked now, not when a job first needs them
+        from genai_apm import rules
+
+        rules.validate(self)
 
     def replace(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some keys changed: ``s.replace(kafka={"partitions": 1})``."""

@@ -3,4 +3,6 @@
 JOBS = {
     "ingest": "genai_apm.jobs.ingest",
     "latency": "genai_apm.jobs.latency",
+    "errors": "genai_apm.jobs.errors",
+    "cost": "genai_apm.jobs.cost",
 }

@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.jobs.windows import Window, tumbling_and_sliding
 
 JOB = "latency"
 ALL = "*"  # the value of model_id / app_id in rollup rows
@@ -43,26 +44,9 @@ def bucket_value(index: int, gamma: float) -> float:
     return 2 * gamma**index / (gamma + 1)
 
 
-@dataclass(frozen=True)
-class Window:
-    name: str  # table suffix and the `window` column: 1m, 5m
-    size_min: int
-    hop_min: int | None = None  # None: tumbling
-
-    def tvf(self, relation: str) -> str:
-        size = f"INTERVAL '{self.size_min}' MINUTE"
-        if self.hop_min is None:
-            return f"TUMBLE(TABLE {relation}, DESCRIPTOR(event_ts), {size})"
-        hop = f"INTERVAL '{self.hop_min}' MINUTE"
-        return f"HOP(TABLE {relation}, DESCRIPTOR(event_ts), {hop}, {size})"
-
-
 def windows(settings: Settings) -> list[Window]:
     s = settings.latency
-    return [
-        Window(f"{s.tumbling_minutes}m", s.tumbling_minutes),
-        Window(f"{s.sliding_minutes}m", s.sliding_minutes, s.sliding_hop_minutes),
-    ]
+    return tumbling_and_sliding(s.tumbling_minutes, s.sliding_minutes, s.sliding_hop_minutes)
 
 
 METRICS = (  # (column prefix, column suffix, input column of latency_events)

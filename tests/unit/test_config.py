@@ -78,3 +78,15 @@ def test_redacted_masks_secrets_only_when_set():
     assert shown["kafka"]["sasl_password"] == "***"
     assert "hunter2" not in repr(shown)
     assert config.load(environ={}).redacted()["kafka"]["sasl_password"] == ""
+
+
+def test_example_config_file_loads_and_matches_the_defaults():
+    """genai-apm.example.toml documents every section; it must stay loadable and honest."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "genai-apm.example.toml"
+    loaded = config.load(example, environ={})
+    defaults = config.load(path=None, environ={})
+    for section, values in loaded.redacted().items():
+        for key, value in values.items():
+            assert value == defaults.redacted()[section][key], (section, key)

@@ -1,0 +1,109 @@
+"""Alerts as state transitions, in pure SQL, for any rule evaluated per window.
+
+Each rule gives one row per window and key it sees: ALARM when the observed value crosses
+the threshold, else OK. ``LAG(state) OVER (PARTITION BY rule, key ORDER BY window_time)``
+(event time, so replays agree) pairs every row with the key's previous one, and only rows
+whose state differs are emitted: OK->ALARM and ALARM->OK, one event per transition. A key's
+first row emits only if it is an ALARM.
+
+A key without calls in a window has no row there, so it keeps its state until its next row:
+an ALARM clears at the first later window that evaluates OK. Over sliding windows the
+trailing windows that still hold a key's last calls usually clear it; a key that falls
+silent while in ALARM stays in ALARM until it is seen again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from genai_apm.config import Settings
+
+ALARM, OK = "ALARM", "OK"
+
+ALERT_COLUMNS = (
+    ("alert_time", "TIMESTAMP_LTZ(3)"),  # the end of the window whose evaluation changed
+    ("rule", "STRING"),
+    ("kind", "STRING"),  # threshold | budget
+    ("metric", "STRING"),
+    ("scope", "STRING"),  # model, app, model_app, all | user, app, feature
+    ("key", "STRING"),  # model_app keys are "model|app"; all is "*"
+    ("state", "STRING"),
+    ("previous_state", "STRING"),  # NULL for a key's first evaluation
+    ("observed", "DOUBLE"),
+    ("op", "STRING"),
+    ("threshold", "DOUBLE"),
+    ("window", "STRING"),
+    ("window_start", "TIMESTAMP_LTZ(3)"),
+    ("window_end", "TIMESTAMP_LTZ(3)"),
+)
+
+
+def sql_string(value: str) -> str:
+    return "CAST('" + value.replace("'", "''") + "' AS STRING)"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One rule over a windowed relation that has window_start, window_end and window_time."""
+
+    rule: str
+    kind: str
+    metric: str
+    scope: str
+    op: str
+    threshold: float
+    window: str
+    relation: str
+    key_sql: str  # the key column(s) as a string
+    observed_sql: str
+    where: str = "TRUE"
+
+    def select(self) -> str:
+        observed = f"CAST({self.observed_sql} AS DOUBLE)"
+        threshold = f"CAST({self.threshold!r} AS DOUBLE)"
+        return f"""
+SELECT
+  {sql_string(self.rule)} AS `rule`, {sql_string(self.kind)} AS `kind`,
+  {sql_string(self.metric)} AS `metric`, {sql_string(self.scope)} AS `scope`,
+  CAST({self.key_sql} AS STRING) AS `key`,
+  CASE WHEN {observed} {self.op} {threshold} THEN {sql_string(ALARM)} ELSE {sql_string(OK)} END
+    AS `state`,
+  {observed} AS `observed`, {sql_string(self.op)} AS `op`, {threshold} AS `threshold`,
+  {sql_string(self.window)} AS `window`,
+  CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
+  CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
+  window_time
+FROM {self.relation}
+WHERE {self.where}"""
+
+
+def transitions_sql(evaluations: Sequence[Evaluation]) -> str:
+    """ALERT_COLUMNS rows: the evaluations whose state differs from the key's previous one."""
+    union = "\nUNION ALL".join(e.select() for e in evaluations)
+    return f"""
+SELECT window_end AS alert_time, `rule`, `kind`, `metric`, `scope`, `key`, `state`,
+  previous_state, `observed`, `op`, `threshold`, `window`, window_start, window_end
+FROM (
+  SELECT *,
+    LAG(`state`) OVER (PARTITION BY `rule`, `key` ORDER BY window_time) AS previous_state
+  FROM ({union})
+)
+WHERE `state` <> COALESCE(previous_state, {sql_string(OK)})"""
+
+
+def register_sink(t_env, settings: Settings, *, kafka_output: bool, tables_path: str) -> str:
+    """The alerts sink (shared by every job that alerts; created once per environment)."""
+    from genai_apm.connectors import files, kafka
+
+    name = "alerts_out" if kafka_output else "alerts_file"
+    if name in t_env.list_temporary_tables():
+        return name
+    if kafka_output:
+        ddl = kafka.json_sink_ddl(
+            name, settings.topics.alerts, settings.kafka, ALERT_COLUMNS, key_fields=["rule", "key"]
+        )
+    else:
+        ddl = files.json_lines_table_ddl(name, f"{tables_path}/alerts", ALERT_COLUMNS)
+    t_env.execute_sql(ddl)
+    return name

@@ -1,0 +1,286 @@
+"""Cost analytics: what every call cost, spend per app, user, feature, model and session,
+and budget alerts on rolling spend.
+
+A call's cost comes from the pricing table (genai_apm/pricing.py) through SQL generated from
+it: no Python UDF per record and no join with a price stream, and a price change applies
+from its effective date by event time. A call the table cannot price (an unknown model, or a
+time before its first price) has cost NULL and is counted in `unpriced_requests` and
+`unpriced_tokens`: spend is never made up, and the gap is visible.
+
+Spend rows (1-hour tumbling windows) are one per dimension and key: `dimension` is app, user,
+feature, model, session or all (key '*'), so one table answers "who spent what" for each.
+`cost_usd` sums the priced calls; it is NULL when none in the row was priced.
+
+Budget rules (``cost.budgets``) watch spend per user, app or feature over a rolling hour and a
+rolling day (hopping windows) and alert on crossing the limit and on falling back under it,
+as state transitions (jobs/alerts.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from genai_apm.config import Settings
+from genai_apm.jobs.windows import Window, duration_name
+from genai_apm.rules import PERIODS, BudgetRule
+
+JOB = "cost"
+ALL = "*"
+UNKNOWN = "unknown"  # the key of calls without that attribute
+DIMENSIONS = (  # (dimension, column of cost_events)
+    ("app", "app_id"),
+    ("user", "user_id"),
+    ("feature", "feature"),
+    ("model", "model_id"),
+    ("session", "session_id"),
+)
+
+
+def spend_window(settings: Settings) -> Window:
+    minutes = settings.cost.window_minutes
+    return Window(duration_name(minutes), minutes)
+
+
+def budget_windows(settings: Settings) -> dict[str, Window]:
+    """Period (1h, 1d) -> its hopping window."""
+    c = settings.cost
+    hops = {"1h": c.budget_hour_hop_minutes, "1d": c.budget_day_hop_minutes}
+    return {period: Window(period, size, hops[period]) for period, size in PERIODS.items()}
+
+
+def output_columns() -> list[tuple[str, str]]:
+    return [
+        ("window_start", "TIMESTAMP_LTZ(3)"),
+        ("window_end", "TIMESTAMP_LTZ(3)"),
+        ("window", "STRING"),
+        ("dimension", "STRING"),
+        ("key", "STRING"),
+        ("requests", "BIGINT"),
+        ("priced_requests", "BIGINT"),
+        ("unpriced_requests", "BIGINT"),
+        ("input_tokens", "BIGINT"),
+        ("output_tokens", "BIGINT"),
+        ("cache_read_tokens", "BIGINT"),
+        ("cache_write_tokens", "BIGINT"),
+        ("unpriced_tokens", "BIGINT"),  # input + output tokens of the unpriced calls
+        ("cost_usd", "DOUBLE"),
+        ("pricing_version", "STRING"),
+    ]
+
+
+def register_events(t_env, cost_expression: str) -> None:
+    """cost_events: every valid call with its attribution keys, token counts and cost."""
+    keys = ",\n  ".join(
+        f"COALESCE({column}, '{UNKNOWN}') AS {column}"
+        for _, column in DIMENSIONS
+        if column != "model_id"
+    )
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW cost_events AS
+SELECT
+  event_ts, model_id,
+  {keys},
+  COALESCE(input_tokens, 0) AS input_tokens,
+  COALESCE(output_tokens, 0) AS output_tokens,
+  COALESCE(cache_read_input_tokens, 0) AS cache_read_tokens,
+  COALESCE(cache_write_input_tokens, 0) AS cache_write_tokens,
+  {cost_expression} AS cost_usd
+FROM invocations""")
+
+
+def _text(value: str) -> str:
+    return f"CAST('{value}' AS STRING)"
+
+
+def _dimension_columns(dimensions) -> tuple[str, str]:
+    """(dimension, key) expressions of a GROUPING SETS row with one grouped column or none."""
+    dimension = " ".join(
+        f"WHEN GROUPING({column}) = 0 THEN {_text(name)}" for name, column in dimensions
+    )
+    key = " ".join(f"WHEN GROUPING({column}) = 0 THEN {column}" for _, column in dimensions)
+    return (
+        f"CASE {dimension} ELSE {_text('all')} END AS dimension",
+        f"CASE {key} ELSE {_text(ALL)} END AS `key`",
+    )
+
+
+def spend_sql(window: Window, pricing_version: str) -> str:
+    dimension, key = _dimension_columns(DIMENSIONS)
+    sets = ", ".join(f"({column})" for _, column in DIMENSIONS)
+    version = pricing_version.replace("'", "''")
+    return f"""
+SELECT
+  CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
+  CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
+  '{window.name}' AS `window`,
+  {dimension},
+  {key},
+  COUNT(*) AS requests,
+  COUNT(cost_usd) AS priced_requests,
+  COUNT(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_requests,
+  SUM(input_tokens) AS input_tokens,
+  SUM(output_tokens) AS output_tokens,
+  SUM(cache_read_tokens) AS cache_read_tokens,
+  SUM(cache_write_tokens) AS cache_write_tokens,
+  COALESCE(SUM(input_tokens + output_tokens) FILTER (WHERE cost_usd IS NULL), 0)
+    AS unpriced_tokens,
+  SUM(cost_usd) AS cost_usd,
+  CAST('{version}' AS STRING) AS pricing_version
+FROM TABLE({window.tvf("cost_events")})
+GROUP BY window_start, window_end, GROUPING SETS ({sets}, ())"""
+
+
+def budget_spend_sql(window: Window, scopes: list[str]) -> str:
+    """Rolling spend per key of the scopes some budget watches, keeping window_time."""
+    dimensions = [(name, column) for name, column in DIMENSIONS if name in scopes]
+    dimension, key = _dimension_columns(dimensions)
+    sets = ", ".join(f"({column})" for _, column in dimensions)
+    return f"""
+SELECT window_start, window_end, window_time, {dimension}, {key},
+  COALESCE(SUM(cost_usd), 0) AS cost_usd
+FROM TABLE({window.tvf("cost_events")})
+GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets})"""
+
+
+def budget_evaluation(rule: BudgetRule):
+    from genai_apm.jobs.alerts import Evaluation, sql_string
+
+    where = f"dimension = {sql_string(rule.scope)}"
+    if rule.key is not None:
+        where += f" AND `key` = {sql_string(rule.key)}"
+    return Evaluation(
+        rule=rule.name,
+        kind="budget",
+        metric=rule.metric,
+        scope=rule.scope,
+        op=rule.op,
+        threshold=rule.limit_usd,
+        window=rule.period,
+        relation=f"cost_budget_{rule.period}",
+        key_sql="`key`",
+        observed_sql="cost_usd",
+        where=where,
+    )
+
+
+@dataclass(frozen=True)
+class Sinks:
+    """Registered sink tables; None skips that output (e.g. no Kafka during a backfill)."""
+
+    metrics_topic: str | None
+    table: str | None  # the Parquet spend table
+    alerts: str | None
+
+
+def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None):
+    """Add spend and budget alerts over the registered `invocations` view to ``statements``
+    (a new statement set when None); returns it. ``pricing`` defaults to
+    ``cost.pricing_file`` (or the packaged table)."""
+    from genai_apm import pricing as prices
+    from genai_apm.connectors.files import partition_values
+    from genai_apm.jobs import alerts
+    from genai_apm.rules import budget_rules
+
+    table = pricing if pricing is not None else prices.load(settings.cost.pricing_file)
+    statements = statements if statements is not None else t_env.create_statement_set()
+    register_events(t_env, prices.cost_sql(table))
+    window = spend_window(settings)
+    view = f"cost_{window.name}"
+    t_env.execute_sql(f"CREATE TEMPORARY VIEW {view} AS {spend_sql(window, table.version)}")
+    if sinks.metrics_topic:
+        statements.add_insert_sql(f"INSERT INTO `{sinks.metrics_topic}` SELECT * FROM {view}")
+    if sinks.table:
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.table}` SELECT *, {partition_values('window_start')} FROM {view}"
+        )
+    budgets = budget_rules(settings)
+    for period, hopping in budget_windows(settings).items():
+        scopes = sorted({b.scope for b in budgets if b.period == period})
+        if scopes:
+            t_env.execute_sql(
+                f"CREATE TEMPORARY VIEW cost_budget_{period} AS {budget_spend_sql(hopping, scopes)}"
+            )
+    if sinks.alerts and budgets:
+        evaluations = [budget_evaluation(b) for b in budgets]
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.alerts}` {alerts.transitions_sql(evaluations)}"
+        )
+    return statements
+
+
+def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
+    from genai_apm.connectors import files, kafka
+    from genai_apm.jobs import alerts
+
+    name = f"cost_{spend_window(settings).name}"
+    t_env.execute_sql(
+        files.parquet_table_ddl(f"{name}_table", f"{tables_path}/{name}", output_columns())
+    )
+    metrics_topic = None
+    if kafka_outputs:
+        metrics_topic = "cost_out"
+        t_env.execute_sql(
+            kafka.json_sink_ddl(
+                metrics_topic,
+                settings.topics.cost,
+                settings.kafka,
+                output_columns(),
+                key_fields=["dimension", "key"],
+            )
+        )
+    alerts_sink = alerts.register_sink(
+        t_env, settings, kafka_output=kafka_outputs, tables_path=tables_path
+    )
+    return Sinks(metrics_topic=metrics_topic, table=f"{name}_table", alerts=alerts_sink)
+
+
+def run(
+    settings: Settings,
+    *,
+    bounded: bool = False,
+    wait: bool | None = None,
+    start_offsets: dict[int, int] | None = None,
+) -> str:
+    """Streaming from Kafka (native events) to Kafka topics and a Parquet table."""
+    from genai_apm import pricing
+    from genai_apm.flink_env import table_env
+    from genai_apm.jobs import sources
+    from genai_apm.jobs.runner import execute
+
+    table = pricing.load(settings.cost.pricing_file)  # a bad file fails before Flink starts
+    t_env = table_env(settings, JOB, bounded=bounded)
+    sources.kafka_invocations(t_env, settings, bounded=bounded, start_offsets=start_offsets)
+    sinks = register_sinks(
+        t_env, settings, kafka_outputs=True, tables_path=settings.output.tables_path
+    )
+    statements = build(t_env, settings, sinks, pricing=table)
+    sources.add_deadletters(t_env, settings, statements)
+    return execute(t_env, statements, JOB, wait=wait)
+
+
+def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
+    """The same analytics, bounded, over native JSON-lines files: the Parquet table, and
+    alerts and dead letters as JSON lines, under ``output_path``."""
+    from genai_apm import pricing
+    from genai_apm.flink_env import table_env
+    from genai_apm.jobs import sources
+    from genai_apm.jobs.runner import execute
+
+    table = pricing.load(settings.cost.pricing_file)
+    t_env = table_env(settings, f"{JOB} backfill", bounded=True)
+    sources.file_invocations(t_env, settings, input_path)
+    sinks = register_sinks(t_env, settings, kafka_outputs=False, tables_path=output_path)
+    statements = build(t_env, settings, sinks, pricing=table)
+    sources.add_deadletters(t_env, settings, statements, tables_path=output_path)
+    return execute(t_env, statements, f"{JOB} backfill", wait=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from genai_apm.jobs.runner import job_main
+
+    return job_main(JOB, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

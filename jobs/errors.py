@@ -1,0 +1,278 @@
+"""Error analytics: what share of calls succeed, fail and why, and threshold alerts on them.
+
+Every call has exactly one outcome. A call with status error is a client error, server error,
+throttle or timeout by its error_class, or unclassified when it has none of those; a call
+with status success is content_filtered when error_class says so or a guardrail intervened
+(providers report blocked answers as HTTP 200 successes), otherwise a success.
+
+Per window (1-minute tumbling, 5-minute sliding with a 1-minute hop) and per key (model_id x
+app_id, model_id over all apps, app_id over all models, and '*'/'*'): counts and rates of
+each outcome, counts by error_type (a map), and availability:
+
+    availability_pct = 100 * (requests - server - throttles - timeouts - unclassified) / requests
+
+Client errors (4xx: bad requests, denied credentials) do not count against availability: the
+service was up and answered correctly; counting them would let one buggy caller page the
+on-call for a healthy model. Throttles do count: the caller was turned away for want of
+capacity. Content-filtered calls are answers, so they count as available. Unclassified
+failures count against it: an unknown failure is not evidence of health.
+
+Threshold rules (``alerts.rules``, genai_apm/rules.py) are evaluated per window row and
+emitted as state transitions (jobs/alerts.py). Late events never reach a window; the latency
+job routes and counts them (same source, same watermark, same events late).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from genai_apm.config import Settings
+from genai_apm.jobs.windows import Window, tumbling_and_sliding
+from genai_apm.rules import METRICS, SCOPES, ThresholdRule
+
+JOB = "errors"
+ALL = "*"
+UNKNOWN_APP = "unknown"
+OUTCOMES = (  # (outcome, count column, rate column)
+    ("success", "successes", "success_rate"),
+    ("client", "client_errors", "client_error_rate"),
+    ("server", "server_errors", "server_error_rate"),
+    ("throttle", "throttles", "throttle_rate"),
+    ("timeout", "timeouts", "timeout_rate"),
+    ("content_filtered", "content_filtered", "content_filtered_rate"),
+    ("unclassified", "unclassified_errors", None),
+)
+FAILURES = ("client", "server", "throttle", "timeout", "unclassified")
+UNAVAILABLE = ("server", "throttle", "timeout", "unclassified")
+
+
+def windows(settings: Settings) -> list[Window]:
+    s = settings.errors
+    return tumbling_and_sliding(s.tumbling_minutes, s.sliding_minutes, s.sliding_hop_minutes)
+
+
+def output_columns() -> list[tuple[str, str]]:
+    cols = [
+        ("window_start", "TIMESTAMP_LTZ(3)"),
+        ("window_end", "TIMESTAMP_LTZ(3)"),
+        ("window", "STRING"),
+        ("model_id", "STRING"),
+        ("app_id", "STRING"),
+        ("requests", "BIGINT"),
+        ("errors", "BIGINT"),
+    ]
+    cols += [(count, "BIGINT") for _, count, _ in OUTCOMES]
+    cols += [("error_rate", "DOUBLE")]
+    cols += [(rate, "DOUBLE") for _, _, rate in OUTCOMES if rate]
+    cols += [("availability_pct", "DOUBLE"), ("error_types", "MULTISET<STRING>")]
+    return cols
+
+
+def register_events(t_env) -> None:
+    """error_events: one row per valid call with its single outcome."""
+    known = ", ".join(f"'{c}'" for c in FAILURES if c != "unclassified")
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW error_events AS
+SELECT
+  event_ts, model_id, COALESCE(app_id, '{UNKNOWN_APP}') AS app_id, error_type,
+  CASE
+    WHEN status = 'error' THEN
+      CASE WHEN error_class IN ({known}) THEN error_class ELSE 'unclassified' END
+    WHEN error_class = 'content_filtered' OR guardrail_intervened THEN 'content_filtered'
+    ELSE 'success'
+  END AS outcome
+FROM invocations""")
+
+
+def aggregate_sql(window: Window) -> str:
+    """Counts per window and key, with the window's rowtime (window_time) kept for alerts."""
+    counts = ",\n    ".join(
+        f"COUNT(*) FILTER (WHERE outcome = '{outcome}') AS {count}"
+        for outcome, count, _ in OUTCOMES
+    )
+    return f"""
+SELECT window_start, window_end, window_time,
+    CASE WHEN GROUPING(model_id) = 1 THEN '{ALL}' ELSE model_id END AS model_id,
+    CASE WHEN GROUPING(app_id) = 1 THEN '{ALL}' ELSE app_id END AS app_id,
+    COUNT(*) AS requests,
+    {counts},
+    COLLECT(error_type) FILTER (WHERE error_type IS NOT NULL) AS error_types
+FROM TABLE({window.tvf("error_events")})
+GROUP BY window_start, window_end, window_time,
+  GROUPING SETS ((model_id, app_id), (model_id), (app_id), ())"""
+
+
+def metrics_sql(window: Window, aggregate_view: str) -> str:
+    """The output rows (output_columns order), with window_time last for the alert rules."""
+    count = {outcome: column for outcome, column, _ in OUTCOMES}
+    failures = " + ".join(count[o] for o in FAILURES)
+    unavailable = " + ".join(count[o] for o in UNAVAILABLE)
+    rates = ", ".join(
+        f"CAST({column} AS DOUBLE) / requests AS {rate}" for _, column, rate in OUTCOMES if rate
+    )
+    return f"""
+SELECT
+  CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
+  CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
+  '{window.name}' AS `window`, model_id, app_id, requests,
+  {failures} AS errors,
+  {", ".join(c for _, c, _ in OUTCOMES)},
+  CAST({failures} AS DOUBLE) / requests AS error_rate,
+  {rates},
+  100.0 * CAST(requests - ({unavailable}) AS DOUBLE) / requests AS availability_pct,
+  error_types,
+  window_time
+FROM {aggregate_view}"""
+
+
+def rule_evaluation(rule: ThresholdRule, min_requests: int):
+    """The rule as an Evaluation over its window's metrics view."""
+    from genai_apm.jobs.alerts import Evaluation, sql_string
+
+    model_all, app_all = SCOPES[rule.scope]
+    where = [
+        f"model_id {'=' if model_all else '<>'} '{ALL}'",
+        f"app_id {'=' if app_all else '<>'} '{ALL}'",
+    ]
+    key = {
+        "model_app": "CONCAT(model_id, '|', app_id)",
+        "model": "model_id",
+        "app": "app_id",
+        "all": f"'{ALL}'",
+    }[rule.scope]
+    if rule.key is not None:
+        where.append(f"{key} = {sql_string(rule.key)}")
+    if METRICS[rule.metric] != "count":
+        where.append(f"requests >= {int(min_requests)}")
+    return Evaluation(
+        rule=rule.name,
+        kind="threshold",
+        metric=rule.metric,
+        scope=rule.scope,
+        op=rule.op,
+        threshold=rule.threshold,
+        window=rule.window,
+        relation=f"errors_metrics_{rule.window}",
+        key_sql=key,
+        observed_sql=rule.metric,
+        where=" AND ".join(where),
+    )
+
+
+@dataclass(frozen=True)
+class Sinks:
+    """Registered sink tables; None skips that output (e.g. no Kafka during a backfill)."""
+
+    metrics_topic: str | None
+    tables: dict[str, str]  # window name -> Parquet table
+    alerts: str | None
+
+
+def build(t_env, settings: Settings, sinks: Sinks, statements=None):
+    """Add the error breakdowns and threshold alerts over the registered `invocations` view
+    to ``statements`` (a new statement set when None); returns it."""
+    from genai_apm.connectors.files import partition_values
+    from genai_apm.jobs import alerts
+    from genai_apm.rules import threshold_rules
+
+    statements = statements if statements is not None else t_env.create_statement_set()
+    register_events(t_env)
+    for window in windows(settings):
+        aggregate, view = f"errors_counts_{window.name}", f"errors_metrics_{window.name}"
+        t_env.execute_sql(f"CREATE TEMPORARY VIEW {aggregate} AS {aggregate_sql(window)}")
+        t_env.execute_sql(f"CREATE TEMPORARY VIEW {view} AS {metrics_sql(window, aggregate)}")
+        columns = ", ".join(f"`{name}`" for name, _ in output_columns())
+        if sinks.metrics_topic:
+            statements.add_insert_sql(
+                f"INSERT INTO `{sinks.metrics_topic}` SELECT {columns} FROM {view}"
+            )
+        if window.name in sinks.tables:
+            statements.add_insert_sql(
+                f"INSERT INTO `{sinks.tables[window.name]}` "
+                f"SELECT {columns}, {partition_values('window_start')} FROM {view}"
+            )
+    evaluations = [
+        rule_evaluation(r, settings.alerts.min_requests) for r in threshold_rules(settings)
+    ]
+    if sinks.alerts and evaluations:
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.alerts}` {alerts.transitions_sql(evaluations)}"
+        )
+    return statements
+
+
+def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
+    from genai_apm.connectors import files, kafka
+    from genai_apm.jobs import alerts
+
+    tables = {}
+    for window in windows(settings):
+        name = f"errors_{window.name}"
+        t_env.execute_sql(
+            files.parquet_table_ddl(f"{name}_table", f"{tables_path}/{name}", output_columns())
+        )
+        tables[window.name] = f"{name}_table"
+    metrics_topic = None
+    if kafka_outputs:
+        metrics_topic = "errors_out"
+        t_env.execute_sql(
+            kafka.json_sink_ddl(
+                metrics_topic,
+                settings.topics.errors,
+                settings.kafka,
+                output_columns(),
+                key_fields=["model_id"],
+            )
+        )
+    alerts_sink = alerts.register_sink(
+        t_env, settings, kafka_output=kafka_outputs, tables_path=tables_path
+    )
+    return Sinks(metrics_topic=metrics_topic, tables=tables, alerts=alerts_sink)
+
+
+def run(
+    settings: Settings,
+    *,
+    bounded: bool = False,
+    wait: bool | None = None,
+    start_offsets: dict[int, int] | None = None,
+) -> str:
+    """Streaming from Kafka (native events) to Kafka topics and Parquet tables."""
+    from genai_apm.flink_env import table_env
+    from genai_apm.jobs import sources
+    from genai_apm.jobs.runner import execute
+
+    t_env = table_env(settings, JOB, bounded=bounded)
+    sources.kafka_invocations(t_env, settings, bounded=bounded, start_offsets=start_offsets)
+    sinks = register_sinks(
+        t_env, settings, kafka_outputs=True, tables_path=settings.output.tables_path
+    )
+    statements = build(t_env, settings, sinks)
+    sources.add_deadletters(t_env, settings, statements)
+    return execute(t_env, statements, JOB, wait=wait)
+
+
+def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
+    """The same analytics, bounded, over native JSON-lines files: Parquet tables, and alerts
+    and dead letters as JSON lines, under ``output_path``."""
+    from genai_apm.flink_env import table_env
+    from genai_apm.jobs import sources
+    from genai_apm.jobs.runner import execute
+
+    t_env = table_env(settings, f"{JOB} backfill", bounded=True)
+    sources.file_invocations(t_env, settings, input_path)
+    sinks = register_sinks(t_env, settings, kafka_outputs=False, tables_path=output_path)
+    statements = build(t_env, settings, sinks)
+    sources.add_deadletters(t_env, settings, statements, tables_path=output_path)
+    return execute(t_env, statements, f"{JOB} backfill", wait=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from genai_apm.jobs.runner import job_main
+
+    return job_main(JOB, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The invocation source of a job, streaming from Kafka or bounded from files, registered with
+the `invocations` views (jobs/invocations.py) that every analytic reads."""
+
+from __future__ import annotations
+
+from genai_apm.config import Settings
+
+RAW_TABLE = "invocations_raw"
+
+
+def _event_time() -> str:
+    from genai_apm.connectors.ddl import RAW_DOC
+    from genai_apm.schemas.flink_sql import typed
+    from genai_apm.schemas.invocation import INVOCATION_V1
+
+    return typed(INVOCATION_V1.field("event_time"), RAW_DOC)
+
+
+def kafka_invocations(
+    t_env, settings: Settings, *, bounded: bool, start_offsets: dict[int, int] | None = None
+) -> None:
+    from genai_apm.connectors import kafka
+    from genai_apm.jobs import invocations
+
+    t_env.execute_sql(
+        kafka.raw_source_ddl(
+            RAW_TABLE,
+            settings.topics.invocations,
+            settings.kafka,
+            event_time_sql=_event_time(),
+            flink=settings.flink,
+            bounded=bounded,
+            start_offsets=start_offsets,
+        )
+    )
+    invocations.register(t_env, RAW_TABLE)
+
+
+def file_invocations(t_env, settings: Settings, input_path: str) -> None:
+    from genai_apm.connectors import files
+    from genai_apm.jobs import invocations
+
+    t_env.execute_sql(
+        files.raw_file_source_ddl(
+            RAW_TABLE, input_path, event_time_sql=_event_time(), flink=settings.flink
+        )
+    )
+    invocations.register(t_env, RAW_TABLE)
+
+
+def add_deadletters(
+    t_env, settings: Settings, statements, *, tables_path: str | None = None
+) -> None:
+    """Insert the rejected records into the dead-letter topic, or, with ``tables_path`` (a
+    backfill), into JSON lines under it. Once per job, whatever analytics it runs."""
+    from genai_apm.connectors import files, kafka
+    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
+
+    name = "deadletter_out" if tables_path is None else "deadletter_file"
+    if name not in t_env.list_temporary_tables():
+        if tables_path is None:
+            ddl = kafka.json_sink_ddl(
+                name, settings.topics.deadletter, settings.kafka, DEADLETTER_COLUMNS
+            )
+        else:
+            ddl = files.json_lines_table_ddl(name, f"{tables_path}/deadletters", DEADLETTER_COLUMNS)
+        t_env.execute_sql(ddl)
+    statements.add_insert_sql(f"INSERT INTO `{name}` SELECT * FROM invocations_rejected")
