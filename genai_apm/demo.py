@@ -1,12 +1,13 @@
-"""`make run`: the embedded default, end to end, in about a minute.
+"""`make run`: the embedded default, end to end, in a couple of minutes.
 
-Starts the local stack (unless it is already up), generates a few minutes of event time,
-runs the latency job to the end of what was produced, prints the per-model table, and stops
-whatever this run started.
+Starts the local stack (unless it is already up), generates a few minutes of event time
+(with a throttling storm), runs the analytics job to the end of what was produced, prints
+latency, outcomes and spend, and stops whatever this run started.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -88,6 +89,49 @@ def _num(value) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def format_errors(rows: list[dict]) -> str:
+    """Per model over the whole run (from the tumbling rows): outcomes and availability."""
+    from collections import defaultdict
+
+    from genai_apm.jobs.latency import ALL
+
+    tumbling = min((r["window"] for r in rows), key=lambda w: int(w.rstrip("mh")), default="")
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    columns = (
+        "requests",
+        "client_errors",
+        "server_errors",
+        "throttles",
+        "timeouts",
+        "content_filtered",
+    )
+    for r in rows:
+        if r["window"] == tumbling and r["app_id"] == ALL:
+            for c in columns:
+                totals[r["model_id"]][c] += r[c] or 0
+    lines = [
+        f"{'model_id':44} {'calls':>7} {'client':>7} {'server':>7} {'throttle':>8} "
+        f"{'timeout':>7} {'filtered':>8}"
+    ]
+    for model in sorted(totals, key=lambda m: (m == ALL, m)):
+        t = totals[model]
+        lines.append(
+            f"{model:44} {t['requests']:>7,} {t['client_errors']:>7,} "
+            f"{t['server_errors']:>7,} {t['throttles']:>8,} {t['timeouts']:>7,} "
+            f"{t['content_filtered']:>8,}"
+        )
+    return "\n".join(lines)
+
+
+def format_spend(rows: list[dict], dimension: str = "app", top: int = 5) -> str:
+    spend: dict[str, float] = {}
+    for r in rows:
+        if r["dimension"] == dimension and r["cost_usd"] is not None:
+            spend[r["key"]] = spend.get(r["key"], 0.0) + r["cost_usd"]
+    ranked = sorted(spend.items(), key=lambda kv: -kv[1])[:top]
+    return "\n".join(f"  {key:30} ${value:,.2f}" for key, value in ranked)
+
+
 def run_demo(
     settings: Settings,
     *,
@@ -95,52 +139,78 @@ def run_demo(
     rate_per_s: float = 60.0,
     out: Callable[[str], None] = print,
 ) -> list[dict]:
-    from genai_apm.jobs import latency
+    from genai_apm.jobs import analytics
 
     stack = LocalStack(settings)
     # the demo always talks to the embedded broker, whatever kafka.bootstrap_servers says
     settings = settings.replace(kafka={"bootstrap_servers": stack.kafka.bootstrap})
     kafka, topics = settings.kafka, settings.topics
+    outputs = (
+        topics.invocations,
+        topics.latency,
+        topics.errors,
+        topics.cost,
+        topics.alerts,
+        topics.deadletter,
+    )
     progress = Progress(5, out)
     with progress.step("starting the local stack (Kafka 4 KRaft broker, moto)"):
         started = stack.up()
     try:
         count = int(minutes * 60 * rate_per_s)
+        spec = generator.TrafficSpec(rate_per_s=rate_per_s, count=count)
+        storm_model = generator.traffic(spec).__next__().event["model_id"]
+        third = spec.start_ms + minutes * 20_000
+        spec = generator.TrafficSpec(
+            rate_per_s=rate_per_s,
+            count=count,
+            incidents=(generator.throttling_storm(storm_model, third, third + minutes * 20_000),),
+        )
         with progress.step(
-            f"producing {count:,} invocation events ({minutes} min of event "
-            f"time) and {len(MALFORMED)} malformed records"
+            f"producing {count:,} invocation events ({minutes} min of event time, a throttling "
+            f"storm on {storm_model}) and {len(MALFORMED)} malformed records"
         ):
-            kafka_io.ensure_topics(kafka, [topics.invocations, topics.latency, topics.deadletter])
+            kafka_io.ensure_topics(kafka, outputs)
             # read only what this run writes, even if earlier runs left data in the topics
-            start = {
-                t: kafka_io.end_offsets(kafka, t)
-                for t in (topics.invocations, topics.latency, topics.deadletter)
-            }
-            spec = generator.TrafficSpec(rate_per_s=rate_per_s)
+            start = {t: kafka_io.end_offsets(kafka, t) for t in outputs}
             kafka_io.produce_json(
                 kafka, topics.invocations, generator.invocations(spec, count), key_field="model_id"
             )
             kafka_io.produce_raw(kafka, topics.invocations, MALFORMED)
-        with progress.step("running the latency job on a local Flink MiniCluster", ticker=True):
-            latency.run(settings, bounded=True, wait=True, start_offsets=start[topics.invocations])
+        with progress.step(
+            "running the analytics job (latency, errors, cost, alerts) on a local Flink "
+            "MiniCluster",
+            ticker=True,
+        ):
+            analytics.run(
+                settings, bounded=True, wait=True, start_offsets=start[topics.invocations]
+            )
         with progress.step("reading the results"):
-            rows = kafka_io.consume_json(
-                kafka, topics.latency, start=start[topics.latency], until_end=True
-            )
-            dead = kafka_io.consume_json(
-                kafka, topics.deadletter, start=start[topics.deadletter], until_end=True
-            )
+            read = {
+                t: kafka_io.consume_json(kafka, t, start=start[t], until_end=True)
+                for t in outputs[1:]
+            }
+        rows, dead = read[topics.latency], read[topics.deadletter]
         out("")
+        out("Latency per model and minute (successful calls):")
         out(format_table(rows, settings.latency.percentiles))
         out("")
+        out("Outcomes per model over the run:")
+        out(format_errors(read[topics.errors]))
+        out("")
+        out("Top spend by app (USD, list prices from genai_apm/data/pricing.toml):")
+        out(format_spend(read[topics.cost]))
+        out("")
+        for alert in read[topics.alerts]:
+            out(f"alert: {json.dumps(alert)[:160]}")
         out(
-            f"{len(rows)} window results in topic {topics.latency}, {len(dead)} dead letters "
-            f"in {topics.deadletter} (Kafka at {kafka.bootstrap_servers})."
+            f"{len(rows)} rows in {topics.latency}, {len(read[topics.errors])} in "
+            f"{topics.errors}, {len(read[topics.cost])} in {topics.cost}, "
+            f"{len(read[topics.alerts])} in {topics.alerts}; {len(dead)} dead letters in "
+            f"{topics.deadletter} (Kafka at {kafka.bootstrap_servers})."
         )
-        out(
-            f"Read them again with `genai-apm consume {topics.latency}` while the stack is up "
-            "(`make up`)."
-        )
+        out(f"Parquet tables under {settings.output.tables_path}.")
+        out("Read topics again with `genai-apm consume TOPIC` while the stack is up (`make up`).")
         return rows
     finally:
         with progress.step("stopping what this run started: " + (", ".join(started) or "nothing")):

@@ -5,4 +5,6 @@ JOBS = {
     "latency": "genai_apm.jobs.latency",
     "errors": "genai_apm.jobs.errors",
     "cost": "genai_apm.jobs.cost",
+    "analytics": "genai_apm.jobs.analytics",
+    "agents": "genai_apm.jobs.agents",
 }

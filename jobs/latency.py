@@ -184,15 +184,16 @@ class Sinks:
     late_topic: str | None
     late_table: str | None
     late_counts: str | None
-    deadletter: str
 
 
-def build(t_env, settings: Settings, sinks: Sinks):
-    """Add every insert over the registered `invocations` views; returns the statement set."""
+def build(t_env, settings: Settings, sinks: Sinks, statements=None):
+    """Add every insert over the registered `invocations` views to ``statements`` (a new
+    statement set when None) and return it. Dead letters are the job's business
+    (jobs/sources.add_deadletters), so analytics can share one job and one source."""
     from genai_apm.connectors.files import partition_values
 
     register_events(t_env, settings)
-    statements = t_env.create_statement_set()
+    statements = statements if statements is not None else t_env.create_statement_set()
     for window in windows(settings):
         view = f"latency_{window.name}"
         t_env.execute_sql(f"CREATE TEMPORARY VIEW {view} AS {aggregate_sql(settings, window)}")
@@ -220,15 +221,11 @@ FROM latency_events WHERE is_late"""
 INSERT INTO `{sinks.late_counts}`
 SELECT tumble_start, model_id, COUNT(*) FROM latency_events WHERE is_late
 GROUP BY tumble_start, model_id""")
-    statements.add_insert_sql(
-        f"INSERT INTO `{sinks.deadletter}` SELECT * FROM invocations_rejected"
-    )
     return statements
 
 
 def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
     from genai_apm.connectors import files, kafka
-    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
 
     topics, k = settings.topics, settings.kafka
     tables = {}
@@ -261,24 +258,12 @@ def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_pat
                 primary_key=["missed_window_start", "model_id"],
             )
         )
-        t_env.execute_sql(
-            kafka.json_sink_ddl("deadletter_out", topics.deadletter, k, DEADLETTER_COLUMNS)
-        )
-        deadletter = "deadletter_out"
-    else:
-        t_env.execute_sql(
-            files.json_lines_table_ddl(
-                "deadletter_file", f"{tables_path}/deadletters", DEADLETTER_COLUMNS
-            )
-        )
-        deadletter = "deadletter_file"
     return Sinks(
         metrics_topic="latency_out" if kafka_outputs else None,
         tables=tables,
         late_topic="late_out" if kafka_outputs else None,
         late_table="late_events_table",
         late_counts="late_counts_out" if kafka_outputs else None,
-        deadletter=deadletter,
     )
 
 
@@ -290,58 +275,33 @@ def run(
     start_offsets: dict[int, int] | None = None,
 ) -> str:
     """Streaming from Kafka (native events) to Kafka topics and Parquet tables."""
-    from genai_apm.connectors import kafka
-    from genai_apm.connectors.ddl import RAW_DOC
     from genai_apm.flink_env import table_env
-    from genai_apm.jobs import invocations
+    from genai_apm.jobs import sources
     from genai_apm.jobs.runner import execute
-    from genai_apm.schemas.flink_sql import typed
-    from genai_apm.schemas.invocation import INVOCATION_V1
 
     t_env = table_env(settings, JOB, bounded=bounded)
-    event_time = typed(INVOCATION_V1.field("event_time"), RAW_DOC)
-    t_env.execute_sql(
-        kafka.raw_source_ddl(
-            "invocations_raw",
-            settings.topics.invocations,
-            settings.kafka,
-            event_time_sql=event_time,
-            flink=settings.flink,
-            bounded=bounded,
-            start_offsets=start_offsets,
-        )
-    )
-    invocations.register(t_env, "invocations_raw")
+    sources.kafka_invocations(t_env, settings, bounded=bounded, start_offsets=start_offsets)
     sinks = register_sinks(
         t_env, settings, kafka_outputs=True, tables_path=settings.output.tables_path
     )
-    return execute(t_env, build(t_env, settings, sinks), JOB, wait=wait)
+    statements = build(t_env, settings, sinks)
+    sources.add_deadletters(t_env, settings, statements)
+    return execute(t_env, statements, JOB, wait=wait)
 
 
 def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
     """The same analytics, bounded, over native JSON-lines files, into Parquet under
     ``output_path`` (dead letters as JSON lines beside them)."""
-    from genai_apm.connectors import files
-    from genai_apm.connectors.ddl import RAW_DOC
     from genai_apm.flink_env import table_env
-    from genai_apm.jobs import invocations
+    from genai_apm.jobs import sources
     from genai_apm.jobs.runner import execute
-    from genai_apm.schemas.flink_sql import typed
-    from genai_apm.schemas.invocation import INVOCATION_V1
 
     t_env = table_env(settings, f"{JOB} backfill", bounded=True)
-    event_time = typed(INVOCATION_V1.field("event_time"), RAW_DOC)
-    t_env.execute_sql(
-        files.raw_file_source_ddl(
-            "invocations_raw",
-            input_path,
-            event_time_sql=event_time,
-            flink=settings.flink,
-        )
-    )
-    invocations.register(t_env, "invocations_raw")
+    sources.file_invocations(t_env, settings, input_path)
     sinks = register_sinks(t_env, settings, kafka_outputs=False, tables_path=output_path)
-    return execute(t_env, build(t_env, settings, sinks), f"{JOB} backfill", wait=True)
+    statements = build(t_env, settings, sinks)
+    sources.add_deadletters(t_env, settings, statements, tables_path=output_path)
+    return execute(t_env, statements, f"{JOB} backfill", wait=True)
 
 
 def main(argv: list[str] | None = None) -> int:
