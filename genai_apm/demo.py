@@ -7,7 +7,6 @@ latency, outcomes and spend, and stops whatever this run started.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -201,8 +200,12 @@ def run_demo(
         out("Top spend by app (USD, list prices from genai_apm/data/pricing.toml):")
         out(format_spend(read[topics.cost]))
         out("")
-        for alert in read[topics.alerts]:
-            out(f"alert: {json.dumps(alert)[:160]}")
+        for a in read[topics.alerts]:
+            out(
+                f"alert: {a['alert_time'][:16].replace('T', ' ')} {a['rule']} {a['key']}: "
+                f"{a['previous_state'] or 'OK'} -> {a['state']} "
+                f"({a['metric']} {a['observed']:.3g} {a['op']} {a['threshold']:g})"
+            )
         out(
             f"{len(rows)} rows in {topics.latency}, {len(read[topics.errors])} in "
             f"{topics.errors}, {len(read[topics.cost])} in {topics.cost}, "
