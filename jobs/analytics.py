@@ -10,70 +10,23 @@ from __future__ import annotations
 import sys
 
 from genai_apm.config import Settings
+from genai_apm.jobs.runner import entry_points
 
 JOB = "analytics"
 
 
-def _build_all(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str, pricing_table):
+def assemble(
+    t_env, settings: Settings, statements, *, kafka_outputs: bool, tables_path: str
+) -> None:
     from genai_apm.jobs import cost, errors, latency
 
-    statements = t_env.create_statement_set()
-    for module, extra in ((latency, {}), (errors, {}), (cost, {"pricing": pricing_table})):
-        sinks = module.register_sinks(
-            t_env, settings, kafka_outputs=kafka_outputs, tables_path=tables_path
+    for module in (latency, errors, cost):
+        module.assemble(
+            t_env, settings, statements, kafka_outputs=kafka_outputs, tables_path=tables_path
         )
-        module.build(t_env, settings, sinks, statements, **extra)
-    return statements
 
 
-def run(
-    settings: Settings,
-    *,
-    bounded: bool = False,
-    wait: bool | None = None,
-    start_offsets: dict[int, int] | None = None,
-) -> str:
-    """Streaming from Kafka (native events) to every derived topic and Parquet table."""
-    from genai_apm import pricing
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import sources
-    from genai_apm.jobs.runner import execute
-
-    table = pricing.load(settings.cost.pricing_file)  # a bad file fails before Flink starts
-    t_env = table_env(settings, JOB, bounded=bounded)
-    sources.kafka_invocations(t_env, settings, bounded=bounded, start_offsets=start_offsets)
-    statements = _build_all(
-        t_env,
-        settings,
-        kafka_outputs=True,
-        tables_path=settings.output.tables_path,
-        pricing_table=table,
-    )
-    sources.add_deadletters(t_env, settings, statements)
-    return execute(t_env, statements, JOB, wait=wait)
-
-
-def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
-    """All analytics, bounded, over native JSON-lines files, into tables under ``output_path``."""
-    from genai_apm import pricing
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import sources
-    from genai_apm.jobs.runner import execute
-
-    table = pricing.load(settings.cost.pricing_file)
-    t_env = table_env(settings, f"{JOB} backfill", bounded=True)
-    sources.file_invocations(t_env, settings, input_path)
-    statements = _build_all(
-        t_env, settings, kafka_outputs=False, tables_path=output_path, pricing_table=table
-    )
-    sources.add_deadletters(t_env, settings, statements, tables_path=output_path)
-    return execute(t_env, statements, f"{JOB} backfill", wait=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from genai_apm.jobs.runner import job_main
-
-    return job_main(JOB, run, argv)
+run, backfill, main = entry_points(JOB, assemble)
 
 
 if __name__ == "__main__":

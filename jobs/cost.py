@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.jobs.runner import entry_points
 from genai_apm.jobs.windows import Window, duration_name
 from genai_apm.rules import PERIODS, BudgetRule
 
@@ -235,51 +236,17 @@ def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_pat
     return Sinks(metrics_topic=metrics_topic, table=f"{name}_table", alerts=alerts_sink)
 
 
-def run(
-    settings: Settings,
-    *,
-    bounded: bool = False,
-    wait: bool | None = None,
-    start_offsets: dict[int, int] | None = None,
-) -> str:
-    """Streaming from Kafka (native events) to Kafka topics and a Parquet table."""
+def assemble(
+    t_env, settings: Settings, statements, *, kafka_outputs: bool, tables_path: str
+) -> None:
     from genai_apm import pricing
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import sources
-    from genai_apm.jobs.runner import execute
 
-    table = pricing.load(settings.cost.pricing_file)  # a bad file fails before Flink starts
-    t_env = table_env(settings, JOB, bounded=bounded)
-    sources.kafka_invocations(t_env, settings, bounded=bounded, start_offsets=start_offsets)
-    sinks = register_sinks(
-        t_env, settings, kafka_outputs=True, tables_path=settings.output.tables_path
-    )
-    statements = build(t_env, settings, sinks, pricing=table)
-    sources.add_deadletters(t_env, settings, statements)
-    return execute(t_env, statements, JOB, wait=wait)
+    table = pricing.load(settings.cost.pricing_file)  # a bad file: one clear line
+    sinks = register_sinks(t_env, settings, kafka_outputs=kafka_outputs, tables_path=tables_path)
+    build(t_env, settings, sinks, statements, pricing=table)
 
 
-def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
-    """The same analytics, bounded, over native JSON-lines files: the Parquet table, and
-    alerts and dead letters as JSON lines, under ``output_path``."""
-    from genai_apm import pricing
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import sources
-    from genai_apm.jobs.runner import execute
-
-    table = pricing.load(settings.cost.pricing_file)
-    t_env = table_env(settings, f"{JOB} backfill", bounded=True)
-    sources.file_invocations(t_env, settings, input_path)
-    sinks = register_sinks(t_env, settings, kafka_outputs=False, tables_path=output_path)
-    statements = build(t_env, settings, sinks, pricing=table)
-    sources.add_deadletters(t_env, settings, statements, tables_path=output_path)
-    return execute(t_env, statements, f"{JOB} backfill", wait=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from genai_apm.jobs.runner import job_main
-
-    return job_main(JOB, run, argv)
+run, backfill, main = entry_points(JOB, assemble)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.jobs.runner import entry_points
 from genai_apm.jobs.windows import Window, tumbling_and_sliding
 from genai_apm.rules import METRICS, SCOPES, ThresholdRule
 
@@ -231,47 +232,14 @@ def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_pat
     return Sinks(metrics_topic=metrics_topic, tables=tables, alerts=alerts_sink)
 
 
-def run(
-    settings: Settings,
-    *,
-    bounded: bool = False,
-    wait: bool | None = None,
-    start_offsets: dict[int, int] | None = None,
-) -> str:
-    """Streaming from Kafka (native events) to Kafka topics and Parquet tables."""
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import sources
-    from genai_apm.jobs.runner import execute
-
-    t_env = table_env(settings, JOB, bounded=bounded)
-    sources.kafka_invocations(t_env, settings, bounded=bounded, start_offsets=start_offsets)
-    sinks = register_sinks(
-        t_env, settings, kafka_outputs=True, tables_path=settings.output.tables_path
-    )
-    statements = build(t_env, settings, sinks)
-    sources.add_deadletters(t_env, settings, statements)
-    return execute(t_env, statements, JOB, wait=wait)
+def assemble(
+    t_env, settings: Settings, statements, *, kafka_outputs: bool, tables_path: str
+) -> None:
+    sinks = register_sinks(t_env, settings, kafka_outputs=kafka_outputs, tables_path=tables_path)
+    build(t_env, settings, sinks, statements)
 
 
-def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
-    """The same analytics, bounded, over native JSON-lines files: Parquet tables, and alerts
-    and dead letters as JSON lines, under ``output_path``."""
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import sources
-    from genai_apm.jobs.runner import execute
-
-    t_env = table_env(settings, f"{JOB} backfill", bounded=True)
-    sources.file_invocations(t_env, settings, input_path)
-    sinks = register_sinks(t_env, settings, kafka_outputs=False, tables_path=output_path)
-    statements = build(t_env, settings, sinks)
-    sources.add_deadletters(t_env, settings, statements, tables_path=output_path)
-    return execute(t_env, statements, f"{JOB} backfill", wait=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from genai_apm.jobs.runner import job_main
-
-    return job_main(JOB, run, argv)
+run, backfill, main = entry_points(JOB, assemble)
 
 
 if __name__ == "__main__":
