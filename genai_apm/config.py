@@ -19,7 +19,7 @@ from typing import Any
 from genai_apm.errors import GenaiApmError
 
 ENV_PREFIX = "GENAI_APM_"
-SECRET_KEYS = frozenset({"sasl_password", "aws_secret_access_key"})
+SECRET_KEYS = frozenset({"sasl_password", "aws_secret_access_key", "secret_access_key"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,12 @@ class TopicSettings:
     errors: str = "genai.metrics.errors"
     cost: str = "genai.metrics.cost"
     alerts: str = "genai.alerts"
+    anomalies: str = "genai.anomalies"
+    # per window: how many anomaly incidents are open (a gauge for CloudWatch)
+    anomaly_counts: str = "genai.metrics.anomalies"
+    agents: str = "genai.metrics.agents"
+    sessions: str = "genai.metrics.sessions"
+    traces: str = "genai.metrics.traces"
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,49 @@ class CostSettings:
 
 
 @dataclass(frozen=True)
+class AgentsJobSettings:
+    # a session (conversation) ends after this long without a new span
+    session_gap_minutes: int = 30
+    # loop detection counts a tool's calls over this trailing range of a conversation
+    max_session_hours: int = 8
+    # how long after a span its parent may still arrive before the span counts as an orphan
+    max_trace_minutes: int = 10
+    window_minutes: int = 1
+    percentiles: tuple[float, ...] = (0.5, 0.9, 0.99)
+    # the same tool called this many times in a session: an agent_loop alert
+    loop_repeats: int = 10
+    # budgets per session: chat calls (agent cycles) and cost; 0 disables one
+    cycle_budget: int = 60
+    cost_budget_usd: float = 5.0
+
+
+@dataclass(frozen=True)
+class AnomalySettings:
+    window_minutes: int = 1
+    # the baseline of a key: robust statistics (median, IQR) of its last N evaluated windows
+    baseline_windows: int = 15
+    # no alert until a key has this many baseline windows with a value
+    warmup_windows: int = 8
+    # open when a metric is this many robust standard deviations above its baseline median
+    threshold: float = 5.0
+    # close after this many windows in a row without an anomalous metric
+    close_after_windows: int = 2
+    # mean, p99 and rate metrics need this many calls in the window (sums do not)
+    min_requests: int = 30
+    # the robust sd is at least this share of the baseline median: with threshold 5 nothing
+    # below 2.25 x the baseline alerts, however steady the key was
+    relative_floor: float = 0.25
+    # table.exec.state.ttl: a key silent this long loses its baseline and warms up again
+    state_ttl_hours: int = 6
+    # per-event outliers: a call this many sd (of log tokens or log latency) above its app's
+    # calls in the last outlier_range_minutes, once the app has outlier_min_calls there
+    outliers: bool = True
+    outlier_threshold: float = 6.0
+    outlier_range_minutes: int = 10
+    outlier_min_calls: int = 100
+
+
+@dataclass(frozen=True)
 class OutputSettings:
     # Parquet tables live under here as <table>/dt=YYYY-MM-DD/hour=HH/ (s3:// later)
     tables_path: str = ".state/tables"
@@ -143,6 +192,29 @@ class AwsSettings:
     region: str = "us-east-1"
     # Empty means real AWS; the local stack points this at the moto server.
     endpoint_url: str = ""
+    # Empty: the default credential chain (env, profile, instance role). When endpoint_url is
+    # set (moto, MinIO), S3 is addressed path-style.
+    access_key_id: str = ""
+    secret_access_key: str = ""
+
+
+@dataclass(frozen=True)
+class CloudWatchSettings:
+    """`genai-apm export cloudwatch`: derived metric topics -> PutMetricData (docs/sinks.md)."""
+
+    namespace: str = "GenAI/APM"
+    # windows of the metric topics to publish; sliding windows would count calls twice
+    windows: tuple[str, ...] = ("1m",)
+    # StorageResolution 1 (high resolution, billed as such) instead of 60
+    high_resolution: bool = False
+    # api: PutMetricData; emf: Embedded Metric Format JSON lines on stdout (for a log agent)
+    output: str = "api"
+    max_attempts: int = 6
+    backoff_base_s: float = 0.2
+    backoff_max_s: float = 20.0
+    # CloudWatch refuses data points older than two weeks: dead-letter them instead
+    max_age_hours: float = 336.0
+    consumer_group: str = "genai-apm-cloudwatch"
 
 
 @dataclass(frozen=True)
@@ -155,9 +227,12 @@ class Settings:
     errors: ErrorsJobSettings = field(default_factory=ErrorsJobSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     cost: CostSettings = field(default_factory=CostSettings)
+    agents: AgentsJobSettings = field(default_factory=AgentsJobSettings)
+    anomalies: AnomalySettings = field(default_factory=AnomalySettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     stack: StackSettings = field(default_factory=StackSettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
+    cloudwatch: CloudWatchSettings = field(default_factory=CloudWatchSettings)
 
     def __post_init__(self) -> None:
         # alert and budget rules are strings here (one env var can carry them); their syntax

@@ -1,0 +1,666 @@
+"""Agent and session observability from SpanEvents (topics.spans, as ingest writes them).
+
+Outputs
+  sessions        one row per conversation session (SESSION window on span start time,
+                  gap ``agents.session_gap_minutes``): duration, turns, LLM and tool calls,
+                  agent cycles, chat tokens, cost, time in model vs tools, final status,
+                  orphan spans -> topics.sessions and the `sessions` Parquet table
+  tool stats      per tool per window: calls, errors, error rate, p50/p90/p99 duration
+  agent stats     per agent per window: the same over invoke_agent spans (turns)
+                  both -> topics.agents (column `dimension` = tool | agent) and the
+                  `tool_stats_1m` / `agent_stats_1m` Parquet tables
+  traces          per trace: spans, orphans, slowest span, critical path -> topics.traces
+                  and the `traces` Parquet table
+  alerts          -> topics.alerts in the shape of jobs/alerts.py: agent_loop (one tool
+                  called ``agents.loop_repeats`` times in a conversation, or the model
+                  that often in one turn) and session budgets (agent cycles, cost)
+  dead letters    spans breaking the SpanEvent contract (the generated checks of ingest)
+
+Design notes
+- Everything is SQL except the critical path (below): no Python UDF per span.
+- Tokens and cost come from chat spans only: invoke_agent roots carry the turn's summed
+  usage (see genai_apm/traffic/agents.py), so counting every span would double them.
+- An agent cycle is one model round trip (reason, then act or answer): a turn with k tool
+  calls has k + 1 cycles, so `agent_cycles` counts chat spans, retries included.
+- Orphans: a span whose parent_span_id is set but whose parent does not arrive within
+  ``agents.max_trace_minutes`` before it (an interval LEFT JOIN on trace and span id; a parent
+  always starts no later than its child). They are counted per session and per window and
+  otherwise analysed like any span, so a lost parent never loses its child. Out-of-order
+  spans within the watermark bound change nothing; the join holds results back by
+  max_trace_minutes, the price of waiting for a late parent. A parent delivered twice
+  (a replay upstream) pairs with its children twice: duplicates are not removed here.
+- Maximum session length: Flink session windows have no maximum, and their state is bounded
+  by the gap (a session only stays open while spans keep arriving). A conversation that
+  never pauses for a whole gap stays one session however long it runs; the row reports its
+  full duration. ``agents.max_session_hours`` (8 h) bounds what the loop detector counts:
+  it counts a tool's calls over the trailing 8 h of the conversation (an OVER range), so a
+  loop alerts while it runs, not when its session closes, and its state is bounded.
+- A loop alert fires once, on the call that makes the count reach N (calls in one session
+  are sequential, so two never share a start time). Budget alerts fire when the session
+  closes. Both are one-shot events (state ALARM, previous_state NULL), not OK/ALARM pairs.
+- Per trace (a SESSION window on trace_id, gap ``agents.max_trace_minutes``): spans, orphans,
+  the slowest span (SQL) and the critical path. The critical path needs the span tree, which
+  SQL cannot walk, so one Python scalar function runs per *trace* over its spans packed by
+  LISTAGG (not per span on the hot path); ``critical_path`` is that function, pure and
+  unit-tested.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from genai_apm.config import Settings
+from genai_apm.jobs.windows import Window, duration_name
+
+JOB = "agents"
+UNKNOWN = "unknown"  # the key of spans without a conversation, agent or tool
+RAW_TABLE = "spans_raw"
+EPOCH = "TO_TIMESTAMP_LTZ(0, 3)"
+
+SESSION_COLUMNS = (
+    ("session_start", "TIMESTAMP_LTZ(3)"),  # the first span's start
+    ("session_end", "TIMESTAMP_LTZ(3)"),  # the last span's start + the gap (window end)
+    ("conversation_id", "STRING"),
+    ("agent_name", "STRING"),
+    ("service_name", "STRING"),
+    ("duration_ms", "DOUBLE"),  # first span start -> last span end
+    ("turns", "BIGINT"),  # invoke_agent spans
+    ("failed_turns", "BIGINT"),
+    ("llm_calls", "BIGINT"),  # chat spans
+    ("llm_errors", "BIGINT"),
+    ("tool_calls", "BIGINT"),  # execute_tool spans
+    ("tool_errors", "BIGINT"),
+    ("agent_cycles", "BIGINT"),
+    ("spans", "BIGINT"),
+    ("traces", "BIGINT"),
+    ("orphan_spans", "BIGINT"),
+    ("input_tokens", "BIGINT"),  # chat spans only
+    ("output_tokens", "BIGINT"),
+    ("cost_usd", "DOUBLE"),  # NULL when no chat call could be priced
+    ("model_time_ms", "DOUBLE"),  # summed chat durations
+    ("tool_time_ms", "DOUBLE"),  # summed execute_tool durations
+    ("final_status", "STRING"),  # status_code of the last turn's root span
+)
+
+
+def percentile_name(p: float) -> str:
+    return "p" + f"{p * 100:g}".replace(".", "_")
+
+
+def stats_columns(settings: Settings) -> list[tuple[str, str]]:
+    return [
+        ("window_start", "TIMESTAMP_LTZ(3)"),
+        ("window_end", "TIMESTAMP_LTZ(3)"),
+        ("window", "STRING"),
+        ("dimension", "STRING"),  # tool | agent
+        ("key", "STRING"),  # the tool or agent name
+        ("calls", "BIGINT"),
+        ("errors", "BIGINT"),
+        ("error_rate", "DOUBLE"),
+        *((f"duration_{percentile_name(p)}_ms", "DOUBLE") for p in settings.agents.percentiles),
+        ("duration_max_ms", "DOUBLE"),
+        ("orphan_spans", "BIGINT"),
+    ]
+
+
+TRACE_COLUMNS = (
+    ("trace_start", "TIMESTAMP_LTZ(3)"),
+    ("trace_end", "TIMESTAMP_LTZ(3)"),  # the last span's start + max_trace_minutes
+    ("trace_id", "STRING"),
+    ("conversation_id", "STRING"),
+    ("agent_name", "STRING"),
+    ("duration_ms", "DOUBLE"),  # first span start -> last span end
+    ("spans", "BIGINT"),
+    ("orphan_spans", "BIGINT"),
+    ("slowest_span", "STRING"),  # its name; the earliest of equally slow spans
+    ("slowest_span_ms", "DOUBLE"),
+    ("critical_path", "STRING"),  # span names, root first, joined by " > "
+    ("critical_path_spans", "INT"),
+)
+# packing a trace's spans into one string for the critical-path function
+SPAN_SEP, FIELD_SEP = ";", "|"
+PATH_SEP = " > "
+
+
+@dataclass(frozen=True)
+class PathSpan:
+    span_id: str
+    parent_span_id: str | None
+    start_ms: int
+    end_ms: int
+    name: str
+
+
+def critical_path(spans: list[PathSpan]) -> list[PathSpan]:
+    """The chain of spans that bounded the trace's end-to-end time, root first.
+
+    From the root (no parent in the trace; the longest if several, e.g. beside an orphan),
+    walk back from its end: the child that finished last before the cursor was on the path,
+    then recursively its own children; the cursor moves to that child's start and the walk
+    repeats for earlier children. Sequential children (an agent turn) are all on the path;
+    of parallel ones only the last to finish is.
+    """
+    if not spans:
+        return []
+    ids = {s.span_id for s in spans}
+    children: dict[str, list[PathSpan]] = {}
+    for s in spans:
+        if s.parent_span_id in ids and s.parent_span_id != s.span_id:
+            children.setdefault(s.parent_span_id, []).append(s)
+    roots = [s for s in spans if s.parent_span_id not in ids or s.parent_span_id == s.span_id]
+    root = max(roots or spans, key=lambda s: (s.end_ms - s.start_ms, -s.start_ms))
+
+    path: list[PathSpan] = []
+    seen: set[str] = set()
+
+    def walk(span: PathSpan) -> None:
+        if span.span_id in seen:  # a cycle of ids: malformed, never loop
+            return
+        seen.add(span.span_id)
+        path.append(span)
+        below = sorted(children.get(span.span_id, ()), key=lambda c: (c.end_ms, c.start_ms))
+        cursor, chosen = span.end_ms, []
+        for child in reversed(below):
+            if child.end_ms <= cursor:
+                chosen.append(child)
+                cursor = child.start_ms
+        for child in reversed(chosen):
+            walk(child)
+
+    walk(root)
+    return path
+
+
+def unpack_spans(packed: str) -> list[PathSpan]:
+    """LISTAGG's ``span_id|parent|start_ms|end_ms|name;...`` -> spans (bad parts skipped)."""
+    spans = []
+    for part in (packed or "").split(SPAN_SEP):
+        fields = part.split(FIELD_SEP, 4)
+        if len(fields) != 5:
+            continue
+        span_id, parent, start, end, name = fields
+        try:
+            spans.append(PathSpan(span_id, parent or None, int(start), int(end), name))
+        except ValueError:
+            continue
+    return spans
+
+
+def critical_path_function():
+    """The SQL function: packed spans -> critical path (names joined by PATH_SEP)."""
+    from pyflink.table import DataTypes
+    from pyflink.table.udf import udf
+
+    def path_of(packed: str) -> str:
+        return PATH_SEP.join(s.name for s in critical_path(unpack_spans(packed)))
+
+    return udf(path_of, result_type=DataTypes.STRING(), deterministic=True)
+
+
+# (dimension, operation of its spans, key column)
+STATS = (("tool", "execute_tool", "tool_name"), ("agent", "invoke_agent", "agent_name"))
+
+
+def window(settings: Settings) -> Window:
+    minutes = settings.agents.window_minutes
+    return Window(duration_name(minutes), minutes)
+
+
+def epoch_ms(column: str) -> str:
+    """Epoch milliseconds of a TIMESTAMP_LTZ(3) column (BIGINT; the session zone is UTC)."""
+    return (
+        f"(CAST(TIMESTAMPDIFF(SECOND, {EPOCH}, {column}) AS BIGINT) * 1000"
+        f" + CAST(DATE_FORMAT({column}, 'SSS') AS BIGINT))"
+    )
+
+
+def register_spans(t_env, raw_source: str) -> None:
+    """Views over the raw span records: `spans` (valid, typed) and `spans_rejected`."""
+    from genai_apm.jobs.deadletters import deadletter_select
+    from genai_apm.schemas.flink_sql import (
+        FieldTexts,
+        quote_ident,
+        rejection_reason,
+        texts_sql,
+        typed_columns,
+    )
+    from genai_apm.schemas.span import SPAN_V1
+
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW spans_texts AS
+SELECT *, {texts_sql(SPAN_V1, "`doc`")} AS `texts` FROM {quote_ident(raw_source)}""")
+    texts = FieldTexts.of(SPAN_V1)
+    cols = ",\n  ".join(typed_columns(SPAN_V1, texts))
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW spans_checked AS
+SELECT
+  {cols},
+  `event_ts`,
+  {rejection_reason(SPAN_V1, texts)} AS `reason`,
+  `raw`, `src_name`, `src_partition`, `src_offset`
+FROM spans_texts""")
+    names = ", ".join(quote_ident(n) for n in SPAN_V1.names)
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW spans AS
+SELECT {names}, `event_ts` FROM spans_checked WHERE `reason` IS NULL""")
+    t_env.execute_sql(
+        "CREATE TEMPORARY VIEW spans_rejected AS"
+        + deadletter_select(
+            "spans_checked",
+            reason="`reason`",
+            event="CAST(NULL AS STRING)",
+            fmt="'native'",
+            contract=f"'{SPAN_V1.name}/v{SPAN_V1.version}'",
+            where="`reason` IS NOT NULL",
+        )
+    )
+
+
+def register_events(t_env, settings: Settings, cost_expression: str) -> None:
+    """agent_spans: the columns the analytics need; linked_spans: with `is_orphan`."""
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW agent_spans AS
+SELECT
+  event_ts, trace_id, span_id, NULLIF(parent_span_id, '') AS parent_span_id, `name`,
+  operation,
+  COALESCE(conversation_id, '{UNKNOWN}') AS conversation_id,
+  COALESCE(agent_name, '{UNKNOWN}') AS agent_name,
+  COALESCE(tool_name, '{UNKNOWN}') AS tool_name,
+  service_name, COALESCE(status_code, 'UNSET') AS status_code, start_time, end_time,
+  {epoch_ms("start_time")} AS start_ms,
+  {epoch_ms("end_time")} AS end_ms,
+  COALESCE(duration_ms, CAST({epoch_ms("end_time")} - {epoch_ms("start_time")} AS DOUBLE))
+    AS duration_ms,
+  status_code = 'ERROR' AS failed,
+  CASE WHEN operation = 'chat' THEN COALESCE(input_tokens, 0) END AS chat_input_tokens,
+  CASE WHEN operation = 'chat' THEN COALESCE(output_tokens, 0) END AS chat_output_tokens,
+  CASE WHEN operation = 'chat' THEN {cost_expression} END AS cost_usd
+FROM spans""")
+    # A parent starts no later than its child: wait up to max_trace_minutes for it.
+    bound = f"INTERVAL '{int(settings.agents.max_trace_minutes)}' MINUTE"
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW linked_spans AS
+SELECT c.*,
+  c.parent_span_id IS NOT NULL AND p.span_id IS NULL AS is_orphan
+FROM agent_spans AS c
+LEFT JOIN (SELECT trace_id, span_id, event_ts FROM agent_spans) AS p
+  ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+  AND p.event_ts BETWEEN c.event_ts - {bound} AND c.event_ts""")
+
+
+def sessions_sql(settings: Settings) -> str:
+    gap = f"INTERVAL '{int(settings.agents.session_gap_minutes)}' MINUTE"
+    # the last turn's status: the largest (start, status) pair, start zero-padded to sort
+    last_root = (
+        "MAX(CONCAT(LPAD(CAST(start_ms AS STRING), 15, '0'), status_code))"
+        " FILTER (WHERE operation = 'invoke_agent')"
+    )
+    return f"""
+SELECT
+  CAST(window_start AS TIMESTAMP_LTZ(3)) AS session_start,
+  CAST(window_end AS TIMESTAMP_LTZ(3)) AS session_end,
+  conversation_id,
+  MAX(agent_name) AS agent_name,
+  MAX(service_name) AS service_name,
+  CAST(MAX(end_ms) - MIN(start_ms) AS DOUBLE) AS duration_ms,
+  COUNT(*) FILTER (WHERE operation = 'invoke_agent') AS turns,
+  COUNT(*) FILTER (WHERE operation = 'invoke_agent' AND failed) AS failed_turns,
+  COUNT(*) FILTER (WHERE operation = 'chat') AS llm_calls,
+  COUNT(*) FILTER (WHERE operation = 'chat' AND failed) AS llm_errors,
+  COUNT(*) FILTER (WHERE operation = 'execute_tool') AS tool_calls,
+  COUNT(*) FILTER (WHERE operation = 'execute_tool' AND failed) AS tool_errors,
+  COUNT(*) FILTER (WHERE operation = 'chat') AS agent_cycles,
+  COUNT(*) AS spans,
+  COUNT(DISTINCT trace_id) AS traces,
+  COUNT(*) FILTER (WHERE is_orphan) AS orphan_spans,
+  COALESCE(SUM(chat_input_tokens), 0) AS input_tokens,
+  COALESCE(SUM(chat_output_tokens), 0) AS output_tokens,
+  SUM(cost_usd) AS cost_usd,
+  COALESCE(SUM(duration_ms) FILTER (WHERE operation = 'chat'), 0) AS model_time_ms,
+  COALESCE(SUM(duration_ms) FILTER (WHERE operation = 'execute_tool'), 0) AS tool_time_ms,
+  SUBSTRING({last_root} FROM 16) AS final_status
+FROM TABLE(SESSION(TABLE linked_spans PARTITION BY conversation_id,
+  DESCRIPTOR(event_ts), {gap}))
+GROUP BY window_start, window_end, conversation_id"""
+
+
+def stats_sql(settings: Settings, dimension: str, operation: str, key: str) -> str:
+    ps = settings.agents.percentiles
+    array = "ARRAY[" + ", ".join(repr(float(p)) for p in ps) + "]"
+    picks = ", ".join(f"p[{i + 1}] AS duration_{percentile_name(p)}_ms" for i, p in enumerate(ps))
+    w = window(settings)
+    return f"""
+SELECT
+  CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
+  CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
+  '{w.name}' AS `window`, '{dimension}' AS dimension, `key`, calls, errors,
+  CAST(errors AS DOUBLE) / calls AS error_rate, {picks}, duration_max_ms, orphan_spans
+FROM (
+  SELECT window_start, window_end, {key} AS `key`,
+    COUNT(*) AS calls,
+    COUNT(*) FILTER (WHERE failed) AS errors,
+    PERCENTILE(duration_ms, {array}) AS p,
+    MAX(duration_ms) AS duration_max_ms,
+    COUNT(*) FILTER (WHERE is_orphan) AS orphan_spans
+  FROM TABLE({w.tvf("linked_spans")})
+  WHERE operation = '{operation}'
+  GROUP BY window_start, window_end, {key}
+)"""
+
+
+def traces_sql(settings: Settings) -> str:
+    gap = f"INTERVAL '{int(settings.agents.max_trace_minutes)}' MINUTE"
+    clean = "REGEXP_REPLACE(COALESCE({}, ''), '[|;]', '_')"
+    packed = (
+        f"CONCAT_WS('{FIELD_SEP}', {clean.format('span_id')}, {clean.format('parent_span_id')},"
+        f" CAST(start_ms AS STRING), CAST(end_ms AS STRING), {clean.format('name')})"
+    )
+    # the slowest span: the largest (duration, -start) pair, both zero-padded to sort as text
+    slowest = (
+        "MAX(CONCAT(LPAD(CAST(CAST(duration_ms * 1000 AS BIGINT) AS STRING), 15, '0'),"
+        " LPAD(CAST(9999999999999 - start_ms AS STRING), 13, '0'), name))"
+    )
+    return f"""
+SELECT trace_start, trace_end, trace_id, conversation_id, agent_name, duration_ms, spans,
+  orphan_spans, SUBSTRING(slowest FROM 29) AS slowest_span,
+  CAST(SUBSTRING(slowest FROM 1 FOR 15) AS BIGINT) / 1000.0 AS slowest_span_ms,
+  critical_path,
+  CASE WHEN critical_path = '' THEN 0
+    ELSE CARDINALITY(SPLIT(critical_path, '{PATH_SEP}')) END AS critical_path_spans
+FROM (
+  SELECT *, agent_critical_path(packed) AS critical_path
+  FROM (
+    SELECT
+      CAST(window_start AS TIMESTAMP_LTZ(3)) AS trace_start,
+      CAST(window_end AS TIMESTAMP_LTZ(3)) AS trace_end,
+      trace_id,
+      MAX(conversation_id) AS conversation_id,
+      MAX(agent_name) AS agent_name,
+      CAST(MAX(end_ms) - MIN(start_ms) AS DOUBLE) AS duration_ms,
+      COUNT(*) AS spans,
+      COUNT(*) FILTER (WHERE is_orphan) AS orphan_spans,
+      {slowest} AS slowest,
+      LISTAGG({packed}, '{SPAN_SEP}') AS packed
+    FROM TABLE(SESSION(TABLE linked_spans PARTITION BY trace_id, DESCRIPTOR(event_ts), {gap}))
+    GROUP BY window_start, window_end, trace_id
+  )
+)"""
+
+
+def _text(value: str) -> str:
+    return "CAST('" + value.replace("'", "''") + "' AS STRING)"
+
+
+# (rule, metric, scope, operation, the key's columns): a tool repeated in a conversation,
+# or the model called again and again within one turn (trace)
+LOOPS = (
+    (
+        "agent-tool-loop",
+        "tool_repeats",
+        "session_agent_tool",
+        "execute_tool",
+        ("conversation_id", "agent_name", "tool_name"),
+    ),
+    (
+        "agent-llm-loop",
+        "llm_repeats",
+        "session_agent_step_trace",
+        "chat",
+        ("conversation_id", "agent_name", "`name`", "trace_id"),
+    ),
+)
+
+
+def loop_alerts_sql(settings: Settings) -> str:
+    """ALERT_COLUMNS rows: the Nth repeat of a step (over max_session_hours of a key)."""
+    n = int(settings.agents.loop_repeats)
+    hours = f"INTERVAL '{int(settings.agents.max_session_hours)}' HOUR"
+    selects = []
+    for rule, metric, scope, operation, keys in LOOPS:
+        key_list = ", ".join(keys)
+        selects.append(f"""
+SELECT event_ts AS alert_time, {_text(rule)} AS `rule`,
+  {_text("agent_loop")} AS `kind`, {_text(metric)} AS `metric`, {_text(scope)} AS `scope`,
+  CONCAT_WS('|', {key_list}) AS `key`,
+  {_text("ALARM")} AS `state`, CAST(NULL AS STRING) AS previous_state,
+  CAST(repeats AS DOUBLE) AS observed, {_text(">=")} AS `op`,
+  CAST({n} AS DOUBLE) AS threshold, {_text("session")} AS `window`,
+  first_start AS window_start, CAST(event_ts AS TIMESTAMP_LTZ(3)) AS window_end
+FROM (
+  SELECT event_ts, {key_list},
+    COUNT(*) OVER w AS repeats,
+    MIN(start_time) OVER w AS first_start
+  FROM agent_spans
+  WHERE operation = '{operation}'
+  WINDOW w AS (PARTITION BY {key_list} ORDER BY event_ts
+    RANGE BETWEEN {hours} PRECEDING AND CURRENT ROW)
+)
+WHERE repeats = {n}""")
+    return "\nUNION ALL".join(selects)
+
+
+def budget_alerts_sql(settings: Settings, sessions_view: str) -> str | None:
+    """ALERT_COLUMNS rows: closed sessions over a cycle or cost budget (0 disables one)."""
+    a = settings.agents
+    budgets = [
+        (rule, metric, column, float(limit))
+        for rule, metric, column, limit in (
+            ("session-cycle-budget", "agent_cycles", "agent_cycles", a.cycle_budget),
+            ("session-cost-budget", "cost_usd", "cost_usd", a.cost_budget_usd),
+        )
+        if limit > 0
+    ]
+    if not budgets:
+        return None
+    return "\nUNION ALL".join(
+        f"""
+SELECT session_end AS alert_time, {_text(rule)} AS `rule`, {_text("budget")} AS `kind`,
+  {_text(metric)} AS `metric`, {_text("session_agent")} AS `scope`,
+  CONCAT_WS('|', conversation_id, agent_name) AS `key`,
+  {_text("ALARM")} AS `state`, CAST(NULL AS STRING) AS previous_state,
+  CAST({column} AS DOUBLE) AS observed, {_text(">")} AS `op`,
+  CAST({limit!r} AS DOUBLE) AS threshold, {_text("session")} AS `window`,
+  session_start AS window_start, session_end AS window_end
+FROM {sessions_view}
+WHERE {column} > {limit!r}"""
+        for rule, metric, column, limit in budgets
+    )
+
+
+@dataclass(frozen=True)
+class Sinks:
+    """Registered sink tables; None skips that output."""
+
+    sessions_topic: str | None
+    agents_topic: str | None
+    sessions_table: str | None
+    traces_topic: str | None
+    traces_table: str | None
+    stats_tables: dict[str, str]  # dimension (tool, agent) -> Parquet table
+    alerts: str | None
+    deadletter: str | None
+
+
+def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None):
+    """Add every insert over the registered `spans` views; returns the statement set."""
+    from genai_apm import pricing as prices
+    from genai_apm.connectors.files import partition_values
+
+    table = pricing if pricing is not None else prices.load(settings.cost.pricing_file)
+    cost = prices.cost_sql(table, cache_write="CAST(NULL AS BIGINT)")
+    register_events(t_env, settings, cost)
+    statements = statements if statements is not None else t_env.create_statement_set()
+
+    t_env.execute_sql(f"CREATE TEMPORARY VIEW agent_sessions AS {sessions_sql(settings)}")
+    if sinks.sessions_topic:
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.sessions_topic}` SELECT * FROM agent_sessions"
+        )
+    if sinks.sessions_table:
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.sessions_table}` "
+            f"SELECT *, {partition_values('session_start')} FROM agent_sessions"
+        )
+    t_env.create_temporary_function("agent_critical_path", critical_path_function())
+    t_env.execute_sql(f"CREATE TEMPORARY VIEW agent_traces AS {traces_sql(settings)}")
+    if sinks.traces_topic:
+        statements.add_insert_sql(f"INSERT INTO `{sinks.traces_topic}` SELECT * FROM agent_traces")
+    if sinks.traces_table:
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.traces_table}` "
+            f"SELECT *, {partition_values('trace_start')} FROM agent_traces"
+        )
+    for dimension, operation, key in STATS:
+        view = f"{dimension}_stats"
+        t_env.execute_sql(
+            f"CREATE TEMPORARY VIEW {view} AS {stats_sql(settings, dimension, operation, key)}"
+        )
+        if sinks.agents_topic:
+            statements.add_insert_sql(f"INSERT INTO `{sinks.agents_topic}` SELECT * FROM {view}")
+        if dimension in sinks.stats_tables:
+            statements.add_insert_sql(
+                f"INSERT INTO `{sinks.stats_tables[dimension]}` "
+                f"SELECT *, {partition_values('window_start')} FROM {view}"
+            )
+    if sinks.alerts:
+        statements.add_insert_sql(f"INSERT INTO `{sinks.alerts}` {loop_alerts_sql(settings)}")
+        budgets = budget_alerts_sql(settings, "agent_sessions")
+        if budgets:
+            statements.add_insert_sql(f"INSERT INTO `{sinks.alerts}` {budgets}")
+    if sinks.deadletter:
+        statements.add_insert_sql(f"INSERT INTO `{sinks.deadletter}` SELECT * FROM spans_rejected")
+    return statements
+
+
+def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
+    from genai_apm.connectors import files, kafka
+    from genai_apm.jobs import alerts
+    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
+
+    topics, k = settings.topics, settings.kafka
+    t_env.execute_sql(
+        files.parquet_table_ddl("sessions_table", f"{tables_path}/sessions", SESSION_COLUMNS)
+    )
+    t_env.execute_sql(
+        files.parquet_table_ddl("traces_table", f"{tables_path}/traces", TRACE_COLUMNS)
+    )
+    stats_tables = {}
+    for dimension, _, _ in STATS:
+        name = f"{dimension}_stats_{window(settings).name}"
+        t_env.execute_sql(
+            files.parquet_table_ddl(
+                f"{name}_table", f"{tables_path}/{name}", stats_columns(settings)
+            )
+        )
+        stats_tables[dimension] = f"{name}_table"
+    if kafka_outputs:
+        t_env.execute_sql(
+            kafka.json_sink_ddl(
+                "sessions_out", topics.sessions, k, SESSION_COLUMNS, key_fields=["conversation_id"]
+            )
+        )
+        t_env.execute_sql(
+            kafka.json_sink_ddl(
+                "traces_out", topics.traces, k, TRACE_COLUMNS, key_fields=["trace_id"]
+            )
+        )
+        t_env.execute_sql(
+            kafka.json_sink_ddl(
+                "agents_out", topics.agents, k, stats_columns(settings), key_fields=["key"]
+            )
+        )
+        if "deadletter_out" not in t_env.list_temporary_tables():
+            t_env.execute_sql(
+                kafka.json_sink_ddl("deadletter_out", topics.deadletter, k, DEADLETTER_COLUMNS)
+            )
+        deadletter = "deadletter_out"
+    else:
+        t_env.execute_sql(
+            files.json_lines_table_ddl(
+                "deadletter_file", f"{tables_path}/deadletters", DEADLETTER_COLUMNS
+            )
+        )
+        deadletter = "deadletter_file"
+    alerts_sink = alerts.register_sink(
+        t_env, settings, kafka_output=kafka_outputs, tables_path=tables_path
+    )
+    return Sinks(
+        sessions_topic="sessions_out" if kafka_outputs else None,
+        agents_topic="agents_out" if kafka_outputs else None,
+        sessions_table="sessions_table",
+        traces_topic="traces_out" if kafka_outputs else None,
+        traces_table="traces_table",
+        stats_tables=stats_tables,
+        alerts=alerts_sink,
+        deadletter=deadletter,
+    )
+
+
+def _start_time() -> str:
+    from genai_apm.connectors.ddl import RAW_DOC
+    from genai_apm.schemas.flink_sql import typed
+    from genai_apm.schemas.span import SPAN_V1
+
+    return typed(SPAN_V1.field("start_time"), RAW_DOC)
+
+
+def run(
+    settings: Settings,
+    *,
+    bounded: bool = False,
+    wait: bool | None = None,
+    start_offsets: dict[int, int] | None = None,
+) -> str:
+    """Streaming from topics.spans to Kafka topics and Parquet tables."""
+    from genai_apm import pricing
+    from genai_apm.connectors import kafka
+    from genai_apm.flink_env import table_env
+    from genai_apm.jobs.runner import execute
+
+    table = pricing.load(settings.cost.pricing_file)  # a bad file fails before Flink starts
+    t_env = table_env(settings, JOB, bounded=bounded)
+    t_env.execute_sql(
+        kafka.raw_source_ddl(
+            RAW_TABLE,
+            settings.topics.spans,
+            settings.kafka,
+            event_time_sql=_start_time(),
+            flink=settings.flink,
+            bounded=bounded,
+            start_offsets=start_offsets,
+        )
+    )
+    register_spans(t_env, RAW_TABLE)
+    sinks = register_sinks(
+        t_env, settings, kafka_outputs=True, tables_path=settings.output.tables_path
+    )
+    return execute(t_env, build(t_env, settings, sinks, pricing=table), JOB, wait=wait)
+
+
+def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
+    """The same analytics, bounded, over SpanEvent JSON-lines files, into files under
+    ``output_path``."""
+    from genai_apm.connectors import files
+    from genai_apm.flink_env import table_env
+    from genai_apm.jobs.runner import execute
+
+    t_env = table_env(settings, f"{JOB} backfill", bounded=True)
+    t_env.execute_sql(
+        files.raw_file_source_ddl(
+            RAW_TABLE, input_path, event_time_sql=_start_time(), flink=settings.flink
+        )
+    )
+    register_spans(t_env, RAW_TABLE)
+    sinks = register_sinks(t_env, settings, kafka_outputs=False, tables_path=output_path)
+    return execute(t_env, build(t_env, settings, sinks), f"{JOB} backfill", wait=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from genai_apm.jobs.runner import job_main
+
+    return job_main(JOB, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
