@@ -60,12 +60,20 @@ def parquet_table_ddl(
     at ``rolling_file_size`` or after ``rollover_interval``: with one-minute checkpoints a
     busy partition gets about one file per checkpoint per writer, not one per record.
     A _SUCCESS file marks each committed partition.
+
+    Timestamps are INT64 TIMESTAMP(MILLIS) holding UTC, not Flink's default INT96: Athena
+    and DuckDB read both, but INT96 is deprecated and has no min/max statistics, so filters on
+    window_start could not skip row groups. ``utc-timezone`` matters either way: without it
+    Flink converts through the JVM's default zone and a non-UTC machine writes shifted times.
     """
     options = {
         "connector": "filesystem",
         "path": as_uri(path),
         "format": "parquet",
         "parquet.compression": "SNAPPY",
+        "parquet.utc-timezone": "true",
+        "parquet.write.int64.timestamp": "true",
+        "parquet.timestamp.time.unit": "millis",
         "sink.rolling-policy.file-size": rolling_file_size,
         "sink.rolling-policy.rollover-interval": rollover_interval,
         "sink.partition-commit.policy.kind": "success-file",

@@ -270,6 +270,44 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_query(args) -> int:
+    from genai_apm import query
+
+    columns, rows = query.run(_settings(args), args.sql, tables_path=args.tables_path)
+    if args.format == "json":
+        for row in rows:
+            print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        print(query.format_table(columns, rows))
+    return 0
+
+
+def cmd_athena_ddl(args) -> int:
+    from genai_apm import athena
+
+    return athena.run(args)
+
+
+def cmd_export(args) -> int:
+    from genai_apm import cloudwatch
+
+    settings = _settings(args)
+    if args.emf:
+        settings = settings.replace(cloudwatch={"output": "emf"})
+    where = "stdout (EMF)" if settings.cloudwatch.output == "emf" else "CloudWatch"
+    print(f"exporting the metric topics to {where}", file=sys.stderr, flush=True)
+    # Ctrl-C leaves the offsets of undelivered records uncommitted: they are sent again
+    stats = cloudwatch.export(settings, once=args.once)
+    print(stats.summary(), file=sys.stderr)
+    return 0
+
+
 def cmd_config(args) -> int:
     for section, values in _settings(args).redacted().items():
         print(f"[{section}]")
@@ -379,6 +417,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--minutes", type=int, default=5, help="minutes of event time to generate")
     s.add_argument("--rate", type=float, default=60.0, help="events per second of event time")
     add("config", cmd_config, "print the effective settings (secrets masked)")
+    s = add("query", cmd_query, "run SQL with DuckDB over the Parquet tables (local or s3://)")
+    s.add_argument("sql", help='e.g. "SELECT model_id, SUM(requests) FROM latency_1m GROUP BY 1"')
+    s.add_argument("--tables-path", help="default: output.tables_path")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s = add("athena-ddl", cmd_athena_ddl, "write infra/athena (Athena DDL and example queries)")
+    from genai_apm.athena import add_arguments
+
+    add_arguments(s)
+    s = add("export", cmd_export, "publish derived metric topics to a monitoring service")
+    s.add_argument("target", choices=["cloudwatch"])
+    s.add_argument("--once", action="store_true", help="drain what is there, then exit")
+    s.add_argument("--emf", action="store_true", help="EMF JSON lines on stdout, not the API")
     return p
 
 

@@ -173,7 +173,8 @@ class AnomalySettings:
 
 @dataclass(frozen=True)
 class OutputSettings:
-    # Parquet tables live under here as <table>/dt=YYYY-MM-DD/hour=HH/ (s3:// later)
+    # Parquet tables live under here as <table>/dt=YYYY-MM-DD/hour=HH/: a local folder or
+    # s3://bucket[/prefix] (docs/sinks.md)
     tables_path: str = ".state/tables"
 
 

@@ -17,9 +17,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from genai_apm.aws import flink_s3_options
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
-from genai_apm.home import java_executable
+from genai_apm.home import jars_dir, java_executable, plugins_dir
 from genai_apm.stack.process import port_in_use, port_open
 
 
@@ -87,6 +88,8 @@ class LocalFlinkCluster:
             "FLINK_CONF_DIR": str(self.conf_dir),
             "FLINK_LOG_DIR": str(self.dir / "log"),
             "FLINK_PID_DIR": str(self.dir),
+            # flink-s3-fs-hadoop (s3:// table paths) and any later filesystem plugin
+            "FLINK_PLUGINS_DIR": str(jars_dir("plugins")),
             "JAVA_HOME": str(Path(java_executable()).resolve().parents[1]),
         }
         return env
@@ -116,8 +119,12 @@ class LocalFlinkCluster:
             "parallelism.default": str(f.parallelism),
             "python.executable": sys.executable,
             "python.client.executable": sys.executable,
+            **flink_s3_options(self.settings.aws),
         }
-        (self.conf_dir / "config.yaml").write_text(
+        config_file = self.conf_dir / "config.yaml"
+        config_file.touch(mode=0o600)  # it may hold the S3 secret key
+        config_file.chmod(0o600)
+        config_file.write_text(
             "# written by genai-apm cluster up; edit settings, not this file\n"
             + "".join(f"{k}: {json.dumps(v)}\n" for k, v in conf.items())
         )
@@ -141,6 +148,7 @@ class LocalFlinkCluster:
                 f"port {self.rest_port} is in use; set flink.rest_address "
                 "(GENAI_APM_FLINK_REST_ADDRESS) to a free HOST:PORT"
             )
+        plugins_dir()  # resolved before the daemons look for them
         self._write_conf()
         (self.dir / "log").mkdir(parents=True, exist_ok=True)
         script = flink_home() / "bin" / "start-cluster.sh"

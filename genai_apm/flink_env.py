@@ -35,6 +35,49 @@ def register_functions(t_env) -> None:
         t_env.create_java_temporary_system_function(name, class_name)
 
 
+# what the local JVM's filesystems were initialised with: each initialisation makes new
+# plugin class loaders, so it is done again only when the S3 options change
+_local_filesystems: tuple | None = None
+
+
+def init_local_filesystems(settings: Settings) -> None:
+    """Load Flink's filesystem plugins (s3://) into the local JVM, with S3 options from settings.
+
+    PyFlink's local MiniCluster runs inside the gateway JVM and nothing there calls
+    FileSystem.initialize with a plugin manager, and pyflink's find_flink_home overwrites
+    FLINK_PLUGINS_DIR with its own plugins folder; so s3:// paths fail with "Could not find a
+    file system implementation for scheme 's3'" unless this JVM's filesystem registry is
+    initialised here, over py4j, from the project's plugin folder. Under `flink run` (and on
+    Managed Flink) the job talks to a client JVM (PYFLINK_GATEWAY_PORT is set) whose cluster
+    loads plugins itself: re-initialising there could drop its S3 setup, so nothing happens.
+    """
+    if "PYFLINK_GATEWAY_PORT" in os.environ:
+        return
+    from pyflink.java_gateway import get_gateway
+
+    from genai_apm.aws import flink_s3_options
+    from genai_apm.home import plugins_dir
+
+    global _local_filesystems
+    options = flink_s3_options(settings.aws)
+    gateway = get_gateway()
+    wanted = (id(gateway), str(plugins_dir()), tuple(sorted(options.items())))
+    if wanted == _local_filesystems:
+        return
+    jvm = gateway.jvm
+    conf = jvm.org.apache.flink.configuration.Configuration()
+    for key, value in options.items():
+        conf.setString(key, value)
+    root = jvm.java.nio.file.Paths.get(wanted[1], gateway.new_array(jvm.String, 0))
+    plugin = jvm.org.apache.flink.core.plugin
+    manager = plugin.DefaultPluginManager(
+        plugin.DirectoryBasedPluginFinder(root).findPlugins(),
+        jvm.org.apache.flink.configuration.CoreOptions.getPluginParentFirstLoaderPatterns(conf),
+    )
+    jvm.org.apache.flink.core.fs.FileSystem.initialize(conf, manager)
+    _local_filesystems = wanted
+
+
 # A bounded run ends with a final checkpoint that commits its Parquet files; waiting a
 # whole production interval for it would only slow backfills and tests down.
 BOUNDED_CHECKPOINT_INTERVAL = "2 s"
@@ -54,6 +97,7 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
     conf = t_env.get_config()
     conf.set("pipeline.name", f"genai-apm {job_name}")
     register_functions(t_env)
+    init_local_filesystems(settings)
     conf.set("parallelism.default", str(settings.flink.parallelism))
     # window boundaries and TIMESTAMP casts are UTC whatever the machine's zone
     conf.set("table.local-time-zone", "UTC")

@@ -34,6 +34,18 @@ def jars(group: str) -> list[Path]:
     return found
 
 
+# Flink filesystem plugins (infra/flink-plugins): each in its own folder, as Flink requires
+PLUGINS = ("s3-fs-hadoop",)
+
+
+def plugins_dir() -> Path:
+    """``.cache/jars/plugins``, FLINK_PLUGINS_DIR for every Flink process genai-apm starts;
+    resolves the jars first if a plugin's folder is empty."""
+    for plugin in PLUGINS:
+        jars(f"plugins/{plugin}")
+    return jars_dir("plugins")
+
+
 def resolve_jars() -> None:
     """Run Maven on ``infra/pom.xml``; a no-op network-wise once ~/.m2 has the artifacts."""
     pom = project_root() / "infra" / "pom.xml"

@@ -10,7 +10,8 @@ for streaming calls and latency / tokens otherwise; token speed is 1000 / TPOT t
 Each row also carries `latency_hist`, a mergeable log-bucketed histogram of successful
 latencies (DDSketch-style, bucket i holds values in (gamma^(i-1), gamma^i]), so hourly, daily
 or cross-dimension quantiles can be recomputed later by summing buckets (see
-docs/latency-rollups.md).
+docs/latency-rollups.md), and `ttft_hist`, the same over TTFT (CloudWatch gets both as
+value/count distributions, see genai_apm/cloudwatch.py).
 
 Late events (behind the watermark when they arrive) never reach a window; they are written
 to the late-events topic and table with the window they missed, and counted per window.
@@ -80,6 +81,7 @@ def output_columns(settings: Settings) -> list[tuple[str, str]]:
         ("input_tokens_mean", "DOUBLE"),
         ("output_tokens_mean", "DOUBLE"),
         ("latency_hist", "MULTISET<STRING>"),
+        ("ttft_hist", "MULTISET<STRING>"),
     ]
     return cols
 
@@ -117,6 +119,9 @@ SELECT
   CASE WHEN status = 'success' AND latency_ms IS NOT NULL THEN CAST(CAST(
     CEIL(LN(GREATEST(latency_ms, 0.001)) / {log_gamma!r}) AS INT) AS STRING) END
     AS latency_bucket,
+  CASE WHEN status = 'success' AND streaming AND ttft_ms IS NOT NULL THEN CAST(CAST(
+    CEIL(LN(GREATEST(ttft_ms, 0.001)) / {log_gamma!r}) AS INT) AS STRING) END
+    AS ttft_bucket,
   CURRENT_WATERMARK(event_ts) AS `watermark`,
   -- a late call can no longer reach its window; it is routed, not silently dropped
   COALESCE(event_ts <= CURRENT_WATERMARK(event_ts), FALSE) AS is_late,
@@ -157,7 +162,7 @@ SELECT
   '{window.name}' AS `window`, model_id, app_id, requests, errors,
   {", ".join(picks)},
   latency_max_ms, input_tokens_sum, output_tokens_sum, input_tokens_mean, output_tokens_mean,
-  latency_hist
+  latency_hist, ttft_hist
 FROM (
   SELECT window_start, window_end,
     CASE WHEN GROUPING(model_id) = 1 THEN '{ALL}' ELSE model_id END AS model_id,
@@ -170,7 +175,8 @@ FROM (
     SUM(output_tokens) AS output_tokens_sum,
     AVG(CAST(input_tokens AS DOUBLE)) AS input_tokens_mean,
     AVG(CAST(output_tokens AS DOUBLE)) AS output_tokens_mean,
-    COLLECT(latency_bucket) FILTER (WHERE latency_bucket IS NOT NULL) AS latency_hist
+    COLLECT(latency_bucket) FILTER (WHERE latency_bucket IS NOT NULL) AS latency_hist,
+    COLLECT(ttft_bucket) FILTER (WHERE ttft_bucket IS NOT NULL) AS ttft_hist
   FROM TABLE({window.tvf("latency_on_time")})
   GROUP BY window_start, window_end, GROUPING SETS ((model_id, app_id), (model_id), ())
 )"""
