@@ -7,4 +7,5 @@ JOBS = {
     "cost": "genai_apm.jobs.cost",
     "analytics": "genai_apm.jobs.analytics",
     "agents": "genai_apm.jobs.agents",
+    "anomalies": "genai_apm.jobs.anomalies",
 }

@@ -1,0 +1,434 @@
+"""Score the anomaly job (jobs/anomalies.py) on what it outputs: its open events, read back
+from a bounded run over files, against ground truth.
+
+    python -m genai_apm.scoring generator   # labelled generator incidents: precision, recall, delay
+    python -m genai_apm.scoring nab         # the NAB subset in /work/shared/nab: P/R/F1, NAB score
+    python -m genai_apm.scoring all         # both, into bench/results/anomalies-<date>.json
+
+The metric functions are pure (lists in, numbers out) and unit-tested; ``run_*`` write the
+input files, run the Flink job bounded (``anomalies.backfill``) and read its JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+MINUTE = 60_000
+KEY_DIMENSION = {"model_id": "model", "app_id": "app", "user_id": "user"}
+NAB_DIR = Path("/work/shared/nab")
+
+
+def epoch_ms(text: str) -> int:
+    """ISO-8601 (the job's JSON) or NAB's 'YYYY-MM-DD HH:MM:SS[.ffffff]', as UTC epoch ms."""
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return int(t.timestamp() * 1000)
+
+
+# --- generator labels -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Label:
+    kind: str
+    dimension: str
+    key: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Opened:
+    dimension: str
+    key: str
+    time_ms: int  # alert_time: the end of the window that opened it
+    metrics: str = ""
+
+
+def _related(o: Opened, label: Label) -> bool:
+    """The label's own key, or a model x app key that contains it."""
+    if (o.dimension, o.key) == (label.dimension, label.key):
+        return True
+    if o.dimension == "model_app":
+        model, _, app = o.key.partition("|")
+        return (label.dimension, label.key) in (("model", model), ("app", app))
+    return False
+
+
+def score_labels(
+    labels: Sequence[Label], opened: Sequence[Opened], grace_ms: int, since_ms: int = 0
+) -> dict:
+    """Recall and detection delay per label; precision of opened incidents.
+
+    A label is detected by an incident opened on its key in (start, end + grace]; its delay
+    is the first such alert time minus the start. Precision is strict (only opens on a
+    label's exact key count as true), related (opens on a model x app key inside a
+    labelled key also count) and during labels (any open while a labelled incident runs,
+    or within the grace after it). Opens before ``since_ms`` (warm-up) are not scored.
+    """
+    scored = [o for o in opened if o.time_ms >= since_ms]
+
+    def inside(o: Opened, lb: Label) -> bool:
+        return lb.start_ms < o.time_ms <= lb.end_ms + grace_ms
+
+    per_label, delays = [], []
+    for lb in labels:
+        hits = sorted(
+            o.time_ms
+            for o in scored
+            if (o.dimension, o.key) == (lb.dimension, lb.key) and inside(o, lb)
+        )
+        delay = (hits[0] - lb.start_ms) / MINUTE if hits else None
+        if delay is not None:
+            delays.append(delay)
+        per_label.append(
+            {
+                "kind": lb.kind,
+                "dimension": lb.dimension,
+                "key": lb.key,
+                "detected": bool(hits),
+                "delay_min": delay,
+            }
+        )
+    strict = sum(
+        any((o.dimension, o.key) == (lb.dimension, lb.key) and inside(o, lb) for lb in labels)
+        for o in scored
+    )
+    related = sum(any(_related(o, lb) and inside(o, lb) for lb in labels) for o in scored)
+    during = sum(any(inside(o, lb) for lb in labels) for o in scored)
+    n = len(scored)
+    return {
+        "labels": len(labels),
+        "detected": len(delays),
+        "recall": len(delays) / len(labels) if labels else None,
+        "opened": n,
+        "precision_strict": strict / n if n else None,
+        "precision_related": related / n if n else None,
+        "false_positives": n - related,
+        # any key, while some labelled incident runs: its effects beyond its own key (a user's
+        # oversized calls raise the p99 of every app they go through)
+        "precision_during_labels": during / n if n else None,
+        "opened_outside_labels": n - during,
+        "delay_min_mean": sum(delays) / len(delays) if delays else None,
+        "delay_min_max": max(delays) if delays else None,
+        "per_label": per_label,
+    }
+
+
+# --- NAB ------------------------------------------------------------------------------------
+
+NAB_PROFILE = {"tp": 1.0, "fp": 0.11, "fn": 1.0}  # NAB's "standard" profile
+PROBATION = 0.15  # NAB: the first 15% of a file (at most 750 rows) is not scored
+
+
+def scaled_sigmoid(position: float) -> float:
+    """NAB's weight of a detection at ``position`` window lengths past a window's end:
+    about +1 at the window's start, 0 at its end, towards -1 after it."""
+    if position > 3.0:
+        return -1.0
+    return 2.0 / (1.0 + math.exp(5.0 * position)) - 1.0
+
+
+def nab_file_score(
+    windows: Sequence[tuple[int, int]],
+    detections: Iterable[int],
+    probation_end: int,
+    profile: dict = NAB_PROFILE,
+) -> dict:
+    """NAB scoring of one file: raw score, the null detector's and a perfect one's, and
+    window counts for precision/recall. Times in ms; a window is [start, end]."""
+    windows = sorted(windows)
+    dets = sorted(t for t in detections if t >= probation_end)
+    raw, detected, true_dets, false_dets = 0.0, set(), 0, 0
+    for t in dets:
+        inside = [i for i, (a, b) in enumerate(windows) if a <= t <= b]
+        if inside:
+            i = inside[0]
+            true_dets += 1
+            if i in detected:
+                continue  # only a window's first detection scores
+            a, b = windows[i]
+            detected.add(i)
+            raw += profile["tp"] * scaled_sigmoid((t - b) / max(b - a, 1))
+        else:
+            false_dets += 1
+            before = [(a, b) for a, b in windows if b < t]
+            if before:
+                a, b = before[-1]
+                raw += profile["fp"] * scaled_sigmoid((t - b) / max(b - a, 1))
+            else:
+                raw -= profile["fp"]
+    raw -= profile["fn"] * (len(windows) - len(detected))
+    return {
+        "raw": raw,
+        "null": -profile["fn"] * len(windows),
+        "perfect": profile["tp"] * scaled_sigmoid(-1.0) * len(windows),
+        "windows": len(windows),
+        "windows_detected": len(detected),
+        "detections": len(dets),
+        "detections_in_windows": true_dets,
+        "false_detections": false_dets,
+    }
+
+
+def nab_summary(files: dict[str, dict]) -> dict:
+    """Corpus totals: normalised NAB score, window recall, detection precision, F1."""
+    tot = {k: sum(f[k] for f in files.values()) for k in next(iter(files.values()))}
+    span = tot["perfect"] - tot["null"]
+    recall = tot["windows_detected"] / tot["windows"] if tot["windows"] else None
+    precision = tot["detections_in_windows"] / tot["detections"] if tot["detections"] else None
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision and recall and precision + recall
+        else 0.0
+    )
+    return {
+        "nab_score_standard": 100 * (tot["raw"] - tot["null"]) / span if span else None,
+        "recall": recall,
+        "precision": precision,
+        "f1": f1,
+        **{k: tot[k] for k in ("windows", "windows_detected", "detections", "false_detections")},
+    }
+
+
+def read_nab(root: Path = NAB_DIR) -> tuple[dict[str, list[tuple[int, float]]], dict]:
+    series = {}
+    for path in sorted(root.glob("data/*/*.csv")):
+        with open(path) as f:
+            rows = [(epoch_ms(r["timestamp"]), float(r["value"])) for r in csv.DictReader(f)]
+        series[f"{path.parent.name}/{path.name}"] = rows
+    windows = json.loads((root / "combined_windows.json").read_text())
+    return series, {name: [(epoch_ms(a), epoch_ms(b)) for a, b in w] for name, w in windows.items()}
+
+
+def probation_end(rows: Sequence[tuple[int, float]]) -> int:
+    n = min(int(PROBATION * len(rows)), 750)
+    return rows[n][0] if rows else 0
+
+
+def nab_events(series: dict[str, list[tuple[int, float]]]) -> list[dict]:
+    """One successful call per NAB point, its value as latency, the series as app_id.
+
+    Values are rescaled per series so that the median of the probation period is 1000 (a
+    unit change using only data NAB lets a detector learn from); the job's absolute floors
+    are in milliseconds."""
+    from genai_apm import generator
+
+    template = next(
+        r.event
+        for r in generator.traffic(generator.TrafficSpec(count=50))
+        if r.contract == generator.INVOCATION and r.event["status"] == "success"
+    )
+    events = []
+    for name, rows in series.items():
+        head = sorted(v for _, v in rows[: max(1, min(int(PROBATION * len(rows)), 750))])
+        median = head[len(head) // 2] or 1.0
+        app = name.split("/")[1].removesuffix(".csv")
+        for i, (t, v) in enumerate(rows):
+            events.append(
+                template
+                | {
+                    "event_time": t,
+                    "request_id": f"nab-{app}-{i}",
+                    "app_id": app,
+                    "user_id": "nab",
+                    "session_id": None,
+                    "model_id": "nab-series",
+                    "provider": "nab",
+                    "streaming": False,
+                    "ttft_ms": None,
+                    "latency_ms": round(max(v, 0.0) * 1000.0 / abs(median), 3),
+                    "input_tokens": 1,
+                    "output_tokens": 1,
+                    "cache_read_input_tokens": None,
+                    "cache_write_input_tokens": None,
+                }
+            )
+    events.sort(key=lambda e: e["event_time"])
+    return events
+
+
+# --- running the job ------------------------------------------------------------------------
+
+
+def _write_jsonl(path: Path, events: Iterable[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for e in events:
+            f.write(json.dumps(e) + "\n")
+
+
+def _read_jsonl(directory: Path) -> list[dict]:
+    rows = []
+    for p in sorted(directory.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):
+            rows += [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    return rows
+
+
+def run_job(settings, events: list[dict], work: Path) -> tuple[list[dict], float]:
+    """Run the anomaly job bounded over ``events``; its open/close events and the seconds."""
+    import shutil
+
+    from genai_apm.jobs import anomalies
+
+    shutil.rmtree(work / "out", ignore_errors=True)  # file sinks append
+    _write_jsonl(work / "input" / "events.jsonl", events)
+    started = time.monotonic()
+    anomalies.backfill(settings, input_path=str(work / "input"), output_path=str(work / "out"))
+    seconds = time.monotonic() - started
+    dead = _read_jsonl(work / "out" / "deadletters")
+    if dead:
+        raise RuntimeError(f"{len(dead)} events dead-lettered: {dead[0]['reason']}")
+    return _read_jsonl(work / "out" / "anomaly_events"), seconds
+
+
+def _settings(**anomalies):
+    from genai_apm import config
+
+    s = config.load(path=None, environ={})
+    return s.replace(flink={"watermark_emit": "on-event", "parallelism": 1}, anomalies=anomalies)
+
+
+def generator_scenario():
+    """90 minutes at 10 calls/s with two incidents of each scored kind, on different keys."""
+    from genai_apm import generator
+
+    start = generator.TrafficSpec().start_ms
+    m = MINUTE
+    incidents = (
+        generator.latency_regression("gpt-4o-mini", start + 25 * m, start + 33 * m),
+        generator.input_token_spike("support-bot", start + 40 * m, start + 47 * m),
+        generator.cost_spike("u-150", start + 52 * m, start + 58 * m),
+        generator.latency_regression("amazon.nova-pro-v1:0", start + 62 * m, start + 70 * m),
+        generator.input_token_spike("rag-search", start + 72 * m, start + 78 * m),
+        generator.cost_spike("u-42", start + 80 * m, start + 86 * m),
+    )
+    return generator.TrafficSpec(rate_per_s=10, seed=11, duration_s=90 * 60, incidents=incidents)
+
+
+def run_generator(work: Path) -> dict:
+    from genai_apm import generator
+
+    spec = generator_scenario()
+    events = [r.event for r in generator.traffic(spec) if r.contract == generator.INVOCATION]
+    settings = _settings()
+    out, seconds = run_job(settings, events, work)
+    labels = [
+        Label(i.kind, KEY_DIMENSION[i.key_field], i.key, i.start_ms, i.end_ms)
+        for i in generator.load_labels(generator.labels_json(spec.incidents))
+    ]
+    opened = [
+        Opened(r["dimension"], r["key"], epoch_ms(r["alert_time"]), r["metrics"])
+        for r in out
+        if r["event"] == "open"
+    ]
+    a = settings.anomalies
+    warmup_ms = spec.start_ms + a.warmup_windows * a.window_minutes * MINUTE
+    result = score_labels(labels, opened, grace_ms=2 * a.window_minutes * MINUTE)
+    result_warm = score_labels(
+        labels, opened, grace_ms=2 * a.window_minutes * MINUTE, since_ms=warmup_ms
+    )
+    return {
+        "events": len(events),
+        "job_seconds": round(seconds, 1),
+        "settings": dict(vars(a)),
+        **result,
+        "after_warmup": {k: v for k, v in result_warm.items() if k != "per_label"},
+        "false_positive_metrics": dict(
+            Counter(
+                m
+                for o in opened
+                if not any(_related(o, lb) for lb in labels)
+                for m in o.metrics.split(",")
+            ).most_common()
+        ),
+        "false_positive_keys": sorted(
+            {f"{o.dimension}:{o.key}" for o in opened if not any(_related(o, lb) for lb in labels)}
+        ),
+    }
+
+
+def run_nab(work: Path, root: Path = NAB_DIR) -> dict:
+    series, windows = read_nab(root)
+    events = nab_events(series)
+    # 5-minute points: one window per point, half a day of baseline, an hour of quiet to
+    # close (NAB rewards one detection per anomaly; a flapping incident is many)
+    settings = _settings(
+        window_minutes=5,
+        min_requests=1,
+        outliers=False,
+        baseline_windows=144,
+        warmup_windows=48,
+        close_after_windows=12,
+    )
+    out, seconds = run_job(settings, events, work)
+    apps = {name.split("/")[1].removesuffix(".csv"): name for name in series}
+    by_series: dict[str, list[int]] = {name: [] for name in series}
+    for r in out:
+        if r["event"] == "open" and r["dimension"] == "app":
+            by_series[apps[r["key"]]].append(epoch_ms(r["alert_time"]))
+    files = {
+        name: nab_file_score(windows.get(name, []), by_series[name], probation_end(rows))
+        for name, rows in series.items()
+    }
+    groups = sorted({n.split("/")[0] for n in files})
+    return {
+        "events": len(events),
+        "job_seconds": round(seconds, 1),
+        "settings": dict(vars(settings.anomalies)),
+        "value_as": "latency_ms, one call per point, rescaled per series (probation median 1000)",
+        "detections": "one per opened incident (dimension app), probation period ignored",
+        "all": nab_summary(files),
+        "by_group": {
+            g: nab_summary({n: f for n, f in files.items() if n.startswith(g + "/")})
+            for g in groups
+        },
+        "files": files,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m genai_apm.scoring")
+    parser.add_argument("what", choices=("generator", "nab", "all"))
+    parser.add_argument("--out", default="bench/results", help="directory for the JSON result")
+    parser.add_argument("--nab", default=str(NAB_DIR), help="the NAB subset")
+    parser.add_argument("--work", help="keep the job's input and output here")
+    args = parser.parse_args(argv)
+    result: dict = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    with tempfile.TemporaryDirectory(prefix="genai-apm-scoring-") as tmp:
+        tmp = args.work or tmp
+        if args.what in ("generator", "all"):
+            result["generator"] = run_generator(Path(tmp) / "generator")
+        if args.what in ("nab", "all"):
+            result["nab"] = run_nab(Path(tmp) / "nab", Path(args.nab))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"anomalies-{dt.datetime.now(dt.UTC):%Y-%m-%d}.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps(previous | result, indent=2, default=str) + "\n")
+    brief = {k: v for k, v in result.items() if k != "nab"}
+    if "nab" in result:
+        brief["nab"] = {k: result["nab"][k] for k in ("all", "by_group", "job_seconds")}
+    for section in ("generator",):
+        if section in brief:
+            brief[section] = {k: v for k, v in brief[section].items() if k != "per_label"}
+    print(json.dumps(brief, indent=2, default=str))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,569 @@
+"""Anomaly detection on tokens, latency, errors and cost: window-level shifts per key, as
+incidents with an open and a close event, a severity score and an explanation; and per-call
+outliers (``outliers_sql``).
+
+Per tumbling window and key (dimension model, app, model_app or user) the job computes a row
+of metrics (METRICS: mean and p99 of input and output tokens, p50 and p99 latency, error
+rate, spend).
+Each metric is compared with the key's own baseline, the median and interquartile range of
+its value over the key's previous ``anomalies.baseline_windows`` windows:
+
+    robust_sd = max(IQR / 1.349, relative_floor * |median|, the metric's absolute floor)
+    deviation = (observed - median) / robust_sd
+
+IQR / 1.349 is the standard deviation of a normal with that IQR; median and IQR ignore the
+outliers a mean and variance would absorb, so one bad window does not mask the next. Only
+rises count: more tokens, more latency, more errors, more spend. A metric is anomalous when
+its deviation reaches ``anomalies.threshold`` and the key has at least
+``anomalies.warmup_windows`` baseline values (before that the key is in WARMUP and never
+alerts). Mean, p99 and rate metrics are NULL in windows with fewer than
+``anomalies.min_requests`` calls (too noisy to judge; they neither alert nor feed the
+baseline); cost is a sum and always counts.
+
+A key's window is hot when any metric is anomalous; the key is in ALARM while any of its last
+``anomalies.close_after_windows`` windows was hot, so one quiet window inside an incident
+does not close it. Every metric of the key is judged in the same row, so a prompt-induced
+latency regression (input tokens and latency rising together for one app) is ONE incident
+whose explanation names both. Open and close events are state changes found with LAG, as in
+jobs/alerts.py.
+
+Everything is SQL: the baselines are OVER aggregations per key on the windowed rows
+(PERCENTILE over ROWS BETWEEN N-1 PRECEDING AND CURRENT ROW, then LAG to exclude the
+current window), so no Python runs per record or per window. State per key is N windowed
+rows and a few scalars; keys silent for ``anomalies.state_ttl_hours`` are dropped
+(``table.exec.state.ttl``), so memory follows the keys active in that span (README,
+"Anomalies").
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from genai_apm.config import AnomalySettings, Settings
+from genai_apm.jobs.runner import entry_points
+from genai_apm.jobs.windows import Window
+
+JOB = "anomalies"
+UNKNOWN = "unknown"
+ALARM, OK, WARMUP = "ALARM", "OK", "WARMUP"
+IQR_TO_SD = 1.349  # the IQR of a standard normal
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    aggregate: str  # over anomaly_events in a window; `ok` marks successful calls
+    floor: float  # the least robust sd: below this a change is not worth a page
+    needs_requests: bool = True  # NULL when the window has fewer than min_requests calls
+    # the relative floor times this: a window's p99 of a heavy-tailed quantity is nearly its
+    # maximum, and swings far more than a median or mean
+    tail: float = 1.0
+
+
+TAIL = 3.0
+METRICS = (
+    Metric("input_tokens_mean", "AVG(input_tokens) FILTER (WHERE ok)", 1.0),
+    Metric("input_tokens_p99", "PERCENTILE(input_tokens, 0.99) FILTER (WHERE ok)", 1.0, tail=TAIL),
+    Metric("output_tokens_mean", "AVG(output_tokens) FILTER (WHERE ok)", 1.0, tail=TAIL),
+    Metric(
+        "output_tokens_p99", "PERCENTILE(output_tokens, 0.99) FILTER (WHERE ok)", 1.0, tail=TAIL
+    ),
+    Metric("latency_p50_ms", "PERCENTILE(latency_ms, 0.5) FILTER (WHERE ok)", 10.0),
+    Metric("latency_p99_ms", "PERCENTILE(latency_ms, 0.99) FILTER (WHERE ok)", 10.0, tail=TAIL),
+    Metric("error_rate", "AVG(CAST(CASE WHEN ok THEN 0 ELSE 1 END AS DOUBLE))", 0.02),
+    # spend per window: a few users' calls are lumpy, so 5 cents is the least sd that counts
+    Metric("cost_usd", "SUM(cost_usd)", 0.05, needs_requests=False),
+)
+DIMENSIONS = (  # (dimension, grouping set, key expression)
+    ("model_app", ("model_id", "app_id"), "CONCAT(model_id, '|', app_id)"),
+    ("model", ("model_id",), "model_id"),
+    ("app", ("app_id",), "app_id"),
+    ("user", ("user_id",), "user_id"),
+)
+
+ANOMALY_COLUMNS = (
+    ("alert_time", "TIMESTAMP_LTZ(3)"),  # the end of the window whose evaluation changed
+    ("event", "STRING"),  # open | close (window incidents) | outlier (one call)
+    ("state", "STRING"),  # ALARM (open) | OK (close)
+    ("previous_state", "STRING"),
+    ("dimension", "STRING"),  # model, app, model_app (key "model|app"), user
+    ("key", "STRING"),
+    ("metrics", "STRING"),  # the anomalous metrics, comma separated; empty on close
+    ("metric", "STRING"),  # the most deviant of them
+    ("observed", "DOUBLE"),
+    ("baseline", "DOUBLE"),  # its baseline median
+    ("robust_sd", "DOUBLE"),
+    ("deviation", "DOUBLE"),  # (observed - baseline) / robust_sd
+    ("score", "DOUBLE"),  # the largest deviation among the anomalous metrics; 0 on close
+    ("severity", "STRING"),  # warning | critical (score >= 2 x threshold) | none
+    ("explanation", "STRING"),
+    ("requests", "BIGINT"),
+    ("window", "STRING"),
+    ("window_start", "TIMESTAMP_LTZ(3)"),
+    ("window_end", "TIMESTAMP_LTZ(3)"),
+)
+COUNT_COLUMNS = (
+    ("window_start", "TIMESTAMP_LTZ(3)"),
+    ("window_end", "TIMESTAMP_LTZ(3)"),
+    ("open_incidents", "BIGINT"),  # keys in ALARM among those with calls in the window
+    ("keys_evaluated", "BIGINT"),  # keys past warm-up with calls in the window
+    ("keys_warming_up", "BIGINT"),
+    ("max_score", "DOUBLE"),
+)
+
+
+# --- the threshold math, in Python for tests and scoring, and as SQL for the job ------------
+
+
+def robust_sd(median: float, iqr: float, floor: float, relative_floor: float) -> float:
+    return max(iqr / IQR_TO_SD, relative_floor * abs(median), floor)
+
+
+def deviation(observed: float, median: float, sd: float) -> float:
+    return (observed - median) / sd
+
+
+def severity(score: float, threshold: float) -> str:
+    if score >= 2 * threshold:
+        return "critical"
+    return "warning" if score >= threshold else "none"
+
+
+def explanation(key: str, dimension: str, parts: list[tuple[str, float, float, float]]) -> str:
+    """What the job writes for an open event: ``parts`` are (metric, observed, baseline,
+    deviation), most deviant first."""
+    signals = "; ".join(
+        f"{m} {obs:.4f} vs baseline {base:.4f} (+{dev:.1f} sd)" for m, obs, base, dev in parts
+    )
+    return f"{dimension} {key}: {signals}"
+
+
+def _num(sql: str, digits: int = 4) -> str:
+    # the SQL twin of Python's f"{x:.4f}" in ``explanation``
+    return f"CAST(CAST({sql} AS DECIMAL(38, {digits})) AS STRING)"
+
+
+def window(settings: Settings) -> Window:
+    return Window(f"{settings.anomalies.window_minutes}m", settings.anomalies.window_minutes)
+
+
+# --- SQL ------------------------------------------------------------------------------------
+
+
+def register_events(t_env, cost_expression: str) -> None:
+    """anomaly_events: every valid call with its keys, token counts, latency and cost."""
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW anomaly_events AS
+SELECT
+  event_ts, request_id, model_id,
+  COALESCE(app_id, '{UNKNOWN}') AS app_id,
+  COALESCE(user_id, '{UNKNOWN}') AS user_id,
+  status = 'success' AS ok,
+  CAST(input_tokens AS DOUBLE) AS input_tokens,
+  CAST(output_tokens AS DOUBLE) AS output_tokens,
+  latency_ms,
+  {cost_expression} AS cost_usd
+FROM invocations""")
+
+
+def window_rows_sql(w: Window, s: AnomalySettings) -> str:
+    """One row per window and key: requests and every metric (NULL where too few calls)."""
+    dimension = " ".join(
+        f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in cols)} THEN '{name}'"
+        for name, cols, _ in DIMENSIONS
+    )
+    key = " ".join(
+        f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in cols)} THEN {expr}"
+        for _, cols, expr in DIMENSIONS
+    )
+    sets = ", ".join("(" + ", ".join(cols) + ")" for _, cols, _ in DIMENSIONS)
+    aggregates = ",\n    ".join(f"CAST({m.aggregate} AS DOUBLE) AS {m.name}" for m in METRICS)
+    guarded = ",\n  ".join(
+        f"CASE WHEN requests >= {int(s.min_requests)} THEN {m.name} END AS {m.name}"
+        if m.needs_requests
+        else m.name
+        for m in METRICS
+    )
+    return f"""
+SELECT window_start, window_end, window_time, dimension, `key`, requests,
+  {guarded}
+FROM (
+  SELECT window_start, window_end, window_time,
+    CASE {dimension} END AS dimension,
+    CASE {key} END AS `key`,
+    COUNT(*) AS requests,
+    {aggregates}
+  FROM TABLE({w.tvf("anomaly_events")})
+  GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets})
+)"""
+
+
+def _over(rows: str) -> str:
+    return f"(PARTITION BY dimension, `key` ORDER BY window_time{rows})"
+
+
+def quartiles_sql(source: str, s: AnomalySettings) -> str:
+    """Quartiles and counts of each metric over the key's last N windows, this one included."""
+    n = int(s.baseline_windows)
+    cols = ",\n  ".join(
+        f"PERCENTILE({m.name}, ARRAY[0.25, 0.5, 0.75]) OVER w AS {m.name}_q,\n"
+        f"  COUNT({m.name}) OVER w AS {m.name}_n"
+        for m in METRICS
+    )
+    return f"""
+SELECT *,
+  {cols}
+FROM {source}
+WINDOW w AS {_over(f" ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW")}"""
+
+
+def baseline_sql(source: str) -> str:
+    """The previous row's quartiles: the baseline of the N windows before this one."""
+    cols = ",\n  ".join(
+        f"LAG({m.name}_q[2]) OVER w AS {m.name}_median,\n"
+        f"  LAG({m.name}_q[3] - {m.name}_q[1]) OVER w AS {m.name}_iqr,\n"
+        f"  LAG({m.name}_n) OVER w AS {m.name}_baseline_n"
+        for m in METRICS
+    )
+    plain = ", ".join(m.name for m in METRICS)
+    return f"""
+SELECT window_start, window_end, window_time, dimension, `key`, requests, {plain},
+  {cols}
+FROM {source}
+WINDOW w AS {_over("")}"""
+
+
+def evaluation_sql(source: str, s: AnomalySettings) -> str:
+    """Per metric: robust sd, deviation and whether it is anomalous; per row: hot, warm."""
+    per_metric = []
+    for m in METRICS:
+        sd = (
+            f"GREATEST({m.name}_iqr / {IQR_TO_SD!r},"
+            f" {s.relative_floor * m.tail!r} * ABS({m.name}_median),"
+            f" CAST({m.floor!r} AS DOUBLE))"
+        )
+        per_metric.append(
+            f"{sd} AS {m.name}_sd,\n"
+            f"  ({m.name} - {m.name}_median) / {sd} AS {m.name}_dev,\n"
+            f"  COALESCE({m.name}_baseline_n >= {int(s.warmup_windows)}, FALSE) AS {m.name}_warm"
+        )
+    joined = ",\n  ".join(per_metric)
+    return f"""
+SELECT *,
+  {joined}
+FROM {source}"""
+
+
+def _flags_sql(source: str, s: AnomalySettings) -> str:
+    anomalous = [
+        f"COALESCE({m.name}_warm AND {m.name}_dev >= {s.threshold!r}, FALSE)" for m in METRICS
+    ]
+    flags = ",\n  ".join(f"{a} AS {m.name}_hot" for a, m in zip(anomalous, METRICS, strict=True))
+    return f"""
+SELECT *,
+  {flags},
+  {" OR ".join(anomalous)} AS hot,
+  {" OR ".join(f"{m.name}_warm" for m in METRICS)} AS warm
+FROM {source}"""
+
+
+def state_sql(source: str, s: AnomalySettings) -> str:
+    """Each row's incident state, score, top metric and explanation."""
+    k = int(s.close_after_windows)
+    score = (
+        "GREATEST("
+        + ", ".join(f"CASE WHEN {m.name}_hot THEN {m.name}_dev ELSE 0.0 END" for m in METRICS)
+        + ")"
+    )
+    top = " ".join(f"WHEN {m.name}_hot AND {m.name}_dev = score THEN '{m.name}'" for m in METRICS)
+
+    def pick(suffix: str) -> str:
+        return (
+            "CASE "
+            + " ".join(f"WHEN metric = '{m.name}' THEN {m.name}{suffix}" for m in METRICS)
+            + " END"
+        )
+
+    listed = ", ".join(f"CASE WHEN {m.name}_hot THEN '{m.name}' END" for m in METRICS)
+    signals = ", ".join(
+        f"CASE WHEN {m.name}_hot THEN CONCAT('{m.name} ', {_num(m.name)}, ' vs baseline ', "
+        f"{_num(f'{m.name}_median')}, ' (+', {_num(f'{m.name}_dev', 1)}, ' sd)') END"
+        for m in METRICS
+    )
+    return f"""
+SELECT *,
+  {pick("")} AS observed, {pick("_median")} AS baseline, {pick("_sd")} AS robust_sd,
+  {pick("_dev")} AS deviation
+FROM (
+  SELECT *,
+    CASE {top} END AS metric
+  FROM (
+    SELECT *,
+      CASE WHEN MAX(CASE WHEN hot THEN 1 ELSE 0 END) OVER w = 1 THEN '{ALARM}'
+           WHEN warm THEN '{OK}' ELSE '{WARMUP}' END AS state,
+      {score} AS score,
+      CONCAT_WS(',', {listed}) AS metrics,
+      CONCAT(dimension, ' ', `key`, ': ', CONCAT_WS('; ', {signals})) AS explanation
+    FROM ({_flags_sql(source, s)})
+    WINDOW w AS {_over(f" ROWS BETWEEN {k - 1} PRECEDING AND CURRENT ROW")}
+  )
+)"""
+
+
+def transitions_sql(source: str, w: Window, s: AnomalySettings) -> str:
+    """ANOMALY_COLUMNS rows: open (-> ALARM) and close (ALARM ->) events only."""
+    crit = 2 * s.threshold
+    return f"""
+SELECT window_end AS alert_time,
+  CASE WHEN state = '{ALARM}' THEN 'open' ELSE 'close' END AS event,
+  state, previous_state, dimension, `key`,
+  CASE WHEN state = '{ALARM}' THEN metrics ELSE '' END AS metrics,
+  metric, observed, baseline, robust_sd, deviation,
+  CASE WHEN state = '{ALARM}' THEN score ELSE 0.0 END AS score,
+  CASE WHEN state <> '{ALARM}' THEN 'none' WHEN score >= {crit!r} THEN 'critical'
+       ELSE 'warning' END AS severity,
+  CASE WHEN state = '{ALARM}' THEN explanation
+       ELSE CONCAT(dimension, ' ', `key`, ': no anomalous metric for {int(s.close_after_windows)}'
+         , ' window(s)') END AS explanation,
+  requests, '{w.name}' AS `window`,
+  CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
+  CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end
+FROM (
+  SELECT *, LAG(state) OVER w AS previous_state
+  FROM {source}
+  WINDOW w AS {_over("")}
+)
+WHERE (state = '{ALARM}') <> (COALESCE(previous_state, '{OK}') = '{ALARM}')"""
+
+
+def counts_sql(source: str, w: Window) -> str:
+    """Per window: incidents open among the keys seen in it (a CloudWatch gauge)."""
+    return f"""
+SELECT CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
+  CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
+  COUNT(*) FILTER (WHERE state = '{ALARM}') AS open_incidents,
+  COUNT(*) FILTER (WHERE state <> '{WARMUP}') AS keys_evaluated,
+  COUNT(*) FILTER (WHERE state = '{WARMUP}') AS keys_warming_up,
+  MAX(score) AS max_score
+FROM TABLE({w.tvf(source, "row_time")})
+GROUP BY window_start, window_end"""
+
+
+EVENT_METRICS = ("input_tokens", "output_tokens", "latency_ms")
+
+
+def outliers_sql(s: AnomalySettings) -> str:
+    """Per-event outliers: calls whose tokens or latency are far above their app's recent
+    calls, in ANOMALY_COLUMNS (event 'outlier'; no open or close).
+
+    The reference is every successful call of the app in the preceding
+    ``anomalies.outlier_range_minutes`` of event time (an OVER aggregation with a bounded
+    RANGE, this call included, as Flink requires), in log space: tokens and latencies are
+    multiplicative (log-normal-like), so the mean and sd of their logarithms describe the
+    bulk, and z = (ln x - mean) / sd >= ``anomalies.outlier_threshold`` is a call many times
+    its app's typical size (a 60k-token prompt where the app's p99 is 2k)."""
+    r, z, n = int(s.outlier_range_minutes), s.outlier_threshold, int(s.outlier_min_calls)
+    stats = ",\n  ".join(
+        f"AVG(LN({m} + 1)) OVER w AS {m}_mu, STDDEV_POP(LN({m} + 1)) OVER w AS {m}_sigma"
+        for m in EVENT_METRICS
+    )
+    zs = ",\n    ".join(
+        f"(LN({m} + 1) - {m}_mu) / GREATEST({m}_sigma, 0.05) AS {m}_z" for m in EVENT_METRICS
+    )
+    best = "GREATEST(" + ", ".join(f"COALESCE({m}_z, 0.0)" for m in EVENT_METRICS) + ")"
+    metric = "CASE " + " ".join(f"WHEN {m}_z = score THEN '{m}'" for m in EVENT_METRICS) + " END"
+
+    def pick(template: str) -> str:
+        return (
+            "CASE "
+            + " ".join(f"WHEN metric = '{m}' THEN {template.format(m=m)}" for m in EVENT_METRICS)
+            + " END"
+        )
+
+    return f"""
+SELECT alert_time, 'outlier' AS event, 'EVENT' AS state, CAST(NULL AS STRING) AS previous_state,
+  'app' AS dimension, app_id AS `key`, metric AS metrics, metric,
+  observed, baseline, robust_sd, score AS deviation, score,
+  CASE WHEN score >= {2 * z!r} THEN 'critical' ELSE 'warning' END AS severity,
+  CONCAT('app ', app_id, ' request ', COALESCE(request_id, '?'), ': ', metric, ' ',
+    {_num("observed")}, ' vs typical ', {_num("baseline")}, ' (+',
+    {_num("score", 1)}, ' log-sd over {r} min)') AS explanation,
+  CAST(1 AS BIGINT) AS requests, 'event' AS `window`,
+  alert_time AS window_start, alert_time AS window_end
+FROM (
+  SELECT *, {pick("CAST({m} AS DOUBLE)")} AS observed,
+    {pick("EXP({m}_mu) - 1")} AS baseline, {pick("{m}_sigma")} AS robust_sd
+  FROM (
+    SELECT *, {metric} AS metric
+    FROM (
+      SELECT *, {best} AS score
+      FROM (
+        SELECT *, CAST(event_ts AS TIMESTAMP_LTZ(3)) AS alert_time,
+          {zs}
+        FROM (
+          SELECT event_ts, app_id, request_id, input_tokens, output_tokens, latency_ms,
+            COUNT(*) OVER w AS calls,
+            {stats}
+          FROM anomaly_events WHERE ok
+          WINDOW w AS (PARTITION BY app_id ORDER BY event_ts
+            RANGE BETWEEN INTERVAL '{r}' MINUTE PRECEDING AND CURRENT ROW)
+        )
+      )
+    )
+  )
+)
+WHERE calls >= {n} AND score >= {z!r}"""
+
+
+def register_views(t_env, settings: Settings, cost_expression: str) -> None:
+    """anomaly_windows (metrics per window and key), anomaly_states (each key's evaluation
+    per window), anomaly_transitions and anomaly_counts."""
+    s, w = settings.anomalies, window(settings)
+    register_events(t_env, cost_expression)
+    views = (
+        ("anomaly_windows", window_rows_sql(w, s)),
+        ("anomaly_quartiles", quartiles_sql("anomaly_windows", s)),
+        ("anomaly_baselines", baseline_sql("anomaly_quartiles")),
+        ("anomaly_evaluations", evaluation_sql("anomaly_baselines", s)),
+        ("anomaly_states", state_sql("anomaly_evaluations", s)),
+        ("anomaly_transitions", transitions_sql("anomaly_states", w, s)),
+        ("anomaly_outliers", outliers_sql(s)),
+        # the TVF adds its own window columns: the state rows' rowtime, renamed
+        ("anomaly_state_times", "SELECT window_time AS row_time, state, score FROM anomaly_states"),
+        ("anomaly_counts", counts_sql("anomaly_state_times", w)),
+    )
+    for name, sql in views:
+        t_env.execute_sql(f"CREATE TEMPORARY VIEW {name} AS {sql}")
+
+
+@dataclass(frozen=True)
+class Sinks:
+    """Registered sink tables; None skips that output."""
+
+    anomalies: str | None  # topic (or JSON lines in a backfill)
+    table: str | None  # Parquet
+    counts: str | None
+    windows: str | None = None  # the per-window metrics, for tests and scoring
+
+
+WINDOW_COLUMNS = (
+    ("window_start", "TIMESTAMP_LTZ(3)"),
+    ("window_end", "TIMESTAMP_LTZ(3)"),
+    ("dimension", "STRING"),
+    ("key", "STRING"),
+    ("requests", "BIGINT"),
+    *((m.name, "DOUBLE") for m in METRICS),
+)
+
+
+def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None):
+    """Add the anomaly inserts over the registered `invocations` view to ``statements``."""
+    from genai_apm import pricing as prices
+    from genai_apm.connectors.files import partition_values
+
+    table = pricing if pricing is not None else prices.load(settings.cost.pricing_file)
+    statements = statements if statements is not None else t_env.create_statement_set()
+    register_views(t_env, settings, prices.cost_sql(table))
+    columns = ", ".join(f"`{n}`" for n, _ in ANOMALY_COLUMNS)
+    sources = ["anomaly_transitions"] + (
+        ["anomaly_outliers"] if settings.anomalies.outliers else []
+    )
+    for source in sources:
+        if sinks.anomalies:
+            statements.add_insert_sql(
+                f"INSERT INTO `{sinks.anomalies}` SELECT {columns} FROM {source}"
+            )
+        if sinks.table:
+            statements.add_insert_sql(
+                f"INSERT INTO `{sinks.table}` SELECT {columns}, {partition_values('alert_time')} "
+                f"FROM {source}"
+            )
+    if sinks.counts:
+        statements.add_insert_sql(f"INSERT INTO `{sinks.counts}` SELECT * FROM anomaly_counts")
+    if sinks.windows:
+        cols = ", ".join(f"`{n}`" for n, _ in WINDOW_COLUMNS)
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.windows}` SELECT {cols} FROM ("
+            "SELECT CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start, "
+            "CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end, dimension, `key`, requests, "
+            f"{', '.join(m.name for m in METRICS)} FROM anomaly_windows)"
+        )
+    return statements
+
+
+def register_sinks(
+    t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str, windows: bool = False
+) -> Sinks:
+    from genai_apm.connectors import files, kafka
+
+    t_env.execute_sql(
+        files.parquet_table_ddl("anomalies_table", f"{tables_path}/anomalies", ANOMALY_COLUMNS)
+    )
+    if kafka_outputs:
+        t, k = settings.topics, settings.kafka
+        t_env.execute_sql(
+            kafka.json_sink_ddl(
+                "anomalies_out", t.anomalies, k, ANOMALY_COLUMNS, key_fields=["dimension", "key"]
+            )
+        )
+        t_env.execute_sql(
+            kafka.json_sink_ddl("anomaly_counts_out", t.anomaly_counts, k, COUNT_COLUMNS)
+        )
+        out, counts = "anomalies_out", "anomaly_counts_out"
+    else:
+        t_env.execute_sql(
+            files.json_lines_table_ddl(
+                "anomalies_file", f"{tables_path}/anomaly_events", ANOMALY_COLUMNS
+            )
+        )
+        t_env.execute_sql(
+            files.json_lines_table_ddl(
+                "anomaly_counts_file", f"{tables_path}/anomaly_counts", COUNT_COLUMNS
+            )
+        )
+        out, counts = "anomalies_file", "anomaly_counts_file"
+    windows_sink = None
+    if windows:
+        t_env.execute_sql(
+            files.json_lines_table_ddl(
+                "anomaly_windows_file", f"{tables_path}/anomaly_windows", WINDOW_COLUMNS
+            )
+        )
+        windows_sink = "anomaly_windows_file"
+    return Sinks(anomalies=out, table="anomalies_table", counts=counts, windows=windows_sink)
+
+
+def configure(t_env, settings: Settings) -> None:
+    # OVER and LAG state per key expires after this long without a row: bounded memory with
+    # churning keys (users), at the price of a fresh warm-up for a key silent that long.
+    # It is a job-wide option: in a combined job it also expires other analytics' state.
+    t_env.get_config().set("table.exec.state.ttl", f"{int(settings.anomalies.state_ttl_hours)} h")
+
+
+def assemble(
+    t_env,
+    settings: Settings,
+    statements,
+    *,
+    kafka_outputs: bool,
+    tables_path: str,
+    windows: bool = False,
+) -> None:
+    """Sinks and inserts of the detector; ``windows`` also writes the per-window metrics as
+    JSON lines under ``tables_path``/anomaly_windows (tests and scoring)."""
+    from genai_apm import pricing
+
+    table = pricing.load(settings.cost.pricing_file)  # a bad file fails before Flink runs
+    configure(t_env, settings)
+    sinks = register_sinks(
+        t_env, settings, kafka_outputs=kafka_outputs, tables_path=tables_path, windows=windows
+    )
+    build(t_env, settings, sinks, statements, pricing=table)
+
+
+run, backfill, main = entry_points(JOB, assemble)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
