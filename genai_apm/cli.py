@@ -52,9 +52,13 @@ def _job_module(name: str) -> str:
 
 
 def cmd_submit(args) -> int:
+    from genai_apm import kafka_io
+    from genai_apm.jobs import input_topics
+
     module = _job_module(args.job)
     settings = _settings(args)
     job_args = ["--bounded"] if args.bounded else []
+    kafka_io.require_topics(settings.kafka, input_topics(args.job, settings))
     if args.cluster:
         from genai_apm.flink_cluster import submit_to_cluster
 
@@ -63,9 +67,6 @@ def cmd_submit(args) -> int:
         job_id = submit_to_cluster(args.cluster, module, job_args)
         print(f"submitted {args.job} to {args.cluster}: job {job_id}")
         return 0
-    from genai_apm import kafka_io
-
-    kafka_io.check_reachable(settings.kafka)
     print(f"running {args.job} on a local MiniCluster (Ctrl-C stops it)", flush=True)
     importlib.import_module(module).run(settings, bounded=args.bounded, wait=True)
     return 0

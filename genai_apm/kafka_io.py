@@ -172,15 +172,6 @@ def _has_lz4() -> bool:
     return True
 
 
-def check_reachable(kafka: KafkaSettings) -> None:
-    """Fail with one clear line if no broker answers; Flink would otherwise retry silently."""
-    from kafka import KafkaAdminClient
-
-    with kafka_errors(kafka):
-        admin = KafkaAdminClient(**client_args(kafka))
-        admin.close()
-
-
 def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
     """Partition -> next offset: the position from which only newer records are read."""
     from kafka import KafkaConsumer, TopicPartition
@@ -193,3 +184,21 @@ def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
             return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
         finally:
             consumer.close()
+
+
+def require_topics(kafka: KafkaSettings, topics: Iterable[str]) -> None:
+    """One clear line naming the first topic that does not exist."""
+    from kafka import KafkaAdminClient
+
+    with kafka_errors(kafka):
+        admin = KafkaAdminClient(**client_args(kafka))
+        try:
+            existing = set(admin.list_topics())
+        finally:
+            admin.close()
+    for topic in topics:
+        if topic not in existing:
+            raise GenaiApmError(
+                f"input topic {topic!r} does not exist on {kafka.bootstrap_servers} "
+                "(produce to it first, e.g. `genai-apm generate`, or create it)"
+            )

@@ -9,3 +9,15 @@ JOBS = {
     "agents": "genai_apm.jobs.agents",
     "anomalies": "genai_apm.jobs.anomalies",
 }
+
+
+def input_topics(job: str, settings) -> list[str]:
+    """The Kafka topics a job reads: a Kafka source whose topic is missing fails and
+    restarts forever, so the CLI checks these before it submits anything."""
+    if job == "ingest":
+        from genai_apm.jobs.ingest import parse_sources
+
+        return [topic for topic, _ in parse_sources(settings.ingest.sources)]
+    if job == "agents":
+        return [settings.topics.spans]
+    return [settings.topics.invocations]

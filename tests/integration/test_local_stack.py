@@ -74,3 +74,21 @@ def test_cli_port_clash_is_one_line_on_stderr(stack_settings, tmp_path):
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
     assert "in use" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_submit_with_a_missing_input_topic_is_one_line(settings, unique):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GENAI_APM_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "GENAI_APM_TOPICS_INVOCATIONS": f"it.{unique}.nothing-here",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "genai_apm.cli", "submit", "latency"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"input topic 'it.{unique}.nothing-here' does not exist" in result.stderr
