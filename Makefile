@@ -60,7 +60,15 @@ test: setup lint ## unit tests, then integration tests on a real broker and Flin
 test-unit: install ## unit tests only (no servers)
 	$(BIN)/pytest -m "not integration" tests
 
+EVENTS ?= 300000
+$(VENV)/.bench-installed: $(INSTALLED) pyproject.toml
+	$(BIN)/pip install -q -e '.[bench]'
+	@touch $@
+
+bench: setup $(VENV)/.bench-installed ## events/s and memory of the pipeline vs its ceilings, own stack (EVENTS=300000)
+	$(BIN)/python bench/run.py --events $(EVENTS)
+
 clean: down ## remove the venv, jar cache and local state
 	rm -rf $(VENV) .cache .state
 
-.PHONY: help install jars setup run up down status lint format test test-unit clean
+.PHONY: help install jars setup run up down status lint format test test-unit bench clean

@@ -78,6 +78,10 @@ class FlinkSettings:
     rest_address: str = "127.0.0.1:8081"
     # Parquet files and exactly-once Kafka output are committed on checkpoints
     checkpoint_interval_s: int = 60
+    # where checkpoints go (file:// or s3://); empty: <stack.state_dir>/checkpoints. Never the
+    # JobManager's memory: it caps state at 5 MiB and a bigger job then fails every
+    # checkpoint and restarts without end
+    checkpoint_dir: str = ""
     jobmanager_memory: str = "1024m"
     taskmanager_memory: str = "1536m"
     task_slots: int = 2

@@ -106,6 +106,17 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
     conf.set(
         "execution.checkpointing.interval", BOUNDED_CHECKPOINT_INTERVAL if bounded else interval
     )
+    checkpoints = (
+        settings.flink.checkpoint_dir
+        or (Path(settings.stack.state_dir).resolve() / "checkpoints").as_uri()
+    )
+    conf.set("execution.checkpointing.storage", "filesystem")
+    conf.set("execution.checkpointing.dir", checkpoints)
+    if bounded:
+        # a finite run that keeps failing should say so, not restart for ever
+        conf.set("restart-strategy.type", "fixed-delay")
+        conf.set("restart-strategy.fixed-delay.attempts", "2")
+        conf.set("restart-strategy.fixed-delay.delay", "2 s")
     # Python UDF workers (when a job has them) run in the interpreter that built the job
     conf.set("python.executable", sys.executable)
     return t_env
