@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import sys
 
+from genai_apm.adapters import FORMATS
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
-from genai_apm.schemas.contract import Contract
 from genai_apm.schemas.flink_sql import (
     FieldTexts,
-    flink_type,
+    flink_columns,
     quote_ident,
     rejection_reason,
     texts_sql,
@@ -29,7 +29,6 @@ from genai_apm.schemas.invocation import INVOCATION_V1
 from genai_apm.schemas.span import SPAN_V1
 
 JOB = "ingest"
-FORMATS = ("native", "bedrock", "otlp-json")
 CONTRACTS = {INVOCATION_V1.name: INVOCATION_V1, SPAN_V1.name: SPAN_V1}
 PIPELINE_COLUMNS = (
     ("window_start", "TIMESTAMP_LTZ(3)"),
@@ -55,10 +54,6 @@ def parse_sources(entries: tuple[str, ...]) -> list[tuple[str, str]]:
     if not sources:
         raise GenaiApmError("ingest.sources is empty: nothing to read")
     return sources
-
-
-def contract_columns(contract: Contract) -> list[tuple[str, str]]:
-    return [(f.name, flink_type(f.kind)) for f in contract.fields]
 
 
 def _decoded_view(index: int, table: str, fmt: str) -> str:
@@ -193,8 +188,8 @@ def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) 
         registered.append((table, fmt))
     topics = settings.topics
     sinks = {
-        "invocations_out": (topics.invocations, contract_columns(INVOCATION_V1), ["model_id"]),
-        "spans_out": (topics.spans, contract_columns(SPAN_V1), ["trace_id"]),
+        "invocations_out": (topics.invocations, flink_columns(INVOCATION_V1), ["model_id"]),
+        "spans_out": (topics.spans, flink_columns(SPAN_V1), ["trace_id"]),
         "deadletter_out": (topics.deadletter, list(DEADLETTER_COLUMNS), []),
         "pipeline_out": (topics.pipeline, list(PIPELINE_COLUMNS), []),
     }
