@@ -179,10 +179,10 @@ def cmd_replay(args) -> int:
 
     settings = _settings(args)
     stream = {"native": "invocations", "bedrock": "bedrock", "otlp-json": "otlp"}[args.format]
+    lines = publish.read_lines(args.path, settings)  # a missing path: one line, no broker
     output = publish.KafkaOutput(settings, args.topic)
     topic = output.topics([stream])[0]
     kafka_io.ensure_topics(settings.kafka, [topic])
-    lines = publish.read_lines(args.path, settings)
     from genai_apm.generator import with_progress
 
     for line in with_progress(lines, _progress("replayed"), every=5_000):

@@ -9,10 +9,10 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from genai_apm.adapters import FORMATS
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 
-FORMATS = ("native", "bedrock", "otlp-json")
 OTLP_BATCH = 50  # spans per ExportTraceServiceRequest, like a collector's batch processor
 
 
@@ -194,14 +194,18 @@ class FileOutput:
 
 def read_lines(path: str, settings: Settings) -> Iterator[bytes]:
     """Every non-empty line of a file, of every file under a directory (sorted), or of every
-    object under an s3:// prefix; .gz files are decompressed."""
+    object under an s3:// prefix; .gz files are decompressed. A missing local path fails
+    here, before anything (a Kafka producer, say) is set up to receive the lines."""
     if path.startswith("s3://"):
-        yield from _read_s3(path, settings)
-        return
+        return _read_s3(path, settings)
     root = Path(path)
     if not root.exists():
         raise GenaiApmError(f"{path} does not exist")
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    return _read_files(files)
+
+
+def _read_files(files: list[Path]) -> Iterator[bytes]:
     for file in files:
         opener = gzip.open if file.suffix == ".gz" else open
         with opener(file, "rb") as f:
