@@ -289,6 +289,12 @@ def cmd_query(args) -> int:
     return 0
 
 
+def cmd_evaluate_anomalies(args) -> int:
+    from genai_apm import scoring
+
+    return scoring.run(args)
+
+
 def cmd_athena_ddl(args) -> int:
     from genai_apm import athena
 
@@ -426,6 +432,15 @@ def parser() -> argparse.ArgumentParser:
     from genai_apm.athena import add_arguments
 
     add_arguments(s)
+    s = add(
+        "evaluate-anomalies",
+        cmd_evaluate_anomalies,
+        "score the anomaly job on labelled incidents, clean traffic and NAB, against a "
+        "rolling z-score baseline",
+    )
+    from genai_apm.scoring import add_arguments as scoring_arguments
+
+    scoring_arguments(s)
     s = add("export", cmd_export, "publish derived metric topics to a monitoring service")
     s.add_argument("target", choices=["cloudwatch"])
     s.add_argument("--once", action="store_true", help="drain what is there, then exit")

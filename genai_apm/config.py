@@ -158,6 +158,8 @@ class AnomalySettings:
     warmup_windows: int = 8
     # open when a metric is this many robust standard deviations above its baseline median
     threshold: float = 5.0
+    # open when this many of a key's windows in a row are anomalous (1: the first one)
+    open_after_windows: int = 2
     # close after this many windows in a row without an anomalous metric
     close_after_windows: int = 2
     # mean, p99 and rate metrics need this many calls in the window (sums do not)
@@ -173,6 +175,25 @@ class AnomalySettings:
     outlier_threshold: float = 6.0
     outlier_range_minutes: int = 10
     outlier_min_calls: int = 100
+    # robust (median and IQR of the baseline windows) or zscore (their mean and standard
+    # deviation, no relative floor: the simple baseline `genai-apm evaluate-anomalies`
+    # compares with)
+    detector: str = "robust"
+    # up: only rises alert (tokens, latency, errors, spend); both: drops too (generic series)
+    direction: str = "up"
+    # root-cause attribution: an incident is explained by another hot key (a model, app or
+    # user) that carries at least this share of its traffic in the window (README)
+    explain_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("detector", ("robust", "zscore")), ("direction", ("up", "both"))):
+            if getattr(self, name) not in allowed:
+                raise GenaiApmError(
+                    f"config anomalies.{name}: {getattr(self, name)!r} is not one of "
+                    + ", ".join(allowed)
+                )
+        if not 0.0 < self.explain_share <= 1.0:
+            raise GenaiApmError("config anomalies.explain_share: must be in (0, 1]")
 
 
 @dataclass(frozen=True)

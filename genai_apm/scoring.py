@@ -16,6 +16,7 @@ import csv
 import datetime as dt
 import json
 import math
+import statistics
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -53,6 +54,7 @@ class Opened:
     key: str
     time_ms: int  # alert_time: the end of the window that opened it
     metrics: str = ""
+    explained_by: str | None = None  # another key's anomaly explains it (not a root cause)
 
 
 def _related(o: Opened, label: Label) -> bool:
@@ -120,6 +122,7 @@ def score_labels(
         "precision_during_labels": during / n if n else None,
         "opened_outside_labels": n - during,
         "delay_min_mean": sum(delays) / len(delays) if delays else None,
+        "delay_min_median": statistics.median(delays) if delays else None,
         "delay_min_max": max(delays) if delays else None,
         "per_label": per_label,
     }
@@ -293,11 +296,20 @@ def run_job(settings, events: list[dict], work: Path) -> tuple[list[dict], float
     return _read_jsonl(work / "out" / "anomaly_events"), seconds
 
 
-def _settings(**anomalies):
+# the simple baseline the detector is compared with: a rolling z-score over the same fixed
+# number of windows (mean and standard deviation, no relative floor), at the textbook 3 sd
+ZSCORE = {"detector": "zscore", "threshold": 3.0}
+DETECTORS = {"robust": {}, "zscore": ZSCORE}
+
+
+def _settings(detector: str = "robust", **anomalies):
     from genai_apm import config
 
     s = config.load(path=None, environ={})
-    return s.replace(flink={"watermark_emit": "on-event", "parallelism": 1}, anomalies=anomalies)
+    return s.replace(
+        flink={"watermark_emit": "on-event", "parallelism": 1},
+        anomalies=anomalies | DETECTORS[detector],
+    )
 
 
 def generator_scenario():
@@ -317,34 +329,74 @@ def generator_scenario():
     return generator.TrafficSpec(rate_per_s=10, seed=11, duration_s=90 * 60, incidents=incidents)
 
 
-def run_generator(work: Path) -> dict:
+def clean_scenario(hours: float = 6.0):
+    """The same traffic model with no incident: every incident opened is a false one."""
+    from genai_apm import generator
+
+    return generator.TrafficSpec(rate_per_s=10, seed=12, duration_s=int(hours * 3600))
+
+
+def run_clean(work: Path, detector: str = "robust", hours: float = 6.0) -> dict:
+    from genai_apm import generator
+
+    spec = clean_scenario(hours)
+    events = [r.event for r in generator.traffic(spec) if r.contract == generator.INVOCATION]
+    settings = _settings(detector)
+    out, seconds = run_job(settings, events, work)
+    a = settings.anomalies
+    warmup_ms = spec.start_ms + a.warmup_windows * a.window_minutes * MINUTE
+    opens = [r for r in out if r["event"] == "open" and epoch_ms(r["alert_time"]) >= warmup_ms]
+    roots = [r for r in opens if not r["explained_by"]]
+    days = (spec.duration_s * 1000 - (warmup_ms - spec.start_ms)) / (24 * 60 * MINUTE)
+    return {
+        "events": len(events),
+        "job_seconds": round(seconds, 1),
+        "settings": dict(vars(a)),
+        "simulated_days": round(days, 3),
+        "false_incidents": len(roots),
+        "false_incidents_per_day": len(roots) / days,
+        "every_incident": len(opens),
+        "every_incident_per_day": len(opens) / days,
+        "keys": sorted({f"{r['dimension']}:{r['key']}" for r in roots}),
+        "metrics": dict(Counter(m for r in roots for m in r["metrics"].split(",")).most_common()),
+    }
+
+
+def run_generator(work: Path, detector: str = "robust") -> dict:
     from genai_apm import generator
 
     spec = generator_scenario()
     events = [r.event for r in generator.traffic(spec) if r.contract == generator.INVOCATION]
-    settings = _settings()
+    settings = _settings(detector)
     out, seconds = run_job(settings, events, work)
     labels = [
         Label(i.kind, KEY_DIMENSION[i.key_field], i.key, i.start_ms, i.end_ms)
         for i in generator.load_labels(generator.labels_json(spec.incidents))
     ]
-    opened = [
-        Opened(r["dimension"], r["key"], epoch_ms(r["alert_time"]), r["metrics"])
+    every = [
+        Opened(r["dimension"], r["key"], epoch_ms(r["alert_time"]), r["metrics"], r["explained_by"])
         for r in out
         if r["event"] == "open"
     ]
+    # what an operator is paged for: incidents no other key's anomaly explains
+    opened = [o for o in every if not o.explained_by]
     a = settings.anomalies
+    grace = 2 * a.window_minutes * MINUTE
     warmup_ms = spec.start_ms + a.warmup_windows * a.window_minutes * MINUTE
-    result = score_labels(labels, opened, grace_ms=2 * a.window_minutes * MINUTE)
-    result_warm = score_labels(
-        labels, opened, grace_ms=2 * a.window_minutes * MINUTE, since_ms=warmup_ms
-    )
+    result = score_labels(labels, opened, grace_ms=grace)
+    result_warm = score_labels(labels, opened, grace_ms=grace, since_ms=warmup_ms)
+    result_every = score_labels(labels, every, grace_ms=grace)
     return {
         "events": len(events),
         "job_seconds": round(seconds, 1),
         "settings": dict(vars(a)),
+        "scored": "root incidents: open events whose explained_by is empty",
         **result,
         "after_warmup": {k: v for k, v in result_warm.items() if k != "per_label"},
+        "every_incident": {k: v for k, v in result_every.items() if k != "per_label"},
+        "explained_by": dict(
+            Counter(o.explained_by.split(" ")[0] for o in every if o.explained_by).most_common()
+        ),
         "false_positive_metrics": dict(
             Counter(
                 m
@@ -359,12 +411,13 @@ def run_generator(work: Path) -> dict:
     }
 
 
-def run_nab(work: Path, root: Path = NAB_DIR) -> dict:
+def run_nab(work: Path, root: Path = NAB_DIR, detector: str = "robust") -> dict:
     series, windows = read_nab(root)
     events = nab_events(series)
     # 5-minute points: one window per point, half a day of baseline, an hour of quiet to
     # close (NAB rewards one detection per anomaly; a flapping incident is many)
     settings = _settings(
+        detector,
         window_minutes=5,
         min_requests=1,
         outliers=False,
@@ -398,36 +451,109 @@ def run_nab(work: Path, root: Path = NAB_DIR) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    import tempfile
+SCENARIOS = ("generator", "clean", "nab")
 
-    parser = argparse.ArgumentParser(prog="python -m genai_apm.scoring")
-    parser.add_argument("what", choices=("generator", "nab", "all"))
+
+def evaluate(
+    what: Sequence[str],
+    detectors: Sequence[str],
+    work: Path,
+    nab_root: Path = NAB_DIR,
+    clean_hours: float = 6.0,
+) -> dict:
+    """Every scenario in ``what`` once per detector, through the Flink job."""
+    result: dict = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    for detector in detectors:
+        runs: dict = {}
+        if "generator" in what:
+            runs["generator"] = run_generator(work / detector / "generator", detector)
+        if "clean" in what:
+            runs["clean"] = run_clean(work / detector / "clean", detector, clean_hours)
+        if "nab" in what:
+            runs["nab"] = run_nab(work / detector / "nab", nab_root, detector)
+        result[detector] = runs
+    return result
+
+
+def summary(result: dict) -> list[tuple[str, ...]]:
+    """The README table: one row per scenario metric, one column per detector."""
+    detectors = [d for d in DETECTORS if d in result]
+
+    def cell(d: str, path: tuple[str, ...], fmt: str = "{:.2f}") -> str:
+        v = result[d]
+        for k in path:
+            if not isinstance(v, dict) or k not in v:
+                return "-"
+            v = v[k]
+        return "-" if v is None else fmt.format(v)
+
+    rows = [("measure", *detectors)]
+    for label, path, fmt in (
+        ("generator: recall", ("generator", "recall"), "{:.2f}"),
+        ("generator: precision (root incidents)", ("generator", "precision_strict"), "{:.2f}"),
+        ("generator: median delay, minutes", ("generator", "delay_min_median"), "{:.1f}"),
+        ("generator: root incidents opened", ("generator", "opened"), "{}"),
+        ("clean: false incidents per day", ("clean", "false_incidents_per_day"), "{:.1f}"),
+        ("NAB: standard score", ("nab", "all", "nab_score_standard"), "{:.1f}"),
+        ("NAB: window recall", ("nab", "all", "recall"), "{:.2f}"),
+        ("NAB: detection precision", ("nab", "all", "precision"), "{:.2f}"),
+        ("NAB: F1", ("nab", "all", "f1"), "{:.2f}"),
+    ):
+        rows.append((label, *(cell(d, path, fmt) for d in detectors)))
+    return rows
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    head, *body = rows
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=(*SCENARIOS, "all"),
+        help="generator: labelled incidents; clean: incident-free traffic; nab: the NAB subset",
+    )
+    parser.add_argument(
+        "--detector",
+        choices=(*DETECTORS, "both"),
+        default="both",
+        help="the robust detector, the rolling z-score baseline, or both (default)",
+    )
+    parser.add_argument("--clean-hours", type=float, default=6.0, help="length of the clean run")
     parser.add_argument("--out", default="bench/results", help="directory for the JSON result")
     parser.add_argument("--nab", default=str(NAB_DIR), help="the NAB subset")
-    parser.add_argument("--work", help="keep the job's input and output here")
-    args = parser.parse_args(argv)
-    result: dict = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    parser.add_argument("--work", help="keep the jobs' input and output here")
+
+
+def run(args) -> int:
+    import tempfile
+
+    what = SCENARIOS if args.what == "all" else (args.what,)
+    detectors = tuple(DETECTORS) if args.detector == "both" else (args.detector,)
+    if "nab" in what and not (Path(args.nab) / "combined_windows.json").exists():
+        from genai_apm.errors import GenaiApmError
+
+        raise GenaiApmError(f"no NAB data at {args.nab} (combined_windows.json); use --nab DIR")
     with tempfile.TemporaryDirectory(prefix="genai-apm-scoring-") as tmp:
-        tmp = args.work or tmp
-        if args.what in ("generator", "all"):
-            result["generator"] = run_generator(Path(tmp) / "generator")
-        if args.what in ("nab", "all"):
-            result["nab"] = run_nab(Path(tmp) / "nab", Path(args.nab))
+        result = evaluate(what, detectors, Path(args.work or tmp), Path(args.nab), args.clean_hours)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"anomalies-{dt.datetime.now(dt.UTC):%Y-%m-%d}.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps(previous | result, indent=2, default=str) + "\n")
-    brief = {k: v for k, v in result.items() if k != "nab"}
-    if "nab" in result:
-        brief["nab"] = {k: result["nab"][k] for k in ("all", "by_group", "job_seconds")}
-    for section in ("generator",):
-        if section in brief:
-            brief[section] = {k: v for k, v in brief[section].items() if k != "per_label"}
-    print(json.dumps(brief, indent=2, default=str))
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(format_table(summary(result)))
     print(f"wrote {path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m genai_apm.scoring")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -59,22 +59,63 @@ class Metric:
     # the relative floor times this: a window's p99 of a heavy-tailed quantity is nearly its
     # maximum, and swings far more than a median or mean
     tail: float = 1.0
+    # what "a share of this key's traffic" means for this metric, in root-cause attribution:
+    # a WEIGHTS column (tokens for token metrics, successful calls for latency, ...)
+    weight: str = "w_ok"
 
 
 TAIL = 3.0
 METRICS = (
-    Metric("input_tokens_mean", "AVG(input_tokens) FILTER (WHERE ok)", 1.0),
-    Metric("input_tokens_p99", "PERCENTILE(input_tokens, 0.99) FILTER (WHERE ok)", 1.0, tail=TAIL),
-    Metric("output_tokens_mean", "AVG(output_tokens) FILTER (WHERE ok)", 1.0, tail=TAIL),
+    Metric("input_tokens_mean", "AVG(input_tokens) FILTER (WHERE ok)", 1.0, weight="w_in"),
     Metric(
-        "output_tokens_p99", "PERCENTILE(output_tokens, 0.99) FILTER (WHERE ok)", 1.0, tail=TAIL
+        "input_tokens_p99",
+        "PERCENTILE(input_tokens, 0.99) FILTER (WHERE ok)",
+        1.0,
+        tail=TAIL,
+        weight="m_in",
+    ),
+    Metric(
+        "output_tokens_mean", "AVG(output_tokens) FILTER (WHERE ok)", 1.0, tail=TAIL, weight="w_out"
+    ),
+    Metric(
+        "output_tokens_p99",
+        "PERCENTILE(output_tokens, 0.99) FILTER (WHERE ok)",
+        1.0,
+        tail=TAIL,
+        weight="m_out",
     ),
     Metric("latency_p50_ms", "PERCENTILE(latency_ms, 0.5) FILTER (WHERE ok)", 10.0),
-    Metric("latency_p99_ms", "PERCENTILE(latency_ms, 0.99) FILTER (WHERE ok)", 10.0, tail=TAIL),
-    Metric("error_rate", "AVG(CAST(CASE WHEN ok THEN 0 ELSE 1 END AS DOUBLE))", 0.02),
+    Metric(
+        "latency_p99_ms",
+        "PERCENTILE(latency_ms, 0.99) FILTER (WHERE ok)",
+        10.0,
+        tail=TAIL,
+        weight="m_latency",
+    ),
+    Metric(
+        "error_rate",
+        "AVG(CAST(CASE WHEN ok THEN 0 ELSE 1 END AS DOUBLE))",
+        0.02,
+        weight="w_errors",
+    ),
     # spend per window: a few users' calls are lumpy, so 5 cents is the least sd that counts
-    Metric("cost_usd", "SUM(cost_usd)", 0.05, needs_requests=False),
+    Metric("cost_usd", "SUM(cost_usd)", 0.05, needs_requests=False, weight="w_cost"),
 )
+# per window and key (and per pair of keys, for attribution): how much traffic of each kind
+WEIGHTS = (
+    ("w_ok", "CAST(COUNT(*) FILTER (WHERE ok) AS DOUBLE)"),
+    ("w_errors", "CAST(COUNT(*) FILTER (WHERE NOT ok) AS DOUBLE)"),
+    ("w_in", "SUM(input_tokens) FILTER (WHERE ok)"),
+    ("w_out", "SUM(output_tokens) FILTER (WHERE ok)"),
+    ("w_cost", "SUM(cost_usd)"),
+    # a p99 of a window's few dozen calls is nearly its maximum, so for tail metrics the
+    # question is not "what share" but "whose call is the largest": the pair's maximum over the
+    # key's (1.0 when the pair holds it)
+    ("m_in", "MAX(input_tokens) FILTER (WHERE ok)"),
+    ("m_out", "MAX(output_tokens) FILTER (WHERE ok)"),
+    ("m_latency", "CAST(MAX(latency_ms) FILTER (WHERE ok) AS DOUBLE)"),
+)
+TAIL_WEIGHTS = ("m_in", "m_out", "m_latency")
 DIMENSIONS = (  # (dimension, grouping set, key expression)
     ("model_app", ("model_id", "app_id"), "CONCAT(model_id, '|', app_id)"),
     ("model", ("model_id",), "model_id"),
@@ -98,6 +139,8 @@ ANOMALY_COLUMNS = (
     ("score", "DOUBLE"),  # the largest deviation among the anomalous metrics; 0 on close
     ("severity", "STRING"),  # warning | critical (score >= 2 x threshold) | none
     ("explanation", "STRING"),
+    # open events only: the key whose anomaly explains this one ("user u-42"); NULL for a root
+    ("explained_by", "STRING"),
     ("requests", "BIGINT"),
     ("window", "STRING"),
     ("window_start", "TIMESTAMP_LTZ(3)"),
@@ -134,7 +177,7 @@ def explanation(key: str, dimension: str, parts: list[tuple[str, float, float, f
     """What the job writes for an open event: ``parts`` are (metric, observed, baseline,
     deviation), most deviant first."""
     signals = "; ".join(
-        f"{m} {obs:.4f} vs baseline {base:.4f} (+{dev:.1f} sd)" for m, obs, base, dev in parts
+        f"{m} {obs:.4f} vs baseline {base:.4f} ({dev:+.1f} sd)" for m, obs, base, dev in parts
     )
     return f"{dimension} {key}: {signals}"
 
@@ -178,7 +221,10 @@ def window_rows_sql(w: Window, s: AnomalySettings) -> str:
         for _, cols, expr in DIMENSIONS
     )
     sets = ", ".join("(" + ", ".join(cols) + ")" for _, cols, _ in DIMENSIONS)
-    aggregates = ",\n    ".join(f"CAST({m.aggregate} AS DOUBLE) AS {m.name}" for m in METRICS)
+    aggregates = ",\n    ".join(
+        [f"CAST({m.aggregate} AS DOUBLE) AS {m.name}" for m in METRICS]
+        + [f"{sql} AS {name}" for name, sql in WEIGHTS]
+    )
     guarded = ",\n  ".join(
         f"CASE WHEN requests >= {int(s.min_requests)} THEN {m.name} END AS {m.name}"
         if m.needs_requests
@@ -187,7 +233,8 @@ def window_rows_sql(w: Window, s: AnomalySettings) -> str:
     )
     return f"""
 SELECT window_start, window_end, window_time, dimension, `key`, requests,
-  {guarded}
+  {guarded},
+  {", ".join(name for name, _ in WEIGHTS)}
 FROM (
   SELECT window_start, window_end, window_time,
     CASE {dimension} END AS dimension,
@@ -204,11 +251,16 @@ def _over(rows: str) -> str:
 
 
 def quartiles_sql(source: str, s: AnomalySettings) -> str:
-    """Quartiles and counts of each metric over the key's last N windows, this one included."""
+    """Each metric's statistics over the key's last N windows, this one included: quartiles
+    (the robust detector) or mean and standard deviation (``detector = "zscore"``, the simple
+    rolling z-score the evaluation compares with), and how many windows had a value."""
     n = int(s.baseline_windows)
+    if s.detector == "zscore":
+        stats = "ARRAY[AVG({m}) OVER w, STDDEV_POP({m}) OVER w]"
+    else:
+        stats = "PERCENTILE({m}, ARRAY[0.25, 0.5, 0.75]) OVER w"
     cols = ",\n  ".join(
-        f"PERCENTILE({m.name}, ARRAY[0.25, 0.5, 0.75]) OVER w AS {m.name}_q,\n"
-        f"  COUNT({m.name}) OVER w AS {m.name}_n"
+        f"{stats.format(m=m.name)} AS {m.name}_q,\n  COUNT({m.name}) OVER w AS {m.name}_n"
         for m in METRICS
     )
     return f"""
@@ -218,15 +270,20 @@ FROM {source}
 WINDOW w AS {_over(f" ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW")}"""
 
 
-def baseline_sql(source: str) -> str:
-    """The previous row's quartiles: the baseline of the N windows before this one."""
+def baseline_sql(source: str, s: AnomalySettings) -> str:
+    """The previous row's statistics: the baseline of the N windows before this one, as a
+    center (median, or mean) and a spread in standard deviations (IQR / 1.349, or the sd)."""
+    if s.detector == "zscore":
+        center, spread = "{m}_q[1]", "{m}_q[2]"
+    else:
+        center, spread = "{m}_q[2]", f"({{m}}_q[3] - {{m}}_q[1]) / {IQR_TO_SD!r}"
     cols = ",\n  ".join(
-        f"LAG({m.name}_q[2]) OVER w AS {m.name}_median,\n"
-        f"  LAG({m.name}_q[3] - {m.name}_q[1]) OVER w AS {m.name}_iqr,\n"
+        f"LAG({center.format(m=m.name)}) OVER w AS {m.name}_center,\n"
+        f"  LAG({spread.format(m=m.name)}) OVER w AS {m.name}_spread,\n"
         f"  LAG({m.name}_n) OVER w AS {m.name}_baseline_n"
         for m in METRICS
     )
-    plain = ", ".join(m.name for m in METRICS)
+    plain = ", ".join([m.name for m in METRICS] + [name for name, _ in WEIGHTS])
     return f"""
 SELECT window_start, window_end, window_time, dimension, `key`, requests, {plain},
   {cols}
@@ -238,14 +295,17 @@ def evaluation_sql(source: str, s: AnomalySettings) -> str:
     """Per metric: robust sd, deviation and whether it is anomalous; per row: hot, warm."""
     per_metric = []
     for m in METRICS:
+        # the z-score baseline is the textbook one: no relative floor, only the absolute
+        # floor that keeps a flat series from dividing by zero
+        relative = 0.0 if s.detector == "zscore" else s.relative_floor * m.tail
         sd = (
-            f"GREATEST({m.name}_iqr / {IQR_TO_SD!r},"
-            f" {s.relative_floor * m.tail!r} * ABS({m.name}_median),"
+            f"GREATEST({m.name}_spread,"
+            f" {relative!r} * ABS({m.name}_center),"
             f" CAST({m.floor!r} AS DOUBLE))"
         )
         per_metric.append(
             f"{sd} AS {m.name}_sd,\n"
-            f"  ({m.name} - {m.name}_median) / {sd} AS {m.name}_dev,\n"
+            f"  ({m.name} - {m.name}_center) / {sd} AS {m.name}_dev,\n"
             f"  COALESCE({m.name}_baseline_n >= {int(s.warmup_windows)}, FALSE) AS {m.name}_warm"
         )
     joined = ",\n  ".join(per_metric)
@@ -255,9 +315,15 @@ SELECT *,
 FROM {source}"""
 
 
+def _size(s: AnomalySettings, dev: str) -> str:
+    """How far a deviation counts: rises only, or both ways (``direction = "both"``)."""
+    return f"ABS({dev})" if s.direction == "both" else dev
+
+
 def _flags_sql(source: str, s: AnomalySettings) -> str:
     anomalous = [
-        f"COALESCE({m.name}_warm AND {m.name}_dev >= {s.threshold!r}, FALSE)" for m in METRICS
+        f"COALESCE({m.name}_warm AND {_size(s, f'{m.name}_dev')} >= {s.threshold!r}, FALSE)"
+        for m in METRICS
     ]
     flags = ",\n  ".join(f"{a} AS {m.name}_hot" for a, m in zip(anomalous, METRICS, strict=True))
     return f"""
@@ -269,14 +335,25 @@ FROM {source}"""
 
 
 def state_sql(source: str, s: AnomalySettings) -> str:
-    """Each row's incident state, score, top metric and explanation."""
-    k = int(s.close_after_windows)
+    """Each row's incident state, score, top metric and explanation.
+
+    A key's window is *sustained* when it and the key's previous ``open_after_windows`` - 1
+    windows were all hot; the key is in ALARM while one of its last ``close_after_windows``
+    windows was sustained. One noisy window therefore never opens an incident, and one quiet
+    window inside an incident does not close it (a hysteresis written without recursion).
+    ``alarm_score`` is the largest score of those windows (root-cause attribution)."""
+    k, n = int(s.close_after_windows), int(s.open_after_windows)
     score = (
         "GREATEST("
-        + ", ".join(f"CASE WHEN {m.name}_hot THEN {m.name}_dev ELSE 0.0 END" for m in METRICS)
+        + ", ".join(
+            f"CASE WHEN {m.name}_hot THEN {_size(s, f'{m.name}_dev')} ELSE 0.0 END" for m in METRICS
+        )
         + ")"
     )
-    top = " ".join(f"WHEN {m.name}_hot AND {m.name}_dev = score THEN '{m.name}'" for m in METRICS)
+    top = " ".join(
+        f"WHEN {m.name}_hot AND {_size(s, f'{m.name}_dev')} = score THEN '{m.name}'"
+        for m in METRICS
+    )
 
     def pick(suffix: str) -> str:
         return (
@@ -288,24 +365,32 @@ def state_sql(source: str, s: AnomalySettings) -> str:
     listed = ", ".join(f"CASE WHEN {m.name}_hot THEN '{m.name}' END" for m in METRICS)
     signals = ", ".join(
         f"CASE WHEN {m.name}_hot THEN CONCAT('{m.name} ', {_num(m.name)}, ' vs baseline ', "
-        f"{_num(f'{m.name}_median')}, ' (+', {_num(f'{m.name}_dev', 1)}, ' sd)') END"
+        f"{_num(f'{m.name}_center')}, ' (', CASE WHEN {m.name}_dev >= 0 THEN '+' ELSE '' END, "
+        f"{_num(f'{m.name}_dev', 1)}, ' sd)') END"
         for m in METRICS
     )
     return f"""
 SELECT *,
-  {pick("")} AS observed, {pick("_median")} AS baseline, {pick("_sd")} AS robust_sd,
+  {pick("")} AS observed, {pick("_center")} AS baseline, {pick("_sd")} AS robust_sd,
   {pick("_dev")} AS deviation
 FROM (
   SELECT *,
     CASE {top} END AS metric
   FROM (
     SELECT *,
-      CASE WHEN MAX(CASE WHEN hot THEN 1 ELSE 0 END) OVER w = 1 THEN '{ALARM}'
+      CASE WHEN MAX(CASE WHEN sustained THEN 1 ELSE 0 END) OVER w = 1 THEN '{ALARM}'
            WHEN warm THEN '{OK}' ELSE '{WARMUP}' END AS state,
+      MAX({score}) OVER w AS alarm_score,
       {score} AS score,
       CONCAT_WS(',', {listed}) AS metrics,
       CONCAT(dimension, ' ', `key`, ': ', CONCAT_WS('; ', {signals})) AS explanation
-    FROM ({_flags_sql(source, s)})
+    FROM (
+      SELECT *,
+        COALESCE(MIN(CASE WHEN hot THEN 1 ELSE 0 END) OVER w = 1 AND COUNT(*) OVER w = {n}, FALSE)
+          AS sustained
+      FROM ({_flags_sql(source, s)})
+      WINDOW w AS {_over(f" ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW")}
+    )
     WINDOW w AS {_over(f" ROWS BETWEEN {k - 1} PRECEDING AND CURRENT ROW")}
   )
 )"""
@@ -328,13 +413,150 @@ SELECT window_end AS alert_time,
          , ' window(s)') END AS explanation,
   requests, '{w.name}' AS `window`,
   CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
-  CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end
+  CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
+  window_time
 FROM (
   SELECT *, LAG(state) OVER w AS previous_state
   FROM {source}
   WINDOW w AS {_over("")}
 )
 WHERE (state = '{ALARM}') <> (COALESCE(previous_state, '{OK}') = '{ALARM}')"""
+
+
+# --- root-cause attribution ------------------------------------------------------------------
+
+# (grouping set, [(parent dimension, parent key, child dimension, child key)]): which keys'
+# traffic contains which, per window. model_app keys are only ever explained (by their model or
+# app), never an explanation: an app's spike is the app's, not one of its model x app slices'.
+LINKS = (
+    (
+        ("model_id", "app_id"),
+        (
+            ("model", "model_id", "app", "app_id"),
+            ("app", "app_id", "model", "model_id"),
+            ("model_app", "CONCAT(model_id, '|', app_id)", "model", "model_id"),
+            ("model_app", "CONCAT(model_id, '|', app_id)", "app", "app_id"),
+        ),
+    ),
+    (
+        ("model_id", "user_id"),
+        (("model", "model_id", "user", "user_id"), ("user", "user_id", "model", "model_id")),
+    ),
+    (
+        ("app_id", "user_id"),
+        (("app", "app_id", "user", "user_id"), ("user", "user_id", "app", "app_id")),
+    ),
+    # a user's outsized calls also show on the model x app slices they go through
+    (
+        ("model_id", "app_id", "user_id"),
+        (("model_app", "CONCAT(model_id, '|', app_id)", "user", "user_id"),),
+    ),
+)
+
+
+def pairs_sql(w: Window) -> str:
+    """Per window, the traffic of each pair of keys in LINKS (model x app, model x user,
+    app x user), with g_<column> = 1 where a column is not part of the pair."""
+    sets = ", ".join("(" + ", ".join(cols) + ")" for cols in sorted({c for c, _ in LINKS}))
+    weights = ", ".join(f"{sql} AS {name}" for name, sql in WEIGHTS)
+    return f"""
+SELECT window_time, model_id, app_id, user_id,
+  GROUPING(model_id) AS g_model_id, GROUPING(app_id) AS g_app_id, GROUPING(user_id) AS g_user_id,
+  {weights}
+FROM TABLE({w.tvf("anomaly_events")})
+GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets})"""
+
+
+def links_sql(source: str) -> str:
+    """The pairs once per direction: how much of the parent's calls, tokens, errors and spend
+    went through the child, in that window."""
+    names = ", ".join(name for name, _ in WEIGHTS)
+    selects = []
+    for cols, directions in LINKS:
+        pair = " AND ".join(
+            f"g_{c} = {0 if c in cols else 1}" for c in ("model_id", "app_id", "user_id")
+        )
+        for parent_dim, parent_key, child_dim, child_key in directions:
+            selects.append(
+                f"SELECT window_time, '{parent_dim}' AS parent_dimension, "
+                f"{parent_key} AS parent_key, '{child_dim}' AS child_dimension, "
+                f"{child_key} AS child_key, {names} FROM {source} WHERE {pair}"
+            )
+    return "\nUNION ALL\n".join(selects)
+
+
+def _weight(alias: str, metric: str) -> str:
+    """The WEIGHTS column of ``alias`` that measures traffic for the metric named ``metric``."""
+    return (
+        "CASE "
+        + " ".join(f"WHEN {metric} = '{m.name}' THEN {alias}.{m.weight}" for m in METRICS)
+        + " END"
+    )
+
+
+def explanations_sql(s: AnomalySettings) -> str:
+    """Every (hot key, key in ALARM that explains it) pair of a window, with the share.
+
+    Key P (hot in a window, its top metric M) is explained by key C (in ALARM, another
+    dimension) when C carries at least ``explain_share`` of P's traffic as M measures it (its
+    tokens, successful calls, errors or spend; for a p99, C must hold P's largest value) and,
+    if P also carries that share of C's, C scores at least as high: a user's huge prompts
+    explain the spend of the model they go through, an app's prompt spike explains its
+    models' token p99s, a model's latency regression explains its apps' latency; of two keys
+    that explain each other the stronger anomaly is the root. Interval joins on the window's
+    time keep state to one window."""
+    tails = ", ".join(f"'{m.name}'" for m in METRICS if m.weight in TAIL_WEIGHTS)
+    sigma = f"CASE WHEN p.metric IN ({tails}) THEN 1.0 ELSE {float(s.explain_share)!r} END"
+    share_cp = f"{_weight('l', 'p.metric')} / NULLIF({_weight('p', 'p.metric')}, 0)"
+    share_pc = f"{_weight('l', 'p.metric')} / NULLIF({_weight('c', 'p.metric')}, 0)"
+    return f"""
+SELECT p.window_time AS hot_time, p.dimension, p.`key`,
+  CONCAT(c.dimension, ' ', c.`key`) AS explained_by,
+  {share_cp} AS explained_share
+FROM anomaly_hot AS p
+JOIN anomaly_links AS l
+  ON l.parent_dimension = p.dimension AND l.parent_key = p.`key`
+  AND l.window_time BETWEEN p.window_time AND p.window_time
+JOIN anomaly_alarmed AS c
+  ON c.dimension = l.child_dimension AND c.`key` = l.child_key
+  AND c.window_time BETWEEN l.window_time AND l.window_time
+WHERE {share_cp} >= {sigma}
+  AND (p.dimension = 'model_app' OR c.alarm_score >= p.score
+       OR COALESCE({share_pc}, 0.0) < {sigma})"""
+
+
+def best_explanation_sql(source: str, w: Window) -> str:
+    """One explanation per key and window: the explaining key with the largest share (a
+    window Top-N, whose state ends with the window)."""
+    return f"""
+SELECT window_start, window_end, window_time, dimension, `key`, explained_by, explained_share
+FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, dimension, `key`
+    ORDER BY explained_share DESC, explained_by) AS rn
+  FROM TABLE({w.tvf(source, "hot_time")})
+)
+WHERE rn = 1"""
+
+
+def incidents_sql(transitions: str, explained: str) -> str:
+    """ANOMALY_COLUMNS: the open and close events, an open one with its explanation by
+    another key when there is one. A left interval join on the window's time: an event without
+    an explanation leaves as soon as the watermark passes its window."""
+    cols = ", ".join(
+        f"t.`{n}`" if n != "explained_by" else "x.explained_by" for n, _ in ANOMALY_COLUMNS
+    ).replace(
+        "t.`explanation`",
+        "CASE WHEN x.explained_by IS NULL THEN t.explanation ELSE CONCAT(t.explanation, "
+        "'; explained by ', x.explained_by, ' (', "
+        f"{_num('100 * x.explained_share', 0)}, '% of its traffic for ', t.metric, ')') END "
+        "AS explanation",
+    )
+    return f"""
+SELECT {cols}
+FROM {transitions} AS t
+LEFT JOIN {explained} AS x
+  ON x.dimension = t.dimension AND x.`key` = t.`key`
+  AND x.window_time BETWEEN t.window_time AND t.window_time"""
 
 
 def counts_sql(source: str, w: Window) -> str:
@@ -389,7 +611,7 @@ SELECT alert_time, 'outlier' AS event, 'EVENT' AS state, CAST(NULL AS STRING) AS
   CONCAT('app ', app_id, ' request ', COALESCE(request_id, '?'), ': ', metric, ' ',
     {_num("observed")}, ' vs typical ', {_num("baseline")}, ' (+',
     {_num("score", 1)}, ' log-sd over {r} min)') AS explanation,
-  CAST(1 AS BIGINT) AS requests, 'event' AS `window`,
+  CAST(NULL AS STRING) AS explained_by, CAST(1 AS BIGINT) AS requests, 'event' AS `window`,
   alert_time AS window_start, alert_time AS window_end
 FROM (
   SELECT *, {pick("CAST({m} AS DOUBLE)")} AS observed,
@@ -424,10 +646,17 @@ def register_views(t_env, settings: Settings, cost_expression: str) -> None:
     views = (
         ("anomaly_windows", window_rows_sql(w, s)),
         ("anomaly_quartiles", quartiles_sql("anomaly_windows", s)),
-        ("anomaly_baselines", baseline_sql("anomaly_quartiles")),
+        ("anomaly_baselines", baseline_sql("anomaly_quartiles", s)),
         ("anomaly_evaluations", evaluation_sql("anomaly_baselines", s)),
         ("anomaly_states", state_sql("anomaly_evaluations", s)),
         ("anomaly_transitions", transitions_sql("anomaly_states", w, s)),
+        ("anomaly_hot", "SELECT * FROM anomaly_states WHERE hot"),
+        ("anomaly_alarmed", f"SELECT * FROM anomaly_states WHERE state = '{ALARM}'"),
+        ("anomaly_pairs", pairs_sql(w)),
+        ("anomaly_links", links_sql("anomaly_pairs")),
+        ("anomaly_explanations", explanations_sql(s)),
+        ("anomaly_explained", best_explanation_sql("anomaly_explanations", w)),
+        ("anomaly_incidents", incidents_sql("anomaly_transitions", "anomaly_explained")),
         ("anomaly_outliers", outliers_sql(s)),
         # the TVF adds its own window columns: the state rows' rowtime, renamed
         ("anomaly_state_times", "SELECT window_time AS row_time, state, score FROM anomaly_states"),
@@ -466,9 +695,7 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
     statements = statements if statements is not None else t_env.create_statement_set()
     register_views(t_env, settings, prices.cost_sql(table))
     columns = ", ".join(f"`{n}`" for n, _ in ANOMALY_COLUMNS)
-    sources = ["anomaly_transitions"] + (
-        ["anomaly_outliers"] if settings.anomalies.outliers else []
-    )
+    sources = ["anomaly_incidents"] + (["anomaly_outliers"] if settings.anomalies.outliers else [])
     for source in sources:
         if sinks.anomalies:
             statements.add_insert_sql(

@@ -1,7 +1,8 @@
 """The anomaly job through Kafka and Flink: a prompt-induced latency regression on one app
 (its prompts grow 5x and its calls take 3x as long) opens exactly one incident, with both
-signals in its explanation, and closes it after the incident ends; a quiet control app opens
-none; nothing alerts during warm-up. The job's per-window statistics and the baseline of the
+signals in its explanation, and closes it after the incident ends; the same spike seen on its
+model x app keys is explained by the app; a quiet control app opens none; nothing alerts
+during warm-up. The job's per-window statistics and the baseline of the
 incident's opening are checked against numpy on the same events."""
 
 from __future__ import annotations
@@ -160,7 +161,10 @@ def test_anomaly_incident_lifecycle(settings, unique, tmp_path):
     incident = [r for r in out if (r["dimension"], r["key"]) == ("app", APP)]
     assert [r["event"] for r in incident] == ["open", "close"], incident
     start, end = incident
-    assert _ms(start["alert_time"]) == INCIDENT[0] + MINUTE  # the incident's first window
+    # opened by the incident's open_after_windows-th anomalous window
+    opened_at = INCIDENT[0] + a.open_after_windows * a.window_minutes * MINUTE
+    assert _ms(start["alert_time"]) == opened_at
+    assert start["explained_by"] is None  # the root cause: nothing else explains it
     assert (
         INCIDENT[1] < _ms(end["alert_time"]) <= INCIDENT[1] + (a.close_after_windows + 1) * (MINUTE)
     )
@@ -175,7 +179,9 @@ def test_anomaly_incident_lifecycle(settings, unique, tmp_path):
     history = [
         row[metric]
         for (w, dim, key), row in sorted(want.items())
-        if (dim, key) == ("app", APP) and _ms(w) < INCIDENT[0] and row[metric] is not None
+        if (dim, key) == ("app", APP)
+        and _ms(w) < opened_at - a.window_minutes * MINUTE  # the windows before this one
+        and row[metric] is not None
     ][-a.baseline_windows :]
     q1, median, q3 = np.percentile(history, [25, 50, 75])
     assert start["baseline"] == pytest.approx(median, rel=1e-9)
@@ -192,6 +198,15 @@ def test_anomaly_incident_lifecycle(settings, unique, tmp_path):
     ).removeprefix(f"app {APP}: ")
     assert top in start["explanation"], (top, start["explanation"])
 
+    # the app's spike shows on its model x app keys and on models it dominates: each such
+    # incident names the app as its explanation, so one root incident pages someone
+    for r in opened:
+        if r["key"].endswith(f"|{APP}"):
+            assert r["explained_by"] == f"app {APP}", r
+            assert f"explained by app {APP} (" in r["explanation"]
+    roots = [r for r in opened if r["explained_by"] is None]
+    assert ("app", APP) in {(r["dimension"], r["key"]) for r in roots}
+
     # the quiet control: nothing on its own key or its model x app keys
     control = [r for r in out if r["key"] == CONTROL or r["key"].endswith(f"|{CONTROL}")]
     assert control == []
@@ -200,7 +215,7 @@ def test_anomaly_incident_lifecycle(settings, unique, tmp_path):
     counts = kafka_io.consume_json(s.kafka, t.anomaly_counts, until_end=True)
     by_window = {r["window_start"]: r for r in counts}
     assert len(by_window) == DURATION_MIN
-    assert by_window[_iso(INCIDENT[0])]["open_incidents"] >= 1
+    assert by_window[_iso(opened_at - a.window_minutes * MINUTE)]["open_incidents"] >= 1
     assert by_window[_iso(START)]["open_incidents"] == 0
     assert by_window[_iso(START)]["keys_evaluated"] == 0
 

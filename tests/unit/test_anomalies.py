@@ -50,16 +50,36 @@ def test_sql_uses_settings_and_excludes_the_current_window(base_settings):
     a = s.anomalies
     q = anomalies.quartiles_sql("anomaly_windows", a)
     assert "ROWS BETWEEN 11 PRECEDING AND CURRENT ROW" in q
-    b = anomalies.baseline_sql("anomaly_quartiles")
+    b = anomalies.baseline_sql("anomaly_quartiles", a)
     assert "LAG(input_tokens_mean_q[2]) OVER w" in b  # the baseline ends one window back
     st = anomalies.state_sql("anomaly_evaluations", a)
     assert "ROWS BETWEEN 2 PRECEDING AND CURRENT ROW" in st
     e = anomalies.evaluation_sql("anomaly_baselines", a)
     assert f"input_tokens_mean_baseline_n >= {a.warmup_windows}" in e
-    assert f"{a.relative_floor * anomalies.TAIL!r} * ABS(latency_p99_ms_median)" in e
+    assert f"{a.relative_floor * anomalies.TAIL!r} * ABS(latency_p99_ms_center)" in e
     w = anomalies.window_rows_sql(anomalies.window(s), a)
     assert f"requests >= {a.min_requests} THEN latency_p50_ms" in w
     assert "GROUPING SETS ((model_id, app_id), (model_id), (app_id), (user_id))" in w
+
+
+def test_zscore_detector_and_both_directions(base_settings):
+    a = base_settings.replace(anomalies={"detector": "zscore", "direction": "both"}).anomalies
+    q = anomalies.quartiles_sql("anomaly_windows", a)
+    assert "STDDEV_POP(latency_p50_ms) OVER w" in q and "PERCENTILE" not in q
+    b = anomalies.baseline_sql("anomaly_quartiles", a)
+    assert "LAG(latency_p50_ms_q[1]) OVER w AS latency_p50_ms_center" in b
+    e = anomalies.evaluation_sql("anomaly_baselines", a)
+    assert "0.0 * ABS(latency_p50_ms_center)" in e  # no relative floor for the z-score
+    st = anomalies.state_sql("anomaly_evaluations", a)
+    assert f"ABS(latency_p50_ms_dev) >= {a.threshold!r}" in st
+
+
+@pytest.mark.parametrize(
+    "key,value", [("detector", "prophet"), ("direction", "down"), ("explain_share", "0")]
+)
+def test_bad_anomaly_choices_are_one_clear_error(key, value):
+    with pytest.raises(config.GenaiApmError, match=f"anomalies.{key}"):
+        config.load(path=None, environ={f"GENAI_APM_ANOMALIES_{key.upper()}": value})
 
 
 def test_anomaly_settings_from_environment():
@@ -146,3 +166,31 @@ def test_epoch_ms_reads_both_forms():
     assert scoring.epoch_ms("2014-04-10 07:15:00.000000") == scoring.epoch_ms(
         "2014-04-10T07:15:00Z"
     )
+
+
+def test_summary_table_puts_detectors_side_by_side():
+    result = {
+        "robust": {
+            "generator": {"recall": 1.0, "precision_strict": 0.9, "opened": 7},
+            "nab": {"all": {"nab_score_standard": 12.345, "recall": 0.5}},
+        },
+        "zscore": {"generator": {"recall": 0.5, "precision_strict": None}},
+    }
+    rows = scoring.summary(result)
+    assert rows[0] == ("measure", "robust", "zscore")
+    by_name = {r[0]: r[1:] for r in rows[1:]}
+    assert by_name["generator: recall"] == ("1.00", "0.50")
+    assert by_name["generator: precision (root incidents)"] == ("0.90", "-")
+    assert by_name["NAB: standard score"] == ("12.3", "-")
+    assert by_name["clean: false incidents per day"] == ("-", "-")
+    table = scoring.format_table(rows)
+    assert table.splitlines()[1] == "|---|---|---|"
+    assert "| generator: recall | 1.00 | 0.50 |" in table
+
+
+def test_evaluate_anomalies_without_nab_data_is_one_line(tmp_path, capsys):
+    from genai_apm import cli
+
+    assert cli.main(["evaluate-anomalies", "nab", "--nab", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no NAB data" in err[0]
