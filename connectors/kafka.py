@@ -12,6 +12,7 @@ from genai_apm.connectors.ddl import (
     typed_columns,
     watermark_options,
 )
+from genai_apm.errors import GenaiApmError
 from genai_apm.schemas.flink_sql import quote_ident
 
 __all__ = ["RAW_DOC", "client_properties", "json_sink_ddl", "raw_source_ddl", "ssl_properties"]
@@ -40,6 +41,12 @@ def client_properties(kafka: KafkaSettings) -> dict[str, str]:
     props = {"properties.bootstrap.servers": kafka.bootstrap_servers}
     if kafka.security_protocol != "PLAINTEXT":
         props["properties.security.protocol"] = kafka.security_protocol
+    if kafka.sasl_mechanism == "AWS_MSK_IAM":
+        raise GenaiApmError(
+            "kafka.sasl_mechanism AWS_MSK_IAM works for the CLI tools (kafka-python) but not in "
+            "Flink jobs of this build: aws-msk-iam-auth cannot plug into the shaded Kafka client "
+            'of flink-sql-connector-kafka (README, "Security"); use SCRAM-SHA-512 for jobs'
+        )
     if kafka.sasl_mechanism:
         props["properties.sasl.mechanism"] = kafka.sasl_mechanism
         module = (

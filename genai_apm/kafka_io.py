@@ -10,6 +10,8 @@ from contextlib import contextmanager, suppress
 from genai_apm.config import KafkaSettings
 from genai_apm.errors import GenaiApmError
 
+PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
 
 def client_args(kafka: KafkaSettings) -> dict:
     # fail in seconds, not kafka-python's 30 s default, when no broker answers
@@ -20,8 +22,10 @@ def client_args(kafka: KafkaSettings) -> dict:
     if kafka.security_protocol != "PLAINTEXT":
         args["security_protocol"] = kafka.security_protocol
     if kafka.sasl_mechanism:
+        args["sasl_mechanism"] = kafka.sasl_mechanism
+    # AWS_MSK_IAM signs with the AWS credential chain (botocore) and takes no password
+    if kafka.sasl_mechanism in PASSWORD_MECHANISMS:
         args |= {
-            "sasl_mechanism": kafka.sasl_mechanism,
             "sasl_plain_username": kafka.sasl_username,
             "sasl_plain_password": kafka.sasl_password,
         }

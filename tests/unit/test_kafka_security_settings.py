@@ -120,3 +120,16 @@ def test_secrets_are_masked_in_printed_settings():
 def test_bad_security_settings_are_one_clear_error(env, message):
     with pytest.raises(GenaiApmError, match=message.replace(".", r"\.")):
         config.load(path=None, environ=env)
+
+
+def test_msk_iam_signs_with_aws_credentials_in_python_and_is_refused_for_flink():
+    s = secured().replace(kafka={"sasl_mechanism": "AWS_MSK_IAM"})
+    args = client_args(s.kafka)
+    assert args["sasl_mechanism"] == "AWS_MSK_IAM"
+    assert "sasl_plain_password" not in args and "sasl_plain_username" not in args
+    # kafka-python itself accepts the mechanism with these arguments
+    from kafka.net.sasl import get_sasl_mechanism
+
+    get_sasl_mechanism("AWS_MSK_IAM")(host="b-1.example", **args)
+    with pytest.raises(GenaiApmError, match="AWS_MSK_IAM .* not in Flink jobs"):
+        client_properties(s.kafka)
