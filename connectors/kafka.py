@@ -12,9 +12,10 @@ from genai_apm.connectors.ddl import (
     typed_columns,
     watermark_options,
 )
+from genai_apm.errors import GenaiApmError
 from genai_apm.schemas.flink_sql import quote_ident
 
-__all__ = ["RAW_DOC", "client_properties", "json_sink_ddl", "raw_source_ddl"]
+__all__ = ["RAW_DOC", "client_properties", "json_sink_ddl", "raw_source_ddl", "ssl_properties"]
 
 # Where a record came from, so a dead letter can say topic/partition@offset.
 SOURCE_METADATA = (
@@ -25,22 +26,64 @@ SOURCE_METADATA = (
 )
 
 
+# flink-sql-connector-kafka relocates the Kafka client: a login module named by its plain
+# class name is "No LoginModule found" in a job (seen against the secured test broker)
+SHADED_KAFKA = "org.apache.flink.kafka.shaded.org.apache.kafka"
+
+
+def _jaas_quoted(value: str) -> str:
+    # JAAS options are read by a StreamTokenizer: inside quotes a backslash escapes
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def client_properties(kafka: KafkaSettings) -> dict[str, str]:
     """Connection options shared by sources and sinks, as Flink `properties.*` keys."""
     props = {"properties.bootstrap.servers": kafka.bootstrap_servers}
     if kafka.security_protocol != "PLAINTEXT":
         props["properties.security.protocol"] = kafka.security_protocol
+    if kafka.sasl_mechanism == "AWS_MSK_IAM":
+        raise GenaiApmError(
+            "kafka.sasl_mechanism AWS_MSK_IAM works for the CLI tools (kafka-python) but not in "
+            "Flink jobs of this build: aws-msk-iam-auth cannot plug into the shaded Kafka client "
+            'of flink-sql-connector-kafka (README, "Security"); use SCRAM-SHA-512 for jobs'
+        )
     if kafka.sasl_mechanism:
         props["properties.sasl.mechanism"] = kafka.sasl_mechanism
         module = (
-            "org.apache.kafka.common.security.plain.PlainLoginModule"
+            "common.security.plain.PlainLoginModule"
             if kafka.sasl_mechanism == "PLAIN"
-            else "org.apache.kafka.common.security.scram.ScramLoginModule"
+            else "common.security.scram.ScramLoginModule"
         )
         # Flink masks *jaas.config* values when it prints configuration.
         props["properties.sasl.jaas.config"] = (
-            f'{module} required username="{kafka.sasl_username}" password="{kafka.sasl_password}";'
+            f"{SHADED_KAFKA}.{module} required username={_jaas_quoted(kafka.sasl_username)} "
+            f"password={_jaas_quoted(kafka.sasl_password)};"
         )
+    if "SSL" in kafka.security_protocol:
+        props |= ssl_properties(kafka)
+    return props
+
+
+def ssl_properties(kafka: KafkaSettings) -> dict[str, str]:
+    """TLS for the Java client from the same PEM files kafka-python reads (PEM stores: KIP-651)."""
+    # an empty algorithm switches the check that the certificate names the host off
+    props = {
+        "properties.ssl.endpoint.identification.algorithm": "https"
+        if kafka.ssl_check_hostname
+        else ""
+    }
+    if kafka.ssl_ca_file:
+        props |= {
+            "properties.ssl.truststore.type": "PEM",
+            "properties.ssl.truststore.location": kafka.ssl_ca_file,
+        }
+    if kafka.ssl_cert_file:
+        # certificate chain and encrypted PKCS#8 key in one file; Flink masks *password* values
+        props |= {
+            "properties.ssl.keystore.type": "PEM",
+            "properties.ssl.keystore.location": kafka.ssl_cert_file,
+            "properties.ssl.key.password": kafka.ssl_key_password,
+        }
     return props
 
 

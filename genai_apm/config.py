@@ -19,7 +19,15 @@ from typing import Any
 from genai_apm.errors import GenaiApmError
 
 ENV_PREFIX = "GENAI_APM_"
-SECRET_KEYS = frozenset({"sasl_password", "aws_secret_access_key", "secret_access_key"})
+SECRET_KEYS = frozenset(
+    {
+        "sasl_password",
+        "ssl_key_password",
+        "aws_secret_access_key",
+        "secret_access_key",
+        "user_id_salt",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,17 @@ class KafkaSettings:
     sasl_mechanism: str = ""
     sasl_username: str = ""
     sasl_password: str = ""
+    # TLS, for security_protocol SSL or SASL_SSL (README, "Security"). PEM files, read by both
+    # kafka-python and the Java client inside Flink. ssl_ca_file: the CA certificates the
+    # broker's certificate must chain to; empty: the system's (Python) / the JVM's trust store.
+    ssl_ca_file: str = ""
+    # client authentication (mTLS), optional: ONE PEM file holding the certificate chain and its
+    # PKCS#8 private key, because the Java client reads both from one keystore file, and the
+    # Java client only accepts an encrypted key there, so ssl_key_password is then required
+    ssl_cert_file: str = ""
+    ssl_key_password: str = ""
+    # verify that the broker's certificate names the host we connected to
+    ssl_check_hostname: bool = True
     # earliest-offset | latest-offset | group-offsets (committed, falling back to earliest)
     startup_mode: str = "group-offsets"
     consumer_group: str = "genai-apm"
@@ -197,6 +216,15 @@ class AnomalySettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    # replace user_id, in every job's input, by "uid:" + hex HMAC-SHA256(user_id_salt, user_id)
+    # (README, "Security"); the same id always gives the same pseudonym under one salt
+    hash_user_ids: bool = False
+    # a secret: whoever has it can test guesses of user ids against the pseudonyms
+    user_id_salt: str = ""
+
+
+@dataclass(frozen=True)
 class OutputSettings:
     # Parquet tables live under here as <table>/dt=YYYY-MM-DD/hour=HH/: a local folder or
     # s3://bucket[/prefix] (docs/sinks.md)
@@ -256,6 +284,7 @@ class Settings:
     agents: AgentsJobSettings = field(default_factory=AgentsJobSettings)
     anomalies: AnomalySettings = field(default_factory=AnomalySettings)
     output: OutputSettings = field(default_factory=OutputSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     stack: StackSettings = field(default_factory=StackSettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
     cloudwatch: CloudWatchSettings = field(default_factory=CloudWatchSettings)
@@ -266,6 +295,7 @@ class Settings:
         from genai_apm import rules
 
         rules.validate(self)
+        _validate_security(self)
 
     def replace(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some keys changed: ``s.replace(kafka={"partitions": 1})``."""
@@ -285,6 +315,29 @@ class Settings:
                     values[key] = "***"
             out[section.name] = values
         return out
+
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+
+
+def _validate_security(settings: Settings) -> None:
+    """Mistakes that would surface as a client's stack trace, or silently weaken privacy."""
+    k = settings.kafka
+    if k.security_protocol not in SECURITY_PROTOCOLS:
+        raise GenaiApmError(
+            f"config kafka.security_protocol {k.security_protocol!r} is not one of "
+            + ", ".join(SECURITY_PROTOCOLS)
+        )
+    if k.ssl_cert_file and not k.ssl_key_password:
+        raise GenaiApmError(
+            "config kafka.ssl_cert_file needs kafka.ssl_key_password: the Java client in Flink "
+            "reads only encrypted private keys from a PEM file"
+        )
+    if settings.privacy.hash_user_ids and not settings.privacy.user_id_salt:
+        raise GenaiApmError(
+            "config privacy.hash_user_ids needs privacy.user_id_salt (a secret, e.g. from "
+            "GENAI_APM_PRIVACY_USER_ID_SALT): unsalted hashes of user ids are easy to reverse"
+        )
 
 
 def _coerce(raw: Any, target: Any, where: str) -> Any:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 
 from genai_apm.config import KafkaSettings
 from genai_apm.errors import GenaiApmError
+
+PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def client_args(kafka: KafkaSettings) -> dict:
@@ -19,26 +22,73 @@ def client_args(kafka: KafkaSettings) -> dict:
     if kafka.security_protocol != "PLAINTEXT":
         args["security_protocol"] = kafka.security_protocol
     if kafka.sasl_mechanism:
+        args["sasl_mechanism"] = kafka.sasl_mechanism
+    # AWS_MSK_IAM signs with the AWS credential chain (botocore) and takes no password
+    if kafka.sasl_mechanism in PASSWORD_MECHANISMS:
         args |= {
-            "sasl_mechanism": kafka.sasl_mechanism,
             "sasl_plain_username": kafka.sasl_username,
             "sasl_plain_password": kafka.sasl_password,
         }
+    if "SSL" in kafka.security_protocol:
+        args["ssl_check_hostname"] = kafka.ssl_check_hostname
+        if kafka.ssl_ca_file:
+            args["ssl_cafile"] = kafka.ssl_ca_file
+        if kafka.ssl_cert_file:
+            # the key sits in the certificate file (see KafkaSettings); ssl.load_cert_chain
+            # reads it from there when no key file is given
+            args["ssl_certfile"] = kafka.ssl_cert_file
+            args["ssl_password"] = kafka.ssl_key_password
     return args
+
+
+# Why a connection failed, as kafka-python logs it: it retries the bootstrap until its timeout
+# and then raises a bare KafkaTimeoutError, so the cause is only in its log records.
+CONNECTION_FAILURES = (
+    (
+        "SaslAuthenticationFailedError",
+        "authentication failed: the broker refused kafka.sasl_username / kafka.sasl_password "
+        "(with kafka.sasl_mechanism)",
+    ),
+    (
+        "CERTIFICATE_VERIFY_FAILED",
+        "TLS handshake failed: the broker's certificate is not trusted (set kafka.ssl_ca_file "
+        "to its CA) or does not name the host (kafka.ssl_check_hostname)",
+    ),
+    ("Handshake failed", "TLS handshake failed (is kafka.security_protocol right?)"),
+)
+
+
+class _FailureCause(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.cause: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.cause is not None:
+            return
+        text = record.getMessage()
+        self.cause = next((why for mark, why in CONNECTION_FAILURES if mark in text), None)
 
 
 @contextmanager
 def kafka_errors(kafka: KafkaSettings):
     from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
+    cause = _FailureCause()
+    client_log = logging.getLogger("kafka")
+    client_log.addHandler(cause)
     try:
         yield
     except (KafkaConnectionError, KafkaTimeoutError):
+        if cause.cause:
+            raise GenaiApmError(f"Kafka at {kafka.bootstrap_servers}: {cause.cause}") from None
         raise GenaiApmError(
             f"cannot reach Kafka at {kafka.bootstrap_servers} (local stack: `genai-apm stack up`)"
         ) from None
     except KafkaError as e:
         raise GenaiApmError(f"Kafka at {kafka.bootstrap_servers}: {e}") from None
+    finally:
+        client_log.removeHandler(cause)
 
 
 def ensure_topics(

@@ -17,6 +17,7 @@ import sys
 from genai_apm.adapters import FORMATS
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.privacy import register_pseudonym_function, user_id_sql
 from genai_apm.schemas.flink_sql import (
     FieldTexts,
     flink_columns,
@@ -74,6 +75,13 @@ LEFT JOIN LATERAL TABLE(decode_records('{fmt}', s.`raw`)) AS d(contract, doc, ad
   ON TRUE"""
 
 
+def _output_sql(contract, name: str, expression: str, settings: Settings) -> str:
+    # the pseudonym is computed once the value was typed; the contract checks use the text
+    if contract is INVOCATION_V1 and name == "user_id":
+        return user_id_sql(expression, settings.privacy)
+    return expression
+
+
 def build(
     t_env,
     settings: Settings,
@@ -91,6 +99,7 @@ def build(
         from genai_apm.jobs.udfs import decode_records_function
 
         t_env.create_temporary_function("decode_records", decode_records_function())
+    register_pseudonym_function(t_env, settings.privacy)
     for i, (table, fmt) in enumerate(sources):
         t_env.execute_sql(_decoded_view(i, table, fmt))
     t_env.execute_sql(
@@ -107,7 +116,8 @@ SELECT *, {texts_sql(contract, "`doc`")} AS `texts`
 FROM decoded WHERE contract = '{contract.name}'""")
         texts = FieldTexts.of(contract)
         columns = ",\n  ".join(
-            f"{typed(f, texts)} AS {quote_ident(f.name)}" for f in contract.fields
+            f"{_output_sql(contract, f.name, typed(f, texts), settings)} AS {quote_ident(f.name)}"
+            for f in contract.fields
         )
         t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW {view} AS

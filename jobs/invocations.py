@@ -8,25 +8,37 @@ Views registered by ``register``:
 
 from __future__ import annotations
 
+from genai_apm.config import PrivacySettings
 from genai_apm.jobs.deadletters import deadletter_select
+from genai_apm.privacy import register_pseudonym_function, user_id_sql
 from genai_apm.schemas.contract import Contract
 from genai_apm.schemas.flink_sql import (
     FieldTexts,
     quote_ident,
     rejection_reason,
     texts_sql,
-    typed_columns,
+    typed,
 )
 from genai_apm.schemas.invocation import INVOCATION_V1
 
 
-def register(t_env, raw_source: str, contract: Contract = INVOCATION_V1) -> None:
+def register(
+    t_env,
+    raw_source: str,
+    contract: Contract = INVOCATION_V1,
+    privacy: PrivacySettings | None = None,
+) -> None:
+    privacy = privacy or PrivacySettings()
+    register_pseudonym_function(t_env, privacy)
     # every field's text from one parse of the document (see FieldTexts)
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW invocations_texts AS
 SELECT *, {texts_sql(contract, "`doc`")} AS `texts` FROM {quote_ident(raw_source)}""")
     texts = FieldTexts.of(contract)
-    cols = ",\n  ".join(typed_columns(contract, texts))
+    cols = ",\n  ".join(
+        f"{_column_sql(typed(f, texts), f.name, privacy)} AS {quote_ident(f.name)}"
+        for f in contract.fields
+    )
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW invocations_checked AS
 SELECT
@@ -49,3 +61,8 @@ SELECT * FROM invocations_checked WHERE `reason` IS NULL""")
             where="`reason` IS NOT NULL",
         )
     )
+
+
+def _column_sql(expression: str, name: str, privacy: PrivacySettings) -> str:
+    # checks (rejection_reason) still see the original text; only the output is hashed
+    return user_id_sql(expression, privacy) if name == "user_id" else expression

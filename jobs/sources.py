@@ -33,7 +33,7 @@ def kafka_invocations(
             start_offsets=start_offsets,
         )
     )
-    invocations.register(t_env, RAW_TABLE)
+    invocations.register(t_env, RAW_TABLE, privacy=settings.privacy)
 
 
 def file_invocations(t_env, settings: Settings, input_path: str) -> None:
@@ -45,7 +45,7 @@ def file_invocations(t_env, settings: Settings, input_path: str) -> None:
             RAW_TABLE, input_path, event_time_sql=_event_time(), flink=settings.flink
         )
     )
-    invocations.register(t_env, RAW_TABLE)
+    invocations.register(t_env, RAW_TABLE, privacy=settings.privacy)
 
 
 def add_deadletters(

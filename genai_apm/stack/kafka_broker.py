@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from genai_apm.config import StackSettings
@@ -15,17 +16,56 @@ NAME = "kafka"
 LOG_CONFIG_DIR = project_root() / "infra" / "kafka"
 
 
-def server_properties(stack: StackSettings, data_dir: Path) -> str:
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
+@dataclass(frozen=True)
+class SecuredListener:
+    """An extra SASL_SSL listener with SCRAM-SHA-512 users (opt-in: tests of secured clients).
+
+    The PLAINTEXT and CONTROLLER listeners stay as they are, on loopback: broker-internal
+    traffic and readiness checks need no credentials.
+    """
+
+    port: int
+    # server certificate chain + PKCS#8 private key in one PEM file, the key encrypted with
+    # key_password (the only form of PEM key file Kafka's own TLS code loads)
+    keystore_pem: Path
+    key_password: str
+    # (name, password) pairs, created when the storage is formatted
+    scram_users: tuple[tuple[str, str], ...]
+
+
+def _secured_properties(secured: SecuredListener) -> dict[str, str]:
+    prefix = "listener.name.sasl_ssl."
+    return {
+        "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        prefix + "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        # credentials are checked against the SCRAM users in the cluster metadata
+        prefix + SCRAM_MECHANISM.lower() + ".sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+        prefix + "ssl.keystore.type": "PEM",
+        prefix + "ssl.keystore.location": str(secured.keystore_pem),
+        prefix + "ssl.key.password": secured.key_password,
+    }
+
+
+def server_properties(
+    stack: StackSettings, data_dir: Path, secured: SecuredListener | None = None
+) -> str:
     """Broker + controller on loopback; replication 1 everywhere or consumer groups hang."""
+    plain = f"PLAINTEXT://127.0.0.1:{stack.kafka_port}"
+    sasl = f",SASL_SSL://127.0.0.1:{secured.port}" if secured else ""
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
-        "listeners": f"PLAINTEXT://127.0.0.1:{stack.kafka_port},"
-        f"CONTROLLER://127.0.0.1:{stack.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{stack.kafka_port}",
+        "listeners": f"{plain}{sasl},CONTROLLER://127.0.0.1:{stack.controller_port}",
+        "advertised.listeners": f"{plain}{sasl}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        + (",SASL_SSL:SASL_SSL" if secured else ""),
         # with `format --standalone` the quorum is bootstrapped, not a static voter list
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{stack.controller_port}",
         "log.dirs": str(data_dir),
@@ -43,12 +83,17 @@ def server_properties(stack: StackSettings, data_dir: Path) -> str:
         "transaction.max.timeout.ms": "3600000",
         "log.retention.hours": "168",
     }
+    if secured:
+        props |= _secured_properties(secured)
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
 class KafkaBroker:
-    def __init__(self, stack: StackSettings, state_dir: Path):
+    def __init__(
+        self, stack: StackSettings, state_dir: Path, secured: SecuredListener | None = None
+    ):
         self.stack = stack
+        self.secured = secured
         self.dir = state_dir / NAME
         self.process = ManagedProcess(NAME, state_dir)
 
@@ -84,6 +129,7 @@ class KafkaBroker:
             "-c",
             str(props),
             "--standalone",
+            *self._scram_arguments(),
             heap="256m",
         )
         result = subprocess.run(argv, capture_output=True, text=True)
@@ -91,11 +137,26 @@ class KafkaBroker:
             lines = (result.stdout + result.stderr).strip().splitlines() or ["(no output)"]
             raise GenaiApmError(f"Kafka storage format failed: {lines[-1]}")
 
+    def _scram_arguments(self) -> list[str]:
+        if self.secured is None:
+            return []
+        args = []
+        for name, password in self.secured.scram_users:
+            args += ["--add-scram", f'{SCRAM_MECHANISM}=[name="{name}",password="{password}"]']
+        return args
+
+    @property
+    def secured_bootstrap(self) -> str:
+        if self.secured is None:
+            raise GenaiApmError("this broker has no SASL_SSL listener")
+        return f"127.0.0.1:{self.secured.port}"
+
     def up(self) -> bool:
         """Start the broker unless ours is running; wait until it answers. True if started."""
         if self.process.pid() is not None:
             return False
-        for port in (self.stack.kafka_port, self.stack.controller_port):
+        ports = [self.stack.kafka_port, self.stack.controller_port]
+        for port in ports + ([self.secured.port] if self.secured else []):
             if port_in_use(port):
                 raise GenaiApmError(
                     f"port {port} on 127.0.0.1 is in use; set stack.kafka_port / "
@@ -105,7 +166,7 @@ class KafkaBroker:
         self.dir.mkdir(parents=True, exist_ok=True)
         data = self.dir / "data"
         props = self.dir / "server.properties"
-        props.write_text(server_properties(self.stack, data))
+        props.write_text(server_properties(self.stack, data, self.secured))
         self._format_storage(props, data)
         self.process.start(self._java("kafka.Kafka", str(props), heap=self.stack.kafka_heap))
         self.process.wait_ready(self._ready, self.stack.ready_timeout_s, "Kafka broker")
