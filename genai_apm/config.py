@@ -19,6 +19,8 @@ from typing import Any
 from genai_apm.errors import GenaiApmError
 
 ENV_PREFIX = "GENAI_APM_"
+# variables that locate settings instead of holding one
+NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "APP_PROPERTIES"})
 SECRET_KEYS = frozenset({"sasl_password", "aws_secret_access_key", "secret_access_key"})
 
 
@@ -335,7 +337,7 @@ def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str
     sections = _section_types(Settings)
     found: dict[str, dict[str, str]] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         rest = name[len(ENV_PREFIX) :].lower()
         section = next((s for s in sections if rest.startswith(s + "_")), None)
@@ -368,6 +370,11 @@ def load(
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise GenaiApmError(f"config file {config_path} is unreadable: {e}") from None
         merged = _build(data, str(config_path))
+    from genai_apm import app_properties  # Managed Flink's runtime properties, if any
+
+    if (props := app_properties.properties_path(environ)) is not None:
+        for section, values in _build(app_properties.overrides(props), str(props)).items():
+            merged.setdefault(section, {}).update(values)
     for section, values in _build(_env_overrides(environ), "environment").items():
         merged.setdefault(section, {}).update(values)
     settings = Settings()
