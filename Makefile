@@ -53,9 +53,13 @@ format: install ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup lint ## unit tests, then integration tests on a real broker and Flink
+test: setup lint validate-infra ## unit tests, then integration tests on a real broker and Flink
 	$(BIN)/pytest -m "not integration" tests
 	$(BIN)/pytest -m integration tests
+
+validate-infra: install ## generated infra/ up to date, CloudFormation templates pass cfn-lint
+	$(BIN)/python -m genai_apm.aws_templates --check
+	$(BIN)/cfn-lint infra/aws/*.yaml
 
 test-unit: install ## unit tests only (no servers)
 	$(BIN)/pytest -m "not integration" tests
@@ -71,4 +75,4 @@ bench: setup $(VENV)/.bench-installed ## events/s and memory of the pipeline vs 
 clean: down ## remove the venv, jar cache and local state
 	rm -rf $(VENV) .cache .state
 
-.PHONY: help install jars setup run up down status lint format test test-unit bench clean
+.PHONY: help install jars setup run up down status lint format test test-unit validate-infra bench clean

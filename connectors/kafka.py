@@ -25,12 +25,24 @@ SOURCE_METADATA = (
 )
 
 
+MSK_IAM = "AWS_MSK_IAM"
+MSK_IAM_PACKAGE = "software.amazon.msk.auth.iam"
+
+
 def client_properties(kafka: KafkaSettings) -> dict[str, str]:
     """Connection options shared by sources and sinks, as Flink `properties.*` keys."""
     props = {"properties.bootstrap.servers": kafka.bootstrap_servers}
     if kafka.security_protocol != "PLAINTEXT":
         props["properties.security.protocol"] = kafka.security_protocol
-    if kafka.sasl_mechanism:
+    if kafka.sasl_mechanism == MSK_IAM:
+        # Amazon MSK IAM access control: the role's credentials sign the login, so there is
+        # no password; the aws-msk-iam-auth classes ship in the Managed Flink package's jar
+        props["properties.sasl.mechanism"] = MSK_IAM
+        props["properties.sasl.jaas.config"] = f"{MSK_IAM_PACKAGE}.IAMLoginModule required;"
+        props["properties.sasl.client.callback.handler.class"] = (
+            f"{MSK_IAM_PACKAGE}.IAMClientCallbackHandler"
+        )
+    elif kafka.sasl_mechanism:
         props["properties.sasl.mechanism"] = kafka.sasl_mechanism
         module = (
             "org.apache.kafka.common.security.plain.PlainLoginModule"

@@ -27,6 +27,8 @@ ENV_VAR = "GENAI_APM_APP_PROPERTIES"
 GROUP_PREFIX = "genai_apm."
 # Managed Flink's own group: which Python file to run, the jar with the connectors
 RUN_OPTIONS_GROUP = "kinesis.analytics.flink.run.options"
+# which genai-apm job the Managed Flink package's main.py runs: not a settings section
+JOB_GROUP = "genai_apm"
 
 
 def properties_path(environ: typing.Mapping[str, str]) -> Path | None:
@@ -61,6 +63,22 @@ def overrides(path: Path) -> dict[str, dict[str, str]]:
         if section in found:
             raise GenaiApmError(f"{path}: property group {name} appears twice")
         found[section] = dict(values)
+    return found
+
+
+def job(path: Path) -> str:
+    """The job named in the ``genai_apm`` group (key ``job``) of a property file."""
+    from genai_apm.jobs import JOBS
+
+    try:
+        groups = json.loads(path.read_text(encoding="utf-8"))
+        (found,) = [g["PropertyMap"]["job"] for g in groups if g["PropertyGroupId"] == JOB_GROUP]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise GenaiApmError(
+            f"{path}: no property group {JOB_GROUP} with a key job (one of {', '.join(JOBS)})"
+        ) from None
+    if found not in JOBS:
+        raise GenaiApmError(f"{path}: unknown job {found!r} (known: {', '.join(JOBS)})")
     return found
 
 
