@@ -19,8 +19,8 @@ from typing import Any
 from genai_apm.errors import GenaiApmError
 
 ENV_PREFIX = "GENAI_APM_"
-# variables that locate settings instead of holding one
-NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "APP_PROPERTIES"})
+# variables that locate settings or the checkout (genai_apm.home) instead of holding a setting
+NOT_SETTINGS = frozenset({f"{ENV_PREFIX}{n}" for n in ("CONFIG", "APP_PROPERTIES", "HOME")})
 SECRET_KEYS = frozenset({"sasl_password", "aws_secret_access_key", "secret_access_key"})
 
 

@@ -127,3 +127,9 @@ def test_property_groups_round_trip_through_the_loader(tmp_path):
     path = _write(tmp_path, app_properties.property_groups(wanted))
     s = config.load(environ={app_properties.ENV_VAR: path})
     assert s == Settings().replace(**wanted)
+
+
+def test_variables_that_locate_files_are_not_settings(tmp_path):
+    # GENAI_APM_HOME (genai_apm.home) is set in the Managed Flink package and the k8s image
+    environ = {"GENAI_APM_HOME": str(tmp_path), app_properties.ENV_VAR: _write(tmp_path, GROUPS)}
+    assert config.load(environ=environ).kafka.partitions == 6
