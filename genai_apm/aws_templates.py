@@ -1088,7 +1088,6 @@ def flink_deployment(settings: Settings, job: str = DEFAULT_JOB) -> dict:
                 "taskmanager.numberOfTaskSlots": str(settings.flink.task_slots),
                 "execution.checkpointing.interval": f"{settings.flink.checkpoint_interval_s} s",
                 "state.backend.type": "rocksdb",
-                "execution.checkpointing.dir": "s3://CHANGE-ME/checkpoints",
                 "high-availability.type": "kubernetes",
                 "high-availability.storageDir": "s3://CHANGE-ME/ha",
             },
@@ -1100,6 +1099,11 @@ def flink_deployment(settings: Settings, job: str = DEFAULT_JOB) -> dict:
                         {
                             "name": "flink-main-container",
                             "env": [
+                                # the official image's switch for its bundled S3 plugin
+                                {
+                                    "name": "ENABLE_BUILT_IN_PLUGINS",
+                                    "value": f"flink-s3-fs-hadoop-{FLINK_VERSION}.jar",
+                                },
                                 {"name": "GENAI_APM_HOME", "value": K8S_HOME},
                                 {
                                     "name": "GENAI_APM_KAFKA_BOOTSTRAP_SERVERS",
@@ -1110,6 +1114,11 @@ def flink_deployment(settings: Settings, job: str = DEFAULT_JOB) -> dict:
                                 {
                                     "name": "GENAI_APM_OUTPUT_TABLES_PATH",
                                     "value": f"s3://CHANGE-ME/{TABLES_PREFIX}",
+                                },
+                                # the job sets its checkpoint storage itself (flink_env)
+                                {
+                                    "name": "GENAI_APM_FLINK_CHECKPOINT_DIR",
+                                    "value": f"s3://CHANGE-ME/{CHECKPOINTS_PREFIX}",
                                 },
                             ],
                         }

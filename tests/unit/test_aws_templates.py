@@ -218,8 +218,11 @@ def test_flink_deployment_runs_a_known_job_through_the_python_driver():
     env = {e["name"]: e["value"] for e in spec["podTemplate"]["spec"]["containers"][0]["env"]}
     from genai_apm import config
 
-    settings_env = {k: v for k, v in env.items() if k != "GENAI_APM_HOME"}
-    assert config.load(environ=settings_env).kafka.sasl_mechanism == "AWS_MSK_IAM"
+    # every GENAI_APM_* variable is a setting the loader accepts
+    settings = config.load(environ=env)
+    assert settings.kafka.sasl_mechanism == "AWS_MSK_IAM"
+    assert settings.flink.checkpoint_dir.startswith("s3://")
+    assert env["GENAI_APM_HOME"] == aws_templates.K8S_HOME
 
 
 def test_msk_iam_client_properties():
