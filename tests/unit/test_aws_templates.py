@@ -242,3 +242,18 @@ def test_msk_iam_client_properties():
         "software.amazon.msk.auth.iam.IAMClientCallbackHandler"
     )
     assert "password" not in json.dumps(props)
+
+
+def test_cfn_lint_accepts_every_template_and_catches_a_broken_one():
+    from cfnlint.api import lint
+
+    texts = {p: t for p, t in aws_templates.artifacts().items() if p.suffix == ".yaml"}
+    texts = {p: t for p, t in texts.items() if p.parent == aws_templates.AWS_DIR}
+    assert len(texts) == 3
+    for path, text in texts.items():
+        assert [str(m) for m in lint(text)] == [], path
+    # the validator really checks: a misspelt property in the pipeline is an error
+    broken = texts[aws_templates.AWS_DIR / "pipeline.yaml"].replace(
+        "RuntimeEnvironment: FLINK-1_20", "RuntimeEnviroment: FLINK-1_20"
+    )
+    assert any("RuntimeEnviroment" in str(m) for m in lint(broken))
