@@ -333,9 +333,11 @@ def flink_policy(settings: Settings) -> dict:
                 ["s3:GetObject", "s3:GetObjectVersion"],
                 sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}/${ArtifactKey}"),
             ),
+            # GetBucketLocation has no s3:prefix key: a prefix condition would never match it
+            _statement("BucketLocation", ["s3:GetBucketLocation"], bucket),
             _statement(
                 "ListOwnPrefixes",
-                ["s3:ListBucket", "s3:GetBucketLocation"],
+                ["s3:ListBucket"],
                 bucket,
                 {"StringLike": {"s3:prefix": [f"{p}/*" for p in prefixes] + prefixes}},
             ),
@@ -473,8 +475,13 @@ def analyst_policy() -> dict:
                 ],
             ),
             _statement(
+                "BucketLocation",
+                ["s3:GetBucketLocation"],
+                sub("arn:${AWS::Partition}:s3:::${DataBucket}"),
+            ),
+            _statement(
                 "ListData",
-                ["s3:ListBucket", "s3:GetBucketLocation"],
+                ["s3:ListBucket"],
                 sub("arn:${AWS::Partition}:s3:::${DataBucket}"),
                 {"StringLike": {"s3:prefix": [f"{TABLES_PREFIX}/*", f"{ATHENA_RESULTS_PREFIX}/*"]}},
             ),
