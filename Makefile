@@ -53,9 +53,21 @@ format: install ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup lint ## unit tests, then integration tests on a real broker and Flink
+test: setup lint validate-infra ## unit tests, then integration tests on a real broker and Flink
 	$(BIN)/pytest -m "not integration" tests
 	$(BIN)/pytest -m integration tests
+
+validate-infra: install ## generated infra/ up to date, CloudFormation templates pass cfn-lint
+	$(BIN)/python -m genai_apm.aws_templates --check
+	$(BIN)/cfn-lint infra/aws/*.yaml
+
+MANAGED_FLINK_JAR := .cache/jars/managed-flink/genai-apm-managed-flink.jar
+$(MANAGED_FLINK_JAR): infra/pom.xml infra/managed-flink/pom.xml $(UDF_SOURCES)
+	@command -v mvn >/dev/null || { echo "error: Maven is required to build the package jar (no mvn on PATH)" >&2; exit 1; }
+	mvn -q -B -f infra/pom.xml -P managed-flink -pl managed-flink package
+
+package: install $(MANAGED_FLINK_JAR) ## dist/genai-apm-managed-flink.zip for Managed Flink (Flink 1.20 connectors; README "Deploying to AWS")
+	$(BIN)/python -m genai_apm.managed_flink
 
 test-unit: install ## unit tests only (no servers)
 	$(BIN)/pytest -m "not integration" tests
@@ -71,4 +83,4 @@ bench: setup $(VENV)/.bench-installed ## events/s and memory of the pipeline vs 
 clean: down ## remove the venv, jar cache and local state
 	rm -rf $(VENV) .cache .state
 
-.PHONY: help install jars setup run up down status lint format test test-unit bench clean
+.PHONY: help install jars setup run up down status lint format test test-unit validate-infra package bench clean

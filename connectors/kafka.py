@@ -29,6 +29,7 @@ SOURCE_METADATA = (
 # flink-sql-connector-kafka relocates the Kafka client: a login module named by its plain
 # class name is "No LoginModule found" in a job (seen against the secured test broker)
 SHADED_KAFKA = "org.apache.flink.kafka.shaded.org.apache.kafka"
+PLAIN_KAFKA = "org.apache.kafka"
 
 
 def _jaas_quoted(value: str) -> str:
@@ -36,27 +37,40 @@ def _jaas_quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+MSK_IAM = "AWS_MSK_IAM"
+MSK_IAM_PACKAGE = "software.amazon.msk.auth.iam"
+
+
 def client_properties(kafka: KafkaSettings) -> dict[str, str]:
     """Connection options shared by sources and sinks, as Flink `properties.*` keys."""
     props = {"properties.bootstrap.servers": kafka.bootstrap_servers}
     if kafka.security_protocol != "PLAINTEXT":
         props["properties.security.protocol"] = kafka.security_protocol
-    if kafka.sasl_mechanism == "AWS_MSK_IAM":
-        raise GenaiApmError(
-            "kafka.sasl_mechanism AWS_MSK_IAM works for the CLI tools (kafka-python) but not in "
-            "Flink jobs of this build: aws-msk-iam-auth cannot plug into the shaded Kafka client "
-            'of flink-sql-connector-kafka (README, "Security"); use SCRAM-SHA-512 for jobs'
+    if kafka.sasl_mechanism == MSK_IAM:
+        if kafka.shaded_client:
+            raise GenaiApmError(
+                "kafka.sasl_mechanism AWS_MSK_IAM needs the plain Kafka client in Flink jobs "
+                "(the Managed Flink package, kafka.shaded_client = false); aws-msk-iam-auth cannot "
+                'plug into the client flink-sql-connector-kafka relocates (README, "Security")'
+            )
+        # Amazon MSK IAM access control: the role's credentials sign the login, so there is
+        # no password; the aws-msk-iam-auth classes ship in the Managed Flink package's jar
+        props["properties.sasl.mechanism"] = MSK_IAM
+        props["properties.sasl.jaas.config"] = f"{MSK_IAM_PACKAGE}.IAMLoginModule required;"
+        props["properties.sasl.client.callback.handler.class"] = (
+            f"{MSK_IAM_PACKAGE}.IAMClientCallbackHandler"
         )
-    if kafka.sasl_mechanism:
+    elif kafka.sasl_mechanism:
         props["properties.sasl.mechanism"] = kafka.sasl_mechanism
         module = (
             "common.security.plain.PlainLoginModule"
             if kafka.sasl_mechanism == "PLAIN"
             else "common.security.scram.ScramLoginModule"
         )
+        package = SHADED_KAFKA if kafka.shaded_client else PLAIN_KAFKA
         # Flink masks *jaas.config* values when it prints configuration.
         props["properties.sasl.jaas.config"] = (
-            f"{SHADED_KAFKA}.{module} required username={_jaas_quoted(kafka.sasl_username)} "
+            f"{package}.{module} required username={_jaas_quoted(kafka.sasl_username)} "
             f"password={_jaas_quoted(kafka.sasl_password)};"
         )
     if "SSL" in kafka.security_protocol:

@@ -19,6 +19,8 @@ from typing import Any
 from genai_apm.errors import GenaiApmError
 
 ENV_PREFIX = "GENAI_APM_"
+# variables that locate settings or the checkout (genai_apm.home) instead of holding a setting
+NOT_SETTINGS = frozenset({f"{ENV_PREFIX}{n}" for n in ("CONFIG", "APP_PROPERTIES", "HOME")})
 SECRET_KEYS = frozenset(
     {
         "sasl_password",
@@ -37,6 +39,10 @@ class KafkaSettings:
     sasl_mechanism: str = ""
     sasl_username: str = ""
     sasl_password: str = ""
+    # the Kafka client inside Flink jobs is the one flink-sql-connector-kafka relocates (the
+    # default build); false where the plain client is bundled (the Managed Flink package,
+    # `make package`): login module class names differ, and only the plain one takes MSK IAM
+    shaded_client: bool = True
     # TLS, for security_protocol SSL or SASL_SSL (README, "Security"). PEM files, read by both
     # kafka-python and the Java client inside Flink. ssl_ca_file: the CA certificates the
     # broker's certificate must chain to; empty: the system's (Python) / the JVM's trust store.
@@ -409,7 +415,7 @@ def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str
     sections = _section_types(Settings)
     found: dict[str, dict[str, str]] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         rest = name[len(ENV_PREFIX) :].lower()
         section = next((s for s in sections if rest.startswith(s + "_")), None)
@@ -442,6 +448,11 @@ def load(
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise GenaiApmError(f"config file {config_path} is unreadable: {e}") from None
         merged = _build(data, str(config_path))
+    from genai_apm import app_properties  # Managed Flink's runtime properties, if any
+
+    if (props := app_properties.properties_path(environ)) is not None:
+        for section, values in _build(app_properties.overrides(props), str(props)).items():
+            merged.setdefault(section, {}).update(values)
     for section, values in _build(_env_overrides(environ), "environment").items():
         merged.setdefault(section, {}).update(values)
     settings = Settings()

@@ -131,5 +131,18 @@ def test_msk_iam_signs_with_aws_credentials_in_python_and_is_refused_for_flink()
     from kafka.net.sasl import get_sasl_mechanism
 
     get_sasl_mechanism("AWS_MSK_IAM")(host="b-1.example", **args)
-    with pytest.raises(GenaiApmError, match="AWS_MSK_IAM .* not in Flink jobs"):
+    with pytest.raises(GenaiApmError, match="AWS_MSK_IAM needs the plain Kafka client"):
         client_properties(s.kafka)
+    # the plain client (Managed Flink package) takes it, and SCRAM names the plain module
+    assert (
+        "IAMLoginModule"
+        in client_properties(s.kafka.__class__(**(vars(s.kafka) | {"shaded_client": False})))[
+            "properties.sasl.jaas.config"
+        ]
+    )
+    scram = s.kafka.__class__(
+        **(vars(s.kafka) | {"shaded_client": False, "sasl_mechanism": "SCRAM-SHA-512"})
+    )
+    assert client_properties(scram)["properties.sasl.jaas.config"].startswith(
+        "org.apache.kafka.common.security.scram.ScramLoginModule required"
+    )

@@ -1,0 +1,101 @@
+"""`make package`: the zip Amazon Managed Service for Apache Flink runs (infra/aws/pipeline.yaml).
+
+Layout (the run options in infra/aws/pipeline.yaml point at these paths):
+  main.py                                   infra/managed-flink/main.py: runs the named job
+  python/genai_apm/...                      the package, laid out as pip installs it
+  .cache/jars/flink/genai-apm-managed-flink.jar   connectors for Flink 1.20 (infra/managed-flink)
+  application_properties.json               example runtime properties, for a local try-out
+
+The jar must be built first (``make package`` runs Maven with the managed-flink profile).
+Entries are sorted and dated 1980-01-01, so the same sources give the same zip, byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+from genai_apm import aws_templates
+from genai_apm.errors import GenaiApmError
+
+ROOT = Path(__file__).resolve().parents[1]
+JAR = Path(".cache/jars/managed-flink/genai-apm-managed-flink.jar")
+MAIN = Path("infra/managed-flink/main.py")
+PROPERTIES = aws_templates.AWS_DIR / "application_properties.json"
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def python_files(root: Path = ROOT) -> dict[str, Path]:
+    """Path inside python/ -> source file, for every package and package-data file that
+    pyproject.toml declares (its package-dir mapping: jobs/ is genai_apm/jobs, ...)."""
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    setup = project["tool"]["setuptools"]
+    package_dir: dict[str, str] = setup["package-dir"]
+    data: dict[str, list[str]] = setup.get("package-data", {})
+    files: dict[str, Path] = {}
+    for package in setup["packages"]:
+        # a sub-package without its own mapping lives inside its parent's folder
+        parent, _, leaf = package.rpartition(".")
+        source = root / (package_dir.get(package) or f"{package_dir[parent]}/{leaf}")
+        target = package.replace(".", "/")
+        patterns = ["*.py", *data.get(package, [])]
+        for pattern in patterns:
+            for path in sorted(source.glob(pattern)):
+                if path.is_file():
+                    files[f"{target}/{path.relative_to(source).as_posix()}"] = path
+    return files
+
+
+def entries(root: Path = ROOT, jar: Path | None = None) -> dict[str, Path]:
+    """Name in the zip -> file on disk."""
+    jar = jar or root / JAR
+    if not jar.is_file():
+        raise GenaiApmError(f"{JAR} is missing: run `make package` (Maven builds it first)")
+    out = {
+        aws_templates.PACKAGE_MAIN: root / MAIN,
+        PROPERTIES.name: root / PROPERTIES,
+        aws_templates.PACKAGE_JAR: jar,
+    }
+    out |= {
+        f"{aws_templates.PACKAGE_PYTHON}{name}": path for name, path in python_files(root).items()
+    }
+    return out
+
+
+def build(output: Path, root: Path = ROOT, jar: Path | None = None) -> Path:
+    files = entries(root, jar)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[name].read_bytes())
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m genai_apm.managed_flink", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "dist" / aws_templates.PACKAGE_ZIP, help="zip path"
+    )
+    args = parser.parse_args(argv)
+    try:
+        out = build(args.output)
+    except GenaiApmError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    size = out.stat().st_size / 1e6
+    print(
+        f"wrote {out} ({size:.1f} MB): upload it to the ArtifactBucket of infra/aws/pipeline.yaml"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
