@@ -78,8 +78,26 @@ def _agents(s: Settings) -> list[Table]:
     ]
 
 
+def _anomalies(s: Settings) -> list[Table]:
+    from genai_apm.jobs import anomalies
+
+    return [
+        Table(
+            "anomalies",
+            anomalies.ANOMALY_COLUMNS,
+            "anomaly incidents (open and close events) and outlier calls",
+        )
+    ]
+
+
 # One entry per job writing Parquet tables: a new job's tables are one line here.
-DERIVED: tuple[Callable[[Settings], list[Table]], ...] = (_latency, _errors, _cost, _agents)
+DERIVED: tuple[Callable[[Settings], list[Table]], ...] = (
+    _latency,
+    _errors,
+    _cost,
+    _agents,
+    _anomalies,
+)
 
 
 def derived_tables(settings: Settings) -> list[Table]:
@@ -265,6 +283,25 @@ WHERE dt >= CAST(current_date - INTERVAL '1' DAY AS varchar)
   AND event_time >= current_timestamp - INTERVAL '24' HOUR
 GROUP BY 1, 2
 ORDER BY hour_start DESC, late_events DESC;""",
+        ),
+        "root_anomalies_7d.sql": _query(
+            """
+Anomaly incidents of the last 7 days that no other key's anomaly explains (the root causes,
+what to page on), newest first, with the incidents they explain beside them: an app's prompt
+spike also opens incidents on its models, each with explained_by = 'app <id>'.""",
+            """
+WITH opened AS (
+  SELECT * FROM anomalies
+  WHERE event = 'open' AND dt >= CAST(current_date - INTERVAL '7' DAY AS varchar)
+)
+SELECT r.alert_time, r.dimension, r."key", r.severity, r.score, r.metrics, r.explanation,
+  (SELECT COUNT(*) FROM opened e
+   WHERE e.explained_by = concat(r.dimension, ' ', r."key")
+     AND e.alert_time BETWEEN r.alert_time - INTERVAL '10' MINUTE
+                          AND r.alert_time + INTERVAL '10' MINUTE) AS incidents_explained
+FROM opened r
+WHERE r.explained_by IS NULL
+ORDER BY r.alert_time DESC;""",
         ),
     }
 

@@ -911,6 +911,8 @@ def _expr(expression: str, ident: str, label: str, **extra: Any) -> list:
 
 def dashboard(published: Published, alarm_ids: list[str]) -> dict:
     """The dashboard body; ${AWS::Region} and ${<Alarm>.Arn} are filled in by Fn::Sub."""
+    from genai_apm import cloudwatch
+
     p, ns = published, published.namespace
     model, app = [p.model], [p.app, p.model]
     bedrock = [BEDROCK_DIMENSION]
@@ -926,7 +928,8 @@ def dashboard(published: Published, alarm_ids: list[str]) -> dict:
                     f"## genai-apm\nMetrics in `{ns}` come from `genai-apm export cloudwatch` "
                     f"(1-minute windows, per {p.model} and {p.app}); `{BEDROCK_NAMESPACE}` "
                     "are Bedrock's own. Anomaly incidents found by the anomalies job are "
-                    "in its Kafka topic and Parquet table (Athena)."
+                    f"counted in `{cloudwatch.OPEN_INCIDENTS}`; their explanations are in its "
+                    "Kafka topic and Parquet table (Athena)."
                 )
             },
         },
@@ -992,11 +995,17 @@ def dashboard(published: Published, alarm_ids: list[str]) -> dict:
             period=60,
         ),
         _graph(
-            "Recent anomalies: fleet latency vs its expected band",
+            "Recent anomalies: open incidents, fleet latency vs its expected band",
             [
                 [ns, p.metric("InvocationLatency"), {"id": "m1", "stat": "Average"}],
                 _expr("ANOMALY_DETECTION_BAND(m1, 3)", "band", "expected (3 sd)"),
                 [ns, p.metric("Invocations"), {"id": "m2", "stat": "Sum", "yAxis": "right"}],
+                # incidents the anomalies job has open (genai.metrics.anomalies, exported)
+                [
+                    ns,
+                    cloudwatch.OPEN_INCIDENTS,
+                    {"id": "m3", "stat": "Maximum", "yAxis": "right"},
+                ],
             ],
             0,
             14,

@@ -175,9 +175,34 @@ def latency_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     return datums
 
 
+OPEN_INCIDENTS = "OpenAnomalyIncidents"
+ANOMALY_SCORE = "AnomalyMaxScore"
+
+
+def anomaly_count_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
+    """The datums of one genai.metrics.anomalies row: how many anomaly incidents are open in
+    the window (a gauge to alarm on) and the largest score, fleet-wide (no dimensions)."""
+    base = {
+        "Dimensions": [],
+        "Timestamp": _timestamp(row["window_start"]),
+        "StorageResolution": 1 if settings.cloudwatch.high_resolution else 60,
+    }
+    datums = []
+    if row.get("open_incidents") is not None:
+        value = float(row["open_incidents"])
+        datums.append({"MetricName": OPEN_INCIDENTS, **base, "Value": value, "Unit": "Count"})
+    if row.get("max_score") is not None:
+        value = float(row["max_score"])
+        datums.append({"MetricName": ANOMALY_SCORE, **base, "Value": value, "Unit": "None"})
+    return datums
+
+
 # topics.<name> -> translator: another derived topic (errors, cost) is one entry here
 Translator = Callable[[Mapping[str, Any], Settings], list[dict]]
-TRANSLATORS: dict[str, Translator] = {"latency": latency_datums}
+TRANSLATORS: dict[str, Translator] = {
+    "latency": latency_datums,
+    "anomaly_counts": anomaly_count_datums,
+}
 
 
 def problems(datum: Mapping[str, Any], now: dt.datetime, max_age: dt.timedelta) -> list[str]:

@@ -107,6 +107,31 @@ def test_high_resolution_option():
     assert {d["StorageResolution"] for d in cloudwatch.latency_datums(row(), settings)} == {1}
 
 
+def test_anomaly_counts_become_fleet_gauges_cloudwatch_accepts():
+    from genai_apm.jobs import anomalies
+
+    counts = {
+        "window_start": "2026-01-01T00:00:00Z",
+        "window_end": "2026-01-01T00:01:00Z",
+        "open_incidents": 3,
+        "keys_evaluated": 40,
+        "keys_warming_up": 2,
+        "max_score": 11.5,
+    }
+    assert set(counts) == {n for n, _ in anomalies.COUNT_COLUMNS}  # the job's own row
+    datums = cloudwatch.anomaly_count_datums(counts, Settings())
+    by_name = {d["MetricName"]: d for d in datums}
+    assert by_name[cloudwatch.OPEN_INCIDENTS]["Value"] == 3.0
+    assert by_name[cloudwatch.ANOMALY_SCORE]["Value"] == 11.5
+    assert all(d["Dimensions"] == [] and d["Timestamp"] == T0 for d in datums)
+    assert all(cloudwatch.problems(d, NOW, dt.timedelta(days=14)) == [] for d in datums)
+    # a window nobody scored yet (no key past warm-up) has no score to publish
+    quiet = cloudwatch.anomaly_count_datums(counts | {"max_score": None}, Settings())
+    assert [d["MetricName"] for d in quiet] == [cloudwatch.OPEN_INCIDENTS]
+    # the exporter reads the counts topic beside the latency topic
+    assert Settings().topics.anomaly_counts in cloudwatch._topics(Settings())
+
+
 def test_problems_catch_what_cloudwatch_refuses():
     age = dt.timedelta(days=14)
     ok = cloudwatch.latency_datums(row(), Settings())[0]
