@@ -183,8 +183,12 @@ def explanation(key: str, dimension: str, parts: list[tuple[str, float, float, f
 
 
 def _num(sql: str, digits: int = 4) -> str:
-    # the SQL twin of Python's f"{x:.4f}" in ``explanation``
-    return f"CAST(CAST({sql} AS DECIMAL(38, {digits})) AS STRING)"
+    # the SQL twin of Python's f"{x:.4f}" in ``explanation``; a value DECIMAL cannot hold
+    # (NaN, infinite, beyond 1e30) is written as Java prints it instead of failing the job
+    return (
+        f"CASE WHEN ABS({sql}) < 1e30 THEN CAST(CAST({sql} AS DECIMAL(38, {digits})) AS STRING) "
+        f"ELSE CAST({sql} AS STRING) END"
+    )
 
 
 def window(settings: Settings) -> Window:
@@ -256,7 +260,12 @@ def quartiles_sql(source: str, s: AnomalySettings) -> str:
     rolling z-score the evaluation compares with), and how many windows had a value."""
     n = int(s.baseline_windows)
     if s.detector == "zscore":
-        stats = "ARRAY[AVG({m}) OVER w, STDDEV_POP({m}) OVER w]"
+        # sd from E[x^2] - E[x]^2, floored at 0: STDDEV_POP's rounding can make a constant
+        # series' variance slightly negative, and its square root NaN
+        stats = (
+            "ARRAY[AVG({m}) OVER w, SQRT(GREATEST("
+            "AVG({m} * {m}) OVER w - AVG({m}) OVER w * AVG({m}) OVER w, 0.0))]"
+        )
     else:
         stats = "PERCENTILE({m}, ARRAY[0.25, 0.5, 0.75]) OVER w"
     cols = ",\n  ".join(

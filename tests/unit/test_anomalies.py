@@ -65,7 +65,7 @@ def test_sql_uses_settings_and_excludes_the_current_window(base_settings):
 def test_zscore_detector_and_both_directions(base_settings):
     a = base_settings.replace(anomalies={"detector": "zscore", "direction": "both"}).anomalies
     q = anomalies.quartiles_sql("anomaly_windows", a)
-    assert "STDDEV_POP(latency_p50_ms) OVER w" in q and "PERCENTILE" not in q
+    assert "AVG(latency_p50_ms * latency_p50_ms) OVER w" in q and "PERCENTILE" not in q
     b = anomalies.baseline_sql("anomaly_quartiles", a)
     assert "LAG(latency_p50_ms_q[1]) OVER w AS latency_p50_ms_center" in b
     e = anomalies.evaluation_sql("anomaly_baselines", a)
