@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from genai_apm import query
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.record_filter import parse_since  # noqa: F401 - the report's --since
 
 ALL = "*"  # the jobs' "all models / all apps" key
 ERROR_CLASSES = (  # errors_* column -> legend label
@@ -110,30 +110,6 @@ def open_tables(
             yield con, folder, views
         finally:
             con.close()
-
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_since(text: str | None, latest: dt.datetime | None) -> dt.datetime | None:
-    """``--since``: an ISO-8601 time (UTC unless it says otherwise), or a duration such as
-    ``30m``, ``6h`` or ``2d`` back from ``latest``."""
-    if not text:
-        return None
-    m = _DURATION.match(text.strip())
-    if m:
-        if latest is None:
-            return None  # nothing to count back from: no data either way
-        return latest - dt.timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
-    try:
-        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise GenaiApmError(
-            f"--since {text!r}: expected an ISO-8601 time (2026-01-01T00:00Z) or a duration "
-            "(30m, 6h, 2d)"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def since_ms(since: dt.datetime | None) -> int:
