@@ -53,7 +53,13 @@ format: install ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup lint validate-infra ## unit tests, then integration tests on a real broker and Flink
+browser: ## Debian's chromium, for the report's browser test (installed only when missing)
+	@command -v chromium >/dev/null || { test "$$(id -u)" = 0 \
+	  || { echo "error: chromium is missing; as root: apt-get install chromium" >&2; exit 1; }; \
+	  apt-get install -y -q --no-install-recommends chromium \
+	  || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }; }
+
+test: setup lint validate-infra browser ## unit tests, then integration tests on a real broker and Flink
 	$(BIN)/pytest -m "not integration" tests
 	$(BIN)/pytest -m integration tests
 
@@ -69,7 +75,7 @@ $(MANAGED_FLINK_JAR): infra/pom.xml infra/managed-flink/pom.xml $(UDF_SOURCES)
 package: install $(MANAGED_FLINK_JAR) ## dist/genai-apm-managed-flink.zip for Managed Flink (Flink 1.20 connectors; README "Deploying to AWS")
 	$(BIN)/python -m genai_apm.managed_flink
 
-test-unit: install ## unit tests only (no servers)
+test-unit: install browser ## unit tests only (no servers)
 	$(BIN)/pytest -m "not integration" tests
 
 EVENTS ?= 300000
@@ -83,4 +89,4 @@ bench: setup $(VENV)/.bench-installed ## events/s and memory of the pipeline vs 
 clean: down ## remove the venv, jar cache and local state
 	rm -rf $(VENV) .cache .state
 
-.PHONY: help install jars setup run up down status lint format test test-unit validate-infra package bench clean
+.PHONY: help install jars setup run up down status lint format browser test test-unit validate-infra package bench clean

@@ -93,19 +93,6 @@ def cmd_cancel(args) -> int:
     return 0
 
 
-def _progress(label: str) -> Callable[[int], None]:
-    """A one-line progress report on stderr: count and rate so far."""
-    import time
-
-    start = time.monotonic()
-
-    def report(n: int) -> None:
-        rate = n / max(time.monotonic() - start, 1e-9)
-        print(f"\r  {label}: {n:,} ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
-
-    return report
-
-
 def _output(args, settings):
     from genai_apm import publish
 
@@ -123,7 +110,7 @@ def _output(args, settings):
 def cmd_generate(args) -> int:
     from pathlib import Path
 
-    from genai_apm import generator, publish
+    from genai_apm import generator, progress, publish
     from genai_apm.traffic.presets import PRESETS
 
     settings = _settings(args)
@@ -149,7 +136,13 @@ def cmd_generate(args) -> int:
         records = generator.with_disorder(records, args.disorder_ms, args.seed)
     if args.pace:
         records = generator.paced(records, args.pace)
-    records = generator.with_progress(records, _progress("generated"), every=5_000)
+    # the bar counts invocations (agent spans come on top), against --count when given
+    records = progress.track(
+        records,
+        "generated",
+        None if args.duration else args.count,
+        counts=lambda r: r.contract == generator.INVOCATION,
+    )
     output = _output(args, settings)
     if isinstance(output, publish.KafkaOutput):
         from genai_apm import kafka_io
@@ -163,7 +156,6 @@ def cmd_generate(args) -> int:
     for stream, payload in publish.encode(records, args.format):
         output.send(stream, payload)
     where = output.close()
-    print(file=sys.stderr)
     print(f"wrote {output.sent:,} {args.format} records to {where}")
     labels = args.labels or (str(Path(args.out) / "labels.json") if args.to == "file" else None)
     if spec.incidents:
@@ -175,7 +167,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from genai_apm import kafka_io, publish
+    from genai_apm import kafka_io, progress, publish
 
     settings = _settings(args)
     stream = {"native": "invocations", "bedrock": "bedrock", "otlp-json": "otlp"}[args.format]
@@ -183,12 +175,9 @@ def cmd_replay(args) -> int:
     output = publish.KafkaOutput(settings, args.topic)
     topic = output.topics([stream])[0]
     kafka_io.ensure_topics(settings.kafka, [topic])
-    from genai_apm.generator import with_progress
-
-    for line in with_progress(lines, _progress("replayed"), every=5_000):
+    for line in progress.track(lines, "replayed"):
         output.send(stream, line)
     where = output.close()
-    print(file=sys.stderr)
     print(f"replayed {output.sent:,} {args.format} records from {args.path} to {topic} ({where})")
     return 0
 
@@ -197,7 +186,7 @@ def cmd_backfill(args) -> int:
     import tempfile
     from pathlib import Path
 
-    from genai_apm import publish
+    from genai_apm import progress, publish
     from genai_apm.adapters import AdapterError, decode
 
     if args.job != "latency":
@@ -216,7 +205,7 @@ def cmd_backfill(args) -> int:
         rejected.parent.mkdir(parents=True, exist_ok=True)
         kept = dropped = 0
         with open(Path(source) / "events.jsonl", "wb") as out, open(rejected, "w") as bad:
-            for line in publish.read_lines(args.input, settings):
+            for line in progress.track(publish.read_lines(args.input, settings), "normalised"):
                 try:
                     for contract, event in decode(args.format, line):
                         if contract == "InvocationEvent":
@@ -236,31 +225,65 @@ def cmd_backfill(args) -> int:
                     )
         print(f"normalised {kept:,} invocations; {dropped:,} records rejected ({rejected})")
     print(f"running the {args.job} backfill on a local MiniCluster", flush=True)
-    latency.backfill(settings, input_path=source, output_path=args.output)
+    with progress.elapsed(f"{args.job} backfill"):
+        latency.backfill(settings, input_path=source, output_path=args.output)
     print(f"tables written under {args.output}")
     return 0
 
 
 def cmd_consume(args) -> int:
-    from genai_apm import kafka_io
+    import datetime as dt
+
+    from genai_apm import kafka_io, query
+    from genai_apm.record_filter import RecordFilter, parse_since, table_columns, table_rows
 
     settings = _settings(args)
-    shown = 0
+    keep = RecordFilter(args.model, args.app, parse_since(args.since, dt.datetime.now(dt.UTC)))
+    filtering = keep != RecordFilter()
+    shown, table = 0, []
     for value in kafka_io.consume(
         settings.kafka, args.topic, from_beginning=not args.latest, idle_timeout_s=args.idle_timeout
     ):
         try:
             record = json.loads(value)
         except ValueError:
-            print(value.decode(errors="replace"))
-        else:
-            if args.model and record.get("model_id") != args.model:
+            record = None
+        if not isinstance(record, dict):
+            if filtering:  # a record that is not a JSON object has no field to match
                 continue
+            print(value.decode(errors="replace"))
+        elif not keep(record):
+            continue
+        elif args.pretty:
+            table.append(record)  # printed at the end: columns must be as wide as their data
+        else:
             print(json.dumps(record, sort_keys=False))
         shown += 1
         if args.max and shown >= args.max:
             break
+    if args.pretty and table:
+        columns = table_columns(table, args.columns.split(",") if args.columns else None)
+        print(query.format_table(columns, table_rows(table, columns)))
     print(f"-- {shown} record(s) from {args.topic}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from genai_apm import kafka_io, report
+
+    settings = _settings(args)
+    alerts = None
+    if args.alerts_from_kafka:
+        alerts = kafka_io.consume_json(
+            settings.kafka, settings.topics.alerts, idle_timeout_s=3.0, until_end=True
+        )
+    written = report.build(
+        settings, args.out, tables_path=args.tables_path, since=args.since, alerts=alerts
+    )
+    print(
+        f"report: {written.path} ({written.charts} charts, {written.empty_panels} panels "
+        "without data); open it in a browser"
+    )
     return 0
 
 
@@ -342,9 +365,9 @@ def parser() -> argparse.ArgumentParser:
         return s
 
     s = add("stack", cmd_stack, "start, stop or inspect the local Kafka broker and moto server")
-    s.add_argument("action", choices=["up", "down", "status"])
+    s.add_argument("action", choices=["up", "down", "status"], help="what to do")
     s = add("cluster", cmd_cluster, "start, stop or inspect a standalone Flink cluster on loopback")
-    s.add_argument("action", choices=["up", "down", "status"])
+    s.add_argument("action", choices=["up", "down", "status"], help="what to do")
     s = add("submit", cmd_submit, "run a job: local MiniCluster by default, or --cluster")
     s.add_argument("job", help="job name, e.g. latency")
     s.add_argument(
@@ -360,7 +383,7 @@ def parser() -> argparse.ArgumentParser:
     s = add("jobs", cmd_jobs, "list the jobs of a Flink cluster")
     s.add_argument("--cluster", metavar="HOST:PORT", help="default: flink.rest_address")
     s = add("cancel", cmd_cancel, "cancel a job on a Flink cluster")
-    s.add_argument("job_id")
+    s.add_argument("job_id", help="the job id, as `genai-apm jobs` lists it")
     s.add_argument("--cluster", metavar="HOST:PORT", help="default: flink.rest_address")
     s = add("generate", cmd_generate, "generate deterministic, realistic traffic")
     s.add_argument("--count", type=int, default=10_000, help="invocations to generate")
@@ -377,11 +400,13 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         help="also limit output to this many records per second of wall-clock time",
     )
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--models", type=int, default=8)
-    s.add_argument("--apps", type=int, default=8)
-    s.add_argument("--users", type=int, default=200)
-    s.add_argument("--error-rate", type=float, default=0.04)
+    s.add_argument("--seed", type=int, default=7, help="same seed, same traffic (default 7)")
+    s.add_argument("--models", type=int, default=8, help="how many models to call (default 8)")
+    s.add_argument("--apps", type=int, default=8, help="how many calling apps (default 8)")
+    s.add_argument("--users", type=int, default=200, help="how many end users (default 200)")
+    s.add_argument(
+        "--error-rate", type=float, default=0.04, help="share of failed calls (default 0.04)"
+    )
     s.add_argument(
         "--agents",
         type=float,
@@ -395,22 +420,43 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--disorder-ms", type=float, default=0.0, help="shuffle records within this much event time"
     )
-    s.add_argument("--format", choices=["native", "bedrock", "otlp-json"], default="native")
-    s.add_argument("--to", choices=["kafka", "kinesis", "file"], default="kafka")
+    s.add_argument(
+        "--format",
+        choices=["native", "bedrock", "otlp-json"],
+        default="native",
+        help="record format (default native)",
+    )
+    s.add_argument(
+        "--to", choices=["kafka", "kinesis", "file"], default="kafka", help="where (default kafka)"
+    )
     s.add_argument("--topic", help="Kafka topic (default: by format, from settings)")
     s.add_argument("--stream", help="Kinesis stream name (with --to kinesis)")
     s.add_argument("--out", metavar="DIR", help="directory for --to file")
     s = add("replay", cmd_replay, "publish a file, directory or s3:// prefix to Kafka")
-    s.add_argument("path")
-    s.add_argument("--format", choices=["native", "bedrock", "otlp-json"], required=True)
+    s.add_argument("path", help="file, directory or s3:// prefix; .gz files are decompressed")
+    s.add_argument(
+        "--format",
+        choices=["native", "bedrock", "otlp-json"],
+        required=True,
+        help="the records' format: it picks the topic",
+    )
     s.add_argument("--topic", help="Kafka topic (default: by format, from settings)")
     s = add("backfill", cmd_backfill, "run a job bounded over files into Parquet tables")
     s.add_argument("job", help="job name: latency")
     s.add_argument("--input", required=True, help="file, directory or s3:// prefix")
-    s.add_argument("--format", choices=["native", "bedrock", "otlp-json"], default="native")
-    s.add_argument("--output", required=True, metavar="DIR")
-    s = add("consume", cmd_consume, "print the records of a topic as JSON lines")
-    s.add_argument("topic")
+    s.add_argument(
+        "--format",
+        choices=["native", "bedrock", "otlp-json"],
+        default="native",
+        help="the input's format (default native)",
+    )
+    s.add_argument("--output", required=True, metavar="DIR", help="where to write the tables")
+    s = add(
+        "consume",
+        cmd_consume,
+        "print a topic's records as JSON lines, or as a table (--pretty), filtered",
+    )
+    s.add_argument("topic", help="e.g. genai.metrics.latency, genai.alerts")
     s.add_argument("--latest", action="store_true", help="only records arriving from now on")
     s.add_argument(
         "--idle-timeout",
@@ -420,6 +466,21 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--max", type=int, help="stop after this many records")
     s.add_argument("--model", help="only records with this model_id")
+    s.add_argument("--app", help="only records with this app_id")
+    s.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only records from then on (by window_start, alert_time, session_start or "
+        "event_time): ISO-8601 (2026-01-01T00:00Z) or a duration back from now (30m, 6h, 2d)",
+    )
+    s.add_argument(
+        "--pretty", action="store_true", help="an aligned table when the records are read"
+    )
+    s.add_argument(
+        "--columns",
+        metavar="A,B,...",
+        help="the table's columns (default: every field that is not a map or list)",
+    )
     s = add("demo", cmd_demo, "the embedded default end to end (what `make run` runs)")
     s.add_argument("--minutes", type=int, default=5, help="minutes of event time to generate")
     s.add_argument("--rate", type=float, default=60.0, help="events per second of event time")
@@ -427,7 +488,30 @@ def parser() -> argparse.ArgumentParser:
     s = add("query", cmd_query, "run SQL with DuckDB over the Parquet tables (local or s3://)")
     s.add_argument("sql", help='e.g. "SELECT model_id, SUM(requests) FROM latency_1m GROUP BY 1"')
     s.add_argument("--tables-path", help="default: output.tables_path")
-    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument(
+        "--format", choices=["table", "csv", "json"], default="table", help="default table"
+    )
+    s = add(
+        "report",
+        cmd_report,
+        "write a self-contained HTML dashboard from the Parquet tables (local or s3://)",
+    )
+    s.add_argument("--tables-path", help="default: output.tables_path")
+    s.add_argument(
+        "--out", default="report.html", metavar="FILE", help="the HTML file (default report.html)"
+    )
+    s.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only windows from then on: ISO-8601 (2026-01-01T00:00Z) or a duration back from "
+        "the newest window in the tables (30m, 6h, 2d)",
+    )
+    s.add_argument(
+        "--alerts-from-kafka",
+        action="store_true",
+        help="also read the alert transitions on the alerts topic (streaming jobs send them "
+        "there; bounded runs write them under <tables>/alerts)",
+    )
     s = add("athena-ddl", cmd_athena_ddl, "write infra/athena (Athena DDL and example queries)")
     from genai_apm.athena import add_arguments
 
@@ -442,7 +526,7 @@ def parser() -> argparse.ArgumentParser:
 
     scoring_arguments(s)
     s = add("export", cmd_export, "publish derived metric topics to a monitoring service")
-    s.add_argument("target", choices=["cloudwatch"])
+    s.add_argument("target", choices=["cloudwatch"], help="the monitoring service")
     s.add_argument("--once", action="store_true", help="drain what is there, then exit")
     s.add_argument("--emf", action="store_true", help="EMF JSON lines on stdout, not the API")
     return p

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
 
 from genai_apm import generator, kafka_io
 from genai_apm.config import Settings
@@ -131,6 +132,23 @@ def format_spend(rows: list[dict], dimension: str = "app", top: int = 5) -> str:
     return "\n".join(f"  {key:30} ${value:,.2f}" for key, value in ranked)
 
 
+def write_report(
+    settings: Settings, alerts: list[dict], written_after: float, out: Callable[[str], None]
+) -> Path | None:
+    """The HTML dashboard of this run's tables (and the alerts it read from Kafka)."""
+    from genai_apm import report
+    from genai_apm.errors import GenaiApmError
+
+    target = Path(settings.stack.state_dir) / "report.html"
+    try:
+        written = report.build(settings, target, alerts=alerts, written_after=written_after)
+    except GenaiApmError as e:  # the demo's results are printed already; say why, go on
+        out(f"No HTML report: {e}")
+        return None
+    out(f"HTML dashboard: {written.path} (open it in a browser; `genai-apm report` rewrites it)")
+    return written.path
+
+
 def run_demo(
     settings: Settings,
     *,
@@ -176,6 +194,7 @@ def run_demo(
                 kafka, topics.invocations, generator.invocations(spec, count), key_field="model_id"
             )
             kafka_io.produce_raw(kafka, topics.invocations, MALFORMED)
+        job_started = time.time()  # the report shows this run's Parquet files only
         with progress.step(
             "running the analytics job (latency, errors, cost, alerts) on a local Flink "
             "MiniCluster",
@@ -214,6 +233,7 @@ def run_demo(
         )
         out(f"Parquet tables under {settings.output.tables_path}.")
         out("Read topics again with `genai-apm consume TOPIC` while the stack is up (`make up`).")
+        write_report(settings, read[topics.alerts], job_started, out)
         return rows
     finally:
         with progress.step("stopping what this run started: " + (", ".join(started) or "nothing")):

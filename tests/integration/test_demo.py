@@ -4,6 +4,7 @@ what it prints is what the topics hold; the throttling storm raises one ALARM an
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +35,10 @@ def test_demo_end_to_end(settings, tmp_path):
     assert "OK -> ALARM" in storm_alerts[0] and "ALARM -> OK" in storm_alerts[1], text
     assert "3 dead letters" in text
     assert (tmp_path / "tables" / "latency_1m").is_dir()
+
+    # it ends with the HTML dashboard of this run: the storm's alert and every model
+    (path,) = [line.split(": ", 1)[1].split(" (")[0] for line in lines if "HTML dashboard" in line]
+    page = Path(path).read_text()
+    assert 'data-series="throttle-rate ' in page and 'data-state="ALARM"' in page
+    models = {r["model_id"] for r in tumbling}
+    assert all(f'data-model="{m}"' in page for m in models)

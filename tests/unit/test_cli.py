@@ -73,21 +73,49 @@ def test_config_prints_effective_settings_with_secrets_masked():
 
 
 def test_help_on_every_command():
-    for command in [
-        "stack",
-        "cluster",
-        "submit",
-        "jobs",
-        "cancel",
-        "generate",
-        "replay",
-        "backfill",
-        "consume",
-        "demo",
-        "config",
-    ]:
-        result = run_cli(command, "--help")
-        assert result.returncode == 0 and "usage: genai-apm " + command in result.stdout
+    import argparse
+
+    from genai_apm.cli import parser
+
+    p = parser()
+    (commands,) = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+    summaries = {c.dest: c.help for c in commands._choices_actions}
+    assert {"report", "consume", "demo", "query"} <= set(commands.choices)
+    for name, sub in commands.choices.items():
+        assert summaries[name], f"{name} has no summary in `genai-apm --help`"
+        undocumented = [
+            a.dest for a in sub._actions if not a.help and not isinstance(a, argparse._HelpAction)
+        ]
+        assert undocumented == [], f"genai-apm {name}: arguments without help"
+    for name in ("report", "consume", "generate"):  # and --help itself works
+        result = run_cli(name, "--help")
+        assert result.returncode == 0 and "usage: genai-apm " + name in result.stdout
+
+
+def test_report_without_tables_is_one_line(tmp_path):
+    assert_one_line_error(
+        run_cli("report", "--tables-path", str(tmp_path), "--out", str(tmp_path / "r.html")),
+        f"no Parquet tables under {tmp_path}",
+    )
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_writes_the_dashboard_and_says_where(tmp_path):
+    from tests import report_fixture
+
+    report_fixture.write_tables(tmp_path / "t", tables=("latency_1m", "errors_1m"))
+    out = tmp_path / "out" / "r.html"
+    result = run_cli("report", "--tables-path", str(tmp_path / "t"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"report: {out} (")
+    assert "4 panels without data" in result.stdout  # cost, alerts, anomalies, sessions
+    assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_bad_since_is_one_line(tmp_path):
+    assert_one_line_error(
+        run_cli("consume", "t", "--since", "last tuesday"), "--since 'last tuesday'"
+    )
 
 
 def test_replay_missing_path():
