@@ -206,6 +206,9 @@ class AnomalySettings:
     detector: str = "robust"
     # up: only rises alert (tokens, latency, errors, spend); both: drops too (generic series)
     direction: str = "up"
+    # daily seasonality: also judge each window against the same time of day on the key's
+    # last N days (0: off; costs N x windows-per-day rows of state per key)
+    seasonal_days: int = 0
     # root-cause attribution: an incident is explained by another hot key (a model, app or
     # user) that carries at least this share of its traffic in the window (README)
     explain_share: float = 0.5

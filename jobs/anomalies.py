@@ -238,7 +238,8 @@ def window_rows_sql(w: Window, s: AnomalySettings) -> str:
     return f"""
 SELECT window_start, window_end, window_time, dimension, `key`, requests,
   {guarded},
-  {", ".join(name for name, _ in WEIGHTS)}
+  {", ".join(name for name, _ in WEIGHTS)},
+  HOUR(window_start) * 60 + MINUTE(window_start) AS slot
 FROM (
   SELECT window_start, window_end, window_time,
     CASE {dimension} END AS dimension,
@@ -292,7 +293,12 @@ def baseline_sql(source: str, s: AnomalySettings) -> str:
         f"  LAG({m.name}_n) OVER w AS {m.name}_baseline_n"
         for m in METRICS
     )
-    plain = ", ".join([m.name for m in METRICS] + [name for name, _ in WEIGHTS])
+    seasonal = [f"{m.name}_{c}" for m in METRICS for c in SEASONAL_COLUMNS]
+    plain = ", ".join(
+        [m.name for m in METRICS]
+        + [name for name, _ in WEIGHTS]
+        + (seasonal if s.seasonal_days else [])
+    )
     return f"""
 SELECT window_start, window_end, window_time, dimension, `key`, requests, {plain},
   {cols}
@@ -300,28 +306,92 @@ FROM {source}
 WINDOW w AS {_over("")}"""
 
 
+SEASONAL_COLUMNS = ("scenter", "sspread", "sbaseline_n")
+SEASONAL_MIN_DAYS = 2  # seasonal values a slot needs before its seasonal baseline counts
+
+
+def seasonal_quartiles_sql(source: str, s: AnomalySettings) -> str:
+    """Daily seasonality (``seasonal_days`` > 0): each metric's quartiles over the key's same
+    time-of-day window (``slot``, minute of the day) of the last N days, this one included."""
+    n = int(s.seasonal_days)
+    cols = ",\n  ".join(
+        f"PERCENTILE({m.name}, ARRAY[0.25, 0.5, 0.75]) OVER ws AS {m.name}_sq,\n"
+        f"  COUNT({m.name}) OVER ws AS {m.name}_sn"
+        for m in METRICS
+    )
+    return f"""
+SELECT *,
+  {cols}
+FROM {source}
+WINDOW ws AS (PARTITION BY dimension, `key`, slot ORDER BY window_time
+  ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW)"""
+
+
+def seasonal_baseline_sql(source: str) -> str:
+    """The seasonal baseline of a window: its slot's previous days (LAG within the slot)."""
+    cols = ",\n  ".join(
+        f"LAG({m.name}_sq[2]) OVER ws AS {m.name}_scenter,\n"
+        f"  LAG(({m.name}_sq[3] - {m.name}_sq[1]) / {IQR_TO_SD!r}) OVER ws AS {m.name}_sspread,\n"
+        f"  LAG({m.name}_sn) OVER ws AS {m.name}_sbaseline_n"
+        for m in METRICS
+    )
+    return f"""
+SELECT *,
+  {cols}
+FROM {source}
+WINDOW ws AS (PARTITION BY dimension, `key`, slot ORDER BY window_time)"""
+
+
 def evaluation_sql(source: str, s: AnomalySettings) -> str:
-    """Per metric: robust sd, deviation and whether it is anomalous; per row: hot, warm."""
-    per_metric = []
+    """Per metric: its reference (baseline center), robust sd, deviation and whether it is
+    warm; with daily seasonality, of the trailing and the seasonal baseline the one the value
+    deviates less from (an anomaly must be unusual for the last hours AND for this time of
+    day); per row: hot, warm (_flags_sql)."""
+    inner, outer = [], []
     for m in METRICS:
         # the z-score baseline is the textbook one: no relative floor, only the absolute
         # floor that keeps a flat series from dividing by zero
         relative = 0.0 if s.detector == "zscore" else s.relative_floor * m.tail
-        sd = (
-            f"GREATEST({m.name}_spread,"
-            f" {relative!r} * ABS({m.name}_center),"
-            f" CAST({m.floor!r} AS DOUBLE))"
+
+        def sd(center: str, spread: str, m=m, relative=relative) -> str:
+            return f"GREATEST({spread}, {relative!r} * ABS({center}), CAST({m.floor!r} AS DOUBLE))"
+
+        t_sd = sd(f"{m.name}_center", f"{m.name}_spread")
+        inner.append(
+            f"{t_sd} AS {m.name}_tsd,\n  ({m.name} - {m.name}_center) / {t_sd} AS {m.name}_tdev"
         )
-        per_metric.append(
-            f"{sd} AS {m.name}_sd,\n"
-            f"  ({m.name} - {m.name}_center) / {sd} AS {m.name}_dev,\n"
-            f"  COALESCE({m.name}_baseline_n >= {int(s.warmup_windows)}, FALSE) AS {m.name}_warm"
-        )
-    joined = ",\n  ".join(per_metric)
+        warm = f"COALESCE({m.name}_baseline_n >= {int(s.warmup_windows)}, FALSE) AS {m.name}_warm"
+        if s.seasonal_days:
+            s_sd = sd(f"{m.name}_scenter", f"{m.name}_sspread")
+            inner.append(
+                f"{s_sd} AS {m.name}_ssd,\n"
+                f"  ({m.name} - {m.name}_scenter) / {s_sd} AS {m.name}_sdev"
+            )
+            use = (
+                f"COALESCE({m.name}_sbaseline_n >= {SEASONAL_MIN_DAYS}, FALSE) AND "
+                f"(ABS({m.name}_sdev) <= ABS({m.name}_tdev) "
+                f"OR SIGN({m.name}_sdev) <> SIGN({m.name}_tdev))"
+            )
+            outer.append(
+                f"CASE WHEN {use} THEN {m.name}_scenter ELSE {m.name}_center END AS {m.name}_ref,\n"
+                f"  CASE WHEN {use} THEN {m.name}_ssd ELSE {m.name}_tsd END AS {m.name}_sd,\n"
+                f"  CASE WHEN {use} THEN {m.name}_sdev ELSE {m.name}_tdev END AS {m.name}_dev,\n"
+                f"  {warm}"
+            )
+        else:
+            outer.append(
+                f"{m.name}_center AS {m.name}_ref, {m.name}_tsd AS {m.name}_sd,\n"
+                f"  {m.name}_tdev AS {m.name}_dev, {warm}"
+            )
+    chosen, parts = ",\n  ".join(outer), ",\n    ".join(inner)
     return f"""
 SELECT *,
-  {joined}
-FROM {source}"""
+  {chosen}
+FROM (
+  SELECT *,
+    {parts}
+  FROM {source}
+)"""
 
 
 def _size(s: AnomalySettings, dev: str) -> str:
@@ -374,13 +444,13 @@ def state_sql(source: str, s: AnomalySettings) -> str:
     listed = ", ".join(f"CASE WHEN {m.name}_hot THEN '{m.name}' END" for m in METRICS)
     signals = ", ".join(
         f"CASE WHEN {m.name}_hot THEN CONCAT('{m.name} ', {_num(m.name)}, ' vs baseline ', "
-        f"{_num(f'{m.name}_center')}, ' (', CASE WHEN {m.name}_dev >= 0 THEN '+' ELSE '' END, "
+        f"{_num(f'{m.name}_ref')}, ' (', CASE WHEN {m.name}_dev >= 0 THEN '+' ELSE '' END, "
         f"{_num(f'{m.name}_dev', 1)}, ' sd)') END"
         for m in METRICS
     )
     return f"""
 SELECT *,
-  {pick("")} AS observed, {pick("_center")} AS baseline, {pick("_sd")} AS robust_sd,
+  {pick("")} AS observed, {pick("_ref")} AS baseline, {pick("_sd")} AS robust_sd,
   {pick("_dev")} AS deviation
 FROM (
   SELECT *,
@@ -655,7 +725,18 @@ def register_views(t_env, settings: Settings, cost_expression: str) -> None:
     views = (
         ("anomaly_windows", window_rows_sql(w, s)),
         ("anomaly_quartiles", quartiles_sql("anomaly_windows", s)),
-        ("anomaly_baselines", baseline_sql("anomaly_quartiles", s)),
+        *(
+            (
+                ("anomaly_seasonal_quartiles", seasonal_quartiles_sql("anomaly_quartiles", s)),
+                ("anomaly_seasonal", seasonal_baseline_sql("anomaly_seasonal_quartiles")),
+            )
+            if s.seasonal_days
+            else ()
+        ),
+        (
+            "anomaly_baselines",
+            baseline_sql("anomaly_seasonal" if s.seasonal_days else "anomaly_quartiles", s),
+        ),
         ("anomaly_evaluations", evaluation_sql("anomaly_baselines", s)),
         ("anomaly_states", state_sql("anomaly_evaluations", s)),
         ("anomaly_transitions", transitions_sql("anomaly_states", w, s)),

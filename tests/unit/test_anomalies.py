@@ -194,3 +194,20 @@ def test_evaluate_anomalies_without_nab_data_is_one_line(tmp_path, capsys):
     assert cli.main(["evaluate-anomalies", "nab", "--nab", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no NAB data" in err[0]
+
+
+def test_daily_seasonality_adds_a_baseline_per_time_of_day(base_settings):
+    off = base_settings.anomalies
+    assert "slot" not in anomalies.baseline_sql("q", off).split("FROM")[0]
+    a = base_settings.replace(anomalies={"seasonal_days": 7}).anomalies
+    q = anomalies.seasonal_quartiles_sql("anomaly_quartiles", a)
+    assert "PARTITION BY dimension, `key`, slot ORDER BY window_time" in q
+    assert "ROWS BETWEEN 6 PRECEDING AND CURRENT ROW" in q
+    b = anomalies.seasonal_baseline_sql("anomaly_seasonal_quartiles")
+    assert "LAG(latency_p50_ms_sq[2]) OVER ws AS latency_p50_ms_scenter" in b
+    # the trailing stage carries the seasonal columns through to the evaluation
+    assert "latency_p50_ms_sbaseline_n" in anomalies.baseline_sql("anomaly_seasonal", a)
+    e = anomalies.evaluation_sql("anomaly_baselines", a)
+    # of the two baselines, the one the window deviates less from decides
+    assert "ABS(latency_p50_ms_sdev) <= ABS(latency_p50_ms_tdev)" in e
+    assert f"latency_p50_ms_sbaseline_n >= {anomalies.SEASONAL_MIN_DAYS}" in e
