@@ -550,8 +550,13 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"anomalies-{dt.datetime.now(dt.UTC):%Y-%m-%d}.json"
-    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(format_table(summary(result)))
+    # a run of some scenarios updates those and keeps the day's others (one table to read)
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    for detector in detectors:
+        merged[detector] = merged.get(detector, {}) | result[detector]
+    merged["date"] = result["date"]
+    path.write_text(json.dumps(merged, indent=2, default=str) + "\n")
+    print(format_table(summary(merged)))
     print(f"wrote {path}")
     return 0
 
