@@ -10,7 +10,7 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 # (ratio key, column title) of the pipeline ratios, in table order
 RATIO_COLUMNS = (
-    ("of_flink_source", "of Flink source"),
+    ("of_flink_source", "of Flink JSON source"),
     ("of_polars", "vs polars"),
     ("of_spark", "vs Spark"),
 )
@@ -52,7 +52,8 @@ def throughput_table(result: dict) -> list[str]:
     names = {
         "kafka_consumer_perf": "ceiling: Kafka ConsumerPerformance (fetch rate)",
         "kafka_python": "ceiling: kafka-python consumer, values not decoded",
-        "flink_source_blackhole_p1": "ceiling: Flink raw Kafka source -> blackhole, p1",
+        "flink_raw_source_p1": "ceiling: Flink Kafka source, raw bytes -> blackhole, p1",
+        "flink_json_source_p1": "ceiling: Flink Kafka source, JSON format -> blackhole, p1",
     }
     for key, name in names.items():
         if key in ceilings:

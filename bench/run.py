@@ -5,11 +5,11 @@ On free ports and a temporary state folder (a running default stack is never tou
 produces N generated native InvocationEvents to one topic with 2 partitions (and the first
 ``--baseline-events`` of the same traffic to a small topic), then measures, by section:
 
-- ceilings: Kafka's ConsumerPerformance, a kafka-python consumer, and a Flink job whose raw
-  Kafka source feeds a blackhole (no parsing), at parallelism 1;
-- pipeline: `analytics` (latency + errors + cost in one job) at parallelism 1 and 2, and all
-  analyses (`analytics` and `anomalies` as two concurrent jobs, each reading the topic)
-  at parallelism 1 and 2, bounded, to their real outputs (Kafka topics, Parquet files);
+- ceilings: Kafka's ConsumerPerformance, a kafka-python consumer, and Flink jobs whose Kafka
+  source feeds a blackhole, as raw bytes and through Flink's JSON format, at parallelism 1;
+- pipeline: all analyses (`analytics`, i.e. latency + errors + cost in one job, and
+  `anomalies`, as two concurrent jobs each reading the topic) at parallelism 1 and 2 (and,
+  with --pipeline-runs, `analytics` alone at 1), bounded, to their real outputs;
 - alternatives: the same per-minute, per-model percentiles and error counts with
   kafka-python + polars micro-batches and with Spark Structured Streaming (bench/alternatives.py);
 - scaling: all analyses at parallelism 1 as distinct keys grow (10, 1k, 100k nominal
@@ -75,8 +75,8 @@ def flink_child(args: argparse.Namespace) -> int:
     overrides = json.loads(args.overrides)
     settings = config.load(path=None, environ={}).replace(**overrides)
     started = time.perf_counter()
-    if args.job == "source":
-        job_id = _source_to_blackhole(settings)
+    if args.job in ("source", "json-source"):
+        job_id = _source_to_blackhole(settings, json_format=args.job == "json-source")
     else:
         from genai_apm.jobs import analytics, anomalies, latency
 
@@ -93,12 +93,15 @@ def flink_child(args: argparse.Namespace) -> int:
     return 0
 
 
-def _source_to_blackhole(settings) -> str:
-    """The Flink ceiling: raw Kafka records, bounded, straight into a blackhole."""
+def _source_to_blackhole(settings, *, json_format: bool) -> str:
+    """The Flink ceilings: Kafka records, bounded, into a blackhole, either as raw bytes or
+    decoded by Flink's JSON format into the contract's typed columns (no validation)."""
     from genai_apm.connectors import kafka
-    from genai_apm.connectors.ddl import create_table
+    from genai_apm.connectors.ddl import create_table, typed_columns
     from genai_apm.flink_env import table_env
     from genai_apm.jobs.runner import execute
+    from genai_apm.schemas.flink_sql import flink_columns
+    from genai_apm.schemas.invocation import INVOCATION_V1
 
     t_env = table_env(settings, "bench source", bounded=True)
     options = {
@@ -110,10 +113,14 @@ def _source_to_blackhole(settings) -> str:
         "scan.bounded.mode": "latest-offset",
         "format": "raw",
     }
-    t_env.execute_sql(create_table("raw_in", ["`payload` BYTES"], options))
-    t_env.execute_sql(create_table("sink", ["`payload` BYTES"], {"connector": "blackhole"}))
+    columns = ["`payload` BYTES"]
+    if json_format:
+        columns = typed_columns(flink_columns(INVOCATION_V1))
+        options |= {"format": "json", "json.ignore-parse-errors": "true"}
+    t_env.execute_sql(create_table("source_in", columns, options))
+    t_env.execute_sql(create_table("sink", columns, {"connector": "blackhole"}))
     statements = t_env.create_statement_set()
-    statements.add_insert_sql("INSERT INTO `sink` SELECT `payload` FROM `raw_in`")
+    statements.add_insert_sql("INSERT INTO `sink` SELECT * FROM `source_in`")
     return execute(t_env, statements, "bench source", wait=True)
 
 
@@ -172,6 +179,8 @@ class Bench:
     tmp: Path
     stack: object
     kafka: dict  # KafkaSettings overrides for every run
+    # (jobs, parallelism) -> the run over the small topic: its wall is the fixed cost
+    baselines: dict = dataclasses.field(default_factory=dict)
 
     @property
     def log_dir(self) -> Path:
@@ -257,11 +266,19 @@ class Bench:
             "python_peak_rss_mb": _sum(r["python_peak_rss_mb"] for r in rows),
         }
 
-    def flink_rate(self, jobs, label, topics, events, parallelism) -> dict:
-        """Marginal rate of ``jobs`` between the small and the big topic."""
+    def flink_rate(self, jobs, label, topics, events, parallelism, reuse=False) -> dict:
+        """Marginal rate of ``jobs`` between the small and the big topic. With ``reuse``, the
+        small run of the same jobs at the same parallelism, if one ran, stands in for this
+        topic's: the fixed costs (JVM, planning, submission, last checkpoint) are the same."""
         print(f"bench: flink {label} ({' + '.join(jobs)}, p{parallelism})", flush=True)
+        key = (tuple(jobs), parallelism)
         try:
-            small = self.flink_wall(jobs, f"{label}-small", topics["small"], parallelism)
+            if reuse and key in self.baselines:
+                small = self.baselines[key]
+            else:
+                small = self.flink_wall(jobs, f"{label}-small", topics["small"], parallelism)
+                small["label"] = label
+                self.baselines[key] = small
             big = self.flink_wall(jobs, f"{label}-big", topics["big"], parallelism)
         except BenchError as e:
             # one failed job must not hide what the others measured
@@ -278,6 +295,7 @@ class Bench:
             "python_peak_rss_mb": big["python_peak_rss_mb"],
             "parallelism": parallelism,
             "jobs": jobs,
+            "baseline_of": small["label"],
         }
         if "analytics" in jobs:
             row["deadletters"] = self.count_records(f"bench.{label}-big-analytics.deadletter")
@@ -305,21 +323,23 @@ def run_ceilings(b: Bench, topics: dict, events: int) -> dict:
     )
     print("bench: kafka-python consumer", flush=True)
     out["kafka_python"] = ceilings.kafka_python_read(b.kafka_settings(), topics["big"], events)
-    out["flink_source_blackhole_p1"] = b.flink_rate(["source"], "source-p1", topics, events, 1)
+    out["flink_raw_source_p1"] = b.flink_rate(["source"], "source-p1", topics, events, 1)
+    out["flink_json_source_p1"] = b.flink_rate(["json-source"], "json-p1", topics, events, 1)
     return out
 
 
-PIPELINE_RUNS = (  # (label, jobs, parallelism, what)
+PIPELINE_RUNS = (  # (label, jobs, parallelism, what); --pipeline-runs picks among them
     ("all_p1", ["analytics", "anomalies"], 1, "all analyses (analytics + anomalies jobs), p1"),
     ("all_p2", ["analytics", "anomalies"], 2, "all analyses (analytics + anomalies jobs), p2"),
     ("analytics_p1", ["analytics"], 1, "`analytics` alone (latency, errors, cost), p1"),
-    ("analytics_p2", ["analytics"], 2, "`analytics` alone (latency, errors, cost), p2"),
 )
 
 
 def run_pipeline(b: Bench, topics: dict, events: int) -> dict:
     out = {}
     for label, jobs, parallelism, what in PIPELINE_RUNS:
+        if label not in b.args.pipeline_runs:
+            continue
         out[label] = b.flink_rate(jobs, label, topics, events, parallelism) | {"what": what}
     return out
 
@@ -365,8 +385,10 @@ def run_scaling(b: Bench) -> dict:
         topics = {"big": f"bench.scale.{slug}", "small": f"bench.scale.{slug}.baseline"}
         print(f"bench: scaling {label}: producing", flush=True)
         produced = b.produce(topics["big"], spec, events, attributes)
-        b.produce(topics["small"], spec, baseline, attributes)
-        row = b.flink_rate(["analytics", "anomalies"], f"scale-{slug}", topics, events, 1)
+        if (("analytics", "anomalies"), 1) not in b.baselines:
+            b.produce(topics["small"], spec, baseline, attributes)
+        jobs = ["analytics", "anomalies"]
+        row = b.flink_rate(jobs, f"scale-{slug}", topics, events, 1, reuse=True)
         out[label] = row | produced | {"models_apps_users": [models, apps, users]}
     return out
 
@@ -486,7 +508,7 @@ def _cpu_model() -> str | None:
 def ratios(results: dict) -> dict:
     """Every pipeline rate against the Flink ceiling, kafka-python and each alternative."""
     refs = {
-        "of_flink_source": results.get("ceilings", {}).get("flink_source_blackhole_p1", {}),
+        "of_flink_source": results.get("ceilings", {}).get("flink_json_source_p1", {}),
         "of_kafka_python": results.get("ceilings", {}).get("kafka_python", {}),
         "of_polars": results.get("alternatives", {}).get("polars", {}),
         "of_spark": results.get("alternatives", {}).get("spark", {}),
@@ -617,12 +639,18 @@ NOTES = [
 ]
 
 
+def _names(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     child = sub.add_parser("_flink", help=argparse.SUPPRESS)
     child.add_argument(
-        "--job", choices=("source", "analytics", "anomalies", "latency"), required=True
+        "--job",
+        choices=("source", "json-source", "analytics", "anomalies", "latency"),
+        required=True,
     )
     child.add_argument("--overrides", required=True)
     child.add_argument("--streaming", action="store_true")
@@ -631,13 +659,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--baseline-events", type=int, default=5_000)
     parser.add_argument(
-        "--scaling-events", type=int, default=100_000, help="events per scaling point"
+        "--scaling-events", type=int, default=60_000, help="events per scaling point"
     )
-    parser.add_argument("--fresh-rate", type=int, default=2_000, help="events/s, freshness run")
+    parser.add_argument(
+        "--pipeline-runs",
+        type=_names,
+        default=["all_p1", "all_p2"],
+        help="pipeline runs: " + ",".join(r[0] for r in PIPELINE_RUNS) + " (default: the all_*)",
+    )
+    parser.add_argument(
+        "--fresh-rate", type=int, default=1_000, help="events/s of the freshness run"
+    )
     parser.add_argument("--fresh-seconds", type=int, default=180, help="freshness run length")
     parser.add_argument(
         "--only",
-        type=lambda text: [s.strip() for s in text.split(",") if s.strip()],
+        type=_names,
         default=list(SECTIONS),
         help=f"comma-separated sections to run: {','.join(SECTIONS)} (default: all)",
     )
@@ -652,9 +688,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds one Flink run may take before it counts as failed",
     )
     args = parser.parse_args(argv)
-    unknown = [s for s in (args.only or []) if s not in SECTIONS]
-    if args.command is None and unknown:
-        parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    if args.command is None:
+        for given, known in (
+            (args.only, SECTIONS),
+            (args.pipeline_runs, [r[0] for r in PIPELINE_RUNS]),
+        ):
+            if unknown := [s for s in given if s not in known]:
+                parser.error(f"unknown: {', '.join(unknown)}; known: {', '.join(known)}")
     return args
 
 
