@@ -118,12 +118,13 @@ def test_section_shows_every_measured_row_and_ratio():
             "apache_flink": "2.2.1",
             "python": "3.11",
         },
-        "ceilings": {"flink_source_blackhole_p1": {"events_per_s": 100_000.0}},
+        "ceilings": {"flink_json_source_p1": {"events_per_s": 100_000.0}},
         "pipeline": {"all_p1": {"events_per_s": 30_000.0, "what": "all analyses, p1"}},
         "alternatives": {"polars": {"events_per_s": 15_000.0}, "spark": {"error": "boom"}},
         "ratios": {"all_p1": {"of_flink_source": 0.3, "of_polars": 2.0, "of_spark": None}},
     }
     text = report.section(result)
+    assert "| ceiling: Flink Kafka source, JSON format -> blackhole, p1 | 100,000 |" in text
     assert "| pipeline: all analyses, p1 | 30,000 |" in text
     assert "| 30% | 2.00x |  |" in text
     assert "Spark Structured Streaming, local[2] | failed (see JSON)" in text
