@@ -155,6 +155,20 @@ def rewrite_readme(readme: Path, text: str) -> bool:
     return True
 
 
+def _bars(ax, rows: list[tuple[str, float | None, str]]) -> None:
+    """Horizontal bars on a log axis; a missing rate is a label, not a bar."""
+    labels = [label for label, _, _ in reversed(rows)]
+    values = [value for _, value, _ in reversed(rows)]
+    colours = [colour for _, _, colour in reversed(rows)]
+    floor = min((v for v in values if v), default=1) / 2
+    ax.barh(labels, [v or 0 for v in values], color=colours, left=0)
+    ax.set_xscale("log")
+    ax.set_xlim(left=floor)
+    for i, v in enumerate(values):
+        ax.text(v or floor, i, f" {v:,.0f}" if v else " n/a", va="center", fontsize=8)
+    ax.margins(x=0.25)
+
+
 def chart(result: dict, path: Path) -> bool:
     try:
         import matplotlib
@@ -165,35 +179,43 @@ def chart(result: dict, path: Path) -> bool:
         print("bench: matplotlib is not installed; no chart (pip install '.[bench]')")
         return False
     rows = (
-        [(f"ceiling: {k}", v) for k, v in result.get("ceilings", {}).items()]
-        + [(f"alternative: {k}", v) for k, v in result.get("alternatives", {}).items()]
-        + [(k, v) for k, v in result.get("pipeline", {}).items()]
+        [(f"ceiling: {k}", v, "tab:gray") for k, v in result.get("ceilings", {}).items()]
+        + [
+            (f"alternative: {k}", v, "tab:orange")
+            for k, v in result.get("alternatives", {}).items()
+            if "events_per_s" in v or "error" in v
+        ]
+        + [(f"pipeline: {k}", v, "tab:blue") for k, v in result.get("pipeline", {}).items()]
     )
-    rows = [(label, row.get("events_per_s") or 0) for label, row in rows]
-    if not rows:
-        return False
-    labels, values = zip(*reversed(rows), strict=True)
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.5))
-    colours = [
-        "tab:gray"
-        if label.startswith("ceiling")
-        else "tab:orange"
-        if label.startswith("alternative")
-        else "tab:blue"
-        for label in labels
+    rows = [(label, row.get("events_per_s"), colour) for label, row, colour in rows]
+    scaling = [
+        (
+            f"{label} ({row.get('jvm_peak_rss_mb') or 0:,.0f} MiB)",
+            row.get("events_per_s"),
+            "tab:green",
+        )
+        for label, row in result.get("scaling", {}).items()
+        if isinstance(row, dict)
     ]
-    ax.barh(labels, values, color=colours)
-    for i, v in enumerate(values):
-        ax.text(v, i, f" {v:,.0f}", va="center", fontsize=8)
-    ax.set_xscale("symlog", linthresh=1000)
+    if not rows and not scaling:
+        return False
+    panels = [p for p in (rows, scaling) if p]
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(9, 0.35 * sum(len(p) for p in panels) + 1.5 * len(panels)),
+        squeeze=False,
+        height_ratios=[len(p) for p in panels],
+    )
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        _bars(ax, panel)
     m = result["machine"]
-    ax.set_xlabel("events/s (log scale)")
-    ax.set_title(
+    axes[-1, 0].set_xlabel("events/s (log scale); scaling rows: all analyses, p1, JVM peak RSS")
+    axes[0, 0].set_title(
         f"genai-apm bench, {result['events']:,} events, {m['cores']} cores, "
         f"{m['memory_gb']} GB, {result['date'][:10]}",
         fontsize=9,
     )
-    ax.margins(x=0.2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
