@@ -36,6 +36,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -398,6 +399,7 @@ def run_scaling(b: Bench) -> dict:
 def run_freshness(b: Bench) -> dict:
     import threading
 
+    from genai_apm.config import FlinkSettings
     from genai_apm.generator import TrafficSpec, invocations
     from genai_apm.kafka_io import ensure_topics, produce_json
 
@@ -431,7 +433,7 @@ def run_freshness(b: Bench) -> dict:
         produce_json(b.kafka_settings(), source, events, key_field="model_id")
         produce_end = time.time()
         # the last closed windows need the watermark delay and a periodic emit to show up
-        time.sleep(overrides_delay(overrides) + 10)
+        time.sleep(FlinkSettings().watermark_delay_s + 10)
     finally:
         watcher.stop.set()
         sampler.stop.set()
@@ -442,8 +444,6 @@ def run_freshness(b: Bench) -> dict:
     sampler.join(5)
     if watcher.error:
         raise BenchError(f"freshness: reading the latency topic: {watcher.error}")
-    from genai_apm.config import FlinkSettings
-
     flink = FlinkSettings()
     return {
         "job": "analytics",
@@ -457,12 +457,6 @@ def run_freshness(b: Bench) -> dict:
         "freshness": freshness.freshness(watcher.rows, produce_start, produce_end),
         "memory": freshness.memory_trend(sampler.samples),
     }
-
-
-def overrides_delay(overrides: dict) -> int:
-    from genai_apm.config import FlinkSettings
-
-    return overrides.get("flink", {}).get("watermark_delay_s", FlinkSettings().watermark_delay_s)
 
 
 # -- the orchestration -----------------------------------------------------------------------
@@ -629,6 +623,7 @@ def bench(args: argparse.Namespace) -> dict:
         "bench_s": round(bench_s, 1),
         "within_budget": bench_s <= BUDGET_S,
         "notes": NOTES,
+        "work_dir": str(tmp),
         **results,
     }
 
@@ -714,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BenchError, GenaiApmError) as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 1
+    work_dir = Path(result.pop("work_dir"))
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / result["date"][:10]
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
@@ -733,8 +729,12 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(v, dict) and v.get("error")
     ] + [s for s in SECTIONS if (result.get(s) or {}).get("error")]
     if failed:
-        print(f"bench: error: {', '.join(failed)} failed; see the JSON", file=sys.stderr)
+        print(
+            f"bench: error: {', '.join(failed)} failed; see the JSON and the logs in {work_dir}",
+            file=sys.stderr,
+        )
         return 1
+    shutil.rmtree(work_dir, ignore_errors=True)  # topics, checkpoints, tables: gigabytes
     return 0
 
 
