@@ -125,6 +125,24 @@ def freshness_lines(result: dict) -> list[str]:
     ]
 
 
+def targets_line(result: dict) -> list[str]:
+    t = result.get("targets")
+    if not t:
+        return []
+
+    def verdict(value) -> str:
+        return "not measured" if value is None else ("met" if value else "missed")
+
+    return [
+        "Targets (reported, not asserted): all analyses at p1 >= 60% of the Flink JSON source: "
+        f"{verdict(t['all_analyses_of_flink_ceiling_ge_60pct'])}; faster than polars: "
+        f"{verdict(t['faster_than_polars'])}; faster than Spark: "
+        f"{verdict(t['faster_than_spark'])}; freshness p99 <= 5 s: "
+        f"{verdict(t['freshness_p99_le_5s'])}; JVM memory slope over the second half of the "
+        f"freshness run: {t['memory_slope_mb_per_min']} MiB/min."
+    ]
+
+
 def section(result: dict) -> str:
     """The README text of one run."""
     m = result["machine"]
@@ -142,6 +160,8 @@ def section(result: dict) -> str:
         parts += ["", *scaling]
     if fresh := freshness_lines(result):
         parts += ["", *fresh]
+    if verdicts := targets_line(result):
+        parts += ["", *verdicts]
     return "\n".join(parts)
 
 

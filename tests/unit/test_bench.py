@@ -122,10 +122,18 @@ def test_section_shows_every_measured_row_and_ratio():
         "pipeline": {"all_p1": {"events_per_s": 30_000.0, "what": "all analyses, p1"}},
         "alternatives": {"polars": {"events_per_s": 15_000.0}, "spark": {"error": "boom"}},
         "ratios": {"all_p1": {"of_flink_source": 0.3, "of_polars": 2.0, "of_spark": None}},
+        "targets": {
+            "all_analyses_of_flink_ceiling_ge_60pct": False,
+            "faster_than_polars": True,
+            "faster_than_spark": None,
+            "freshness_p99_le_5s": None,
+            "memory_slope_mb_per_min": None,
+        },
     }
     text = report.section(result)
     assert "| ceiling: Flink Kafka source, JSON format -> blackhole, p1 | 100,000 |" in text
     assert "| pipeline: all analyses, p1 | 30,000 |" in text
     assert "| 30% | 2.00x |  |" in text
     assert "Spark Structured Streaming, local[2] | failed (see JSON)" in text
+    assert "Flink JSON source: missed; faster than polars: met; faster than Spark: not" in text
     json.dumps(result)  # the section reads nothing a JSON round trip would lose
