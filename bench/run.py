@@ -444,6 +444,13 @@ def run_freshness(b: Bench) -> dict:
     sampler.join(5)
     if watcher.error:
         raise BenchError(f"freshness: reading the latency topic: {watcher.error}")
+    measured = freshness.freshness(watcher.rows, produce_start, produce_end)
+    if not measured["windows"]:
+        # 120 s of traffic always hold one whole minute: none closed means the job lagged
+        raise BenchError(
+            f"freshness: no 1-minute window closed in {produce_end - produce_start:.0f} s of "
+            f"traffic ({len(watcher.rows)} rows read); see {log}"
+        )
     flink = FlinkSettings()
     return {
         "job": "analytics",
@@ -454,7 +461,7 @@ def run_freshness(b: Bench) -> dict:
         "watermark_delay_s": flink.watermark_delay_s,
         "idle_timeout_s": flink.idle_timeout_s,
         "watermark_emit": flink.watermark_emit,
-        "freshness": freshness.freshness(watcher.rows, produce_start, produce_end),
+        "freshness": measured,
         "memory": freshness.memory_trend(sampler.samples),
     }
 
@@ -685,6 +692,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds one Flink run may take before it counts as failed",
     )
     args = parser.parse_args(argv)
+    if args.command is None and args.fresh_seconds < 120:
+        parser.error("--fresh-seconds must be at least 120: a whole minute window must close")
     if args.command is None:
         for given, known in (
             (args.only, SECTIONS),
