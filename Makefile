@@ -79,12 +79,13 @@ test-unit: install browser ## unit tests only (no servers)
 	$(BIN)/pytest -m "not integration" tests
 
 EVENTS ?= 300000
+BENCH_ARGS ?=
 $(VENV)/.bench-installed: $(INSTALLED) pyproject.toml
 	$(BIN)/pip install -q -e '.[bench]'
 	@touch $@
 
-bench: setup $(VENV)/.bench-installed ## events/s and memory of the pipeline vs its ceilings, own stack (EVENTS=300000)
-	$(BIN)/python bench/run.py --events $(EVENTS)
+bench: setup $(VENV)/.bench-installed ## pipeline vs ceilings, polars and Spark; freshness, scaling; rewrites README (EVENTS=300000)
+	$(BIN)/python bench/run.py --events $(EVENTS) $(BENCH_ARGS)
 
 clean: down ## remove the venv, jar cache and local state
 	rm -rf $(VENV) .cache .state
