@@ -56,6 +56,10 @@ class Metric:
     aggregate: str  # over anomaly_events in a window; `ok` marks successful calls
     floor: float  # the least robust sd: below this a change is not worth a page
     needs_requests: bool = True  # NULL when the window has fewer than min_requests calls
+    # a p-quantile of fewer than 1 / (1 - p) calls is the window's maximum, one call's value:
+    # a p99 needs 100 calls before it says anything about the key (per-call outliers cover
+    # single calls)
+    min_calls: int = 0
     # the relative floor times this: a window's p99 of a heavy-tailed quantity is nearly its
     # maximum, and swings far more than a median or mean
     tail: float = 1.0
@@ -73,6 +77,7 @@ METRICS = (
         1.0,
         tail=TAIL,
         weight="m_in",
+        min_calls=100,
     ),
     Metric(
         "output_tokens_mean", "AVG(output_tokens) FILTER (WHERE ok)", 1.0, tail=TAIL, weight="w_out"
@@ -83,6 +88,7 @@ METRICS = (
         1.0,
         tail=TAIL,
         weight="m_out",
+        min_calls=100,
     ),
     Metric("latency_p50_ms", "PERCENTILE(latency_ms, 0.5) FILTER (WHERE ok)", 10.0),
     Metric(
@@ -91,6 +97,7 @@ METRICS = (
         10.0,
         tail=TAIL,
         weight="m_latency",
+        min_calls=100,
     ),
     Metric(
         "error_rate",
@@ -230,7 +237,8 @@ def window_rows_sql(w: Window, s: AnomalySettings) -> str:
         + [f"{sql} AS {name}" for name, sql in WEIGHTS]
     )
     guarded = ",\n  ".join(
-        f"CASE WHEN requests >= {int(s.min_requests)} THEN {m.name} END AS {m.name}"
+        f"CASE WHEN requests >= {max(int(s.min_requests), m.min_calls)} THEN {m.name} END"
+        f" AS {m.name}"
         if m.needs_requests
         else m.name
         for m in METRICS

@@ -84,8 +84,11 @@ def expected_windows(events: list[dict], min_requests: int) -> dict[tuple, dict]
         enough = len(calls) >= min_requests and ok
         costs = [c for c in (_cost(table, e) for e in calls) if c is not None]
 
-        def q(values, p, enough=enough):
-            return float(np.percentile(values, p)) if enough else None
+        # a p99 needs 100 calls (below that it is one call's value), other stats min_requests
+        enough99 = len(calls) >= max(min_requests, 100) and ok
+
+        def q(values, p, enough=enough, enough99=enough99):
+            return float(np.percentile(values, p)) if (enough99 if p == 99 else enough) else None
 
         tin = [c["input_tokens"] for c in ok]
         tout = [c["output_tokens"] for c in ok]
