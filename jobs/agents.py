@@ -535,6 +535,7 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
 
 def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
     from genai_apm.connectors import files, kafka
+    from genai_apm.flink_env import sink_delivery
     from genai_apm.jobs import alerts
     from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
 
@@ -557,22 +558,43 @@ def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_pat
     if kafka_outputs:
         t_env.execute_sql(
             kafka.json_sink_ddl(
-                "sessions_out", topics.sessions, k, SESSION_COLUMNS, key_fields=["conversation_id"]
+                "sessions_out",
+                topics.sessions,
+                k,
+                SESSION_COLUMNS,
+                key_fields=["conversation_id"],
+                delivery=sink_delivery(t_env, settings),
             )
         )
         t_env.execute_sql(
             kafka.json_sink_ddl(
-                "traces_out", topics.traces, k, TRACE_COLUMNS, key_fields=["trace_id"]
+                "traces_out",
+                topics.traces,
+                k,
+                TRACE_COLUMNS,
+                key_fields=["trace_id"],
+                delivery=sink_delivery(t_env, settings),
             )
         )
         t_env.execute_sql(
             kafka.json_sink_ddl(
-                "agents_out", topics.agents, k, stats_columns(settings), key_fields=["key"]
+                "agents_out",
+                topics.agents,
+                k,
+                stats_columns(settings),
+                key_fields=["key"],
+                delivery=sink_delivery(t_env, settings),
             )
         )
         if "deadletter_out" not in t_env.list_temporary_tables():
             t_env.execute_sql(
-                kafka.json_sink_ddl("deadletter_out", topics.deadletter, k, DEADLETTER_COLUMNS)
+                kafka.json_sink_ddl(
+                    "deadletter_out",
+                    topics.deadletter,
+                    k,
+                    DEADLETTER_COLUMNS,
+                    delivery=sink_delivery(t_env, settings),
+                )
             )
         deadletter = "deadletter_out"
     else:

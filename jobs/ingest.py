@@ -174,7 +174,7 @@ GROUP BY window_start, window_end, `src_name`, `format`""")
 
 def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) -> str:
     from genai_apm.connectors import kafka
-    from genai_apm.flink_env import table_env
+    from genai_apm.flink_env import sink_delivery, table_env
     from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
     from genai_apm.jobs.runner import execute
 
@@ -205,7 +205,14 @@ def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) 
     }
     for name, (topic, columns, keys) in sinks.items():
         t_env.execute_sql(
-            kafka.json_sink_ddl(name, topic, settings.kafka, columns, key_fields=keys)
+            kafka.json_sink_ddl(
+                name,
+                topic,
+                settings.kafka,
+                columns,
+                key_fields=keys,
+                delivery=sink_delivery(t_env, settings),
+            )
         )
     statements = build(
         t_env,
