@@ -107,7 +107,7 @@ def build(
         + " UNION ALL ".join(f"SELECT * FROM decoded_{i}" for i in range(len(sources)))
     )
     statements = t_env.create_statement_set()
-    outcomes = []
+    outcomes, deadletters = [], []
     for contract, sink in ((INVOCATION_V1, invocations_sink), (SPAN_V1, spans_sink)):
         view = f"checked_{contract.name.lower()}"
         t_env.execute_sql(f"""
@@ -135,9 +135,8 @@ SELECT `event_ts`, `src_name`, `format`,
   CASE WHEN `reason` IS NULL THEN 0 ELSE 1 END AS rejected
 FROM {view}""")
         tag = f"'{contract.name}/v{contract.version}'"
-        statements.add_insert_sql(
-            f"INSERT INTO {quote_ident(deadletter_sink)}"
-            + deadletter_select(
+        deadletters.append(
+            deadletter_select(
                 view,
                 reason="`reason`",
                 fmt="`format`",
@@ -147,9 +146,8 @@ FROM {view}""")
             )
         )
     # records no adapter could read have no contract yet
-    statements.add_insert_sql(
-        f"INSERT INTO {quote_ident(deadletter_sink)}"
-        + deadletter_select(
+    deadletters.append(
+        deadletter_select(
             "decoded",
             reason="adapt_reason",
             event="CAST(NULL AS STRING)",
@@ -157,6 +155,11 @@ FROM {view}""")
             contract="CAST(NULL AS STRING)",
             where="adapt_reason IS NOT NULL",
         )
+    )
+    # one INSERT, so one Kafka sink: an exactly-once sink's transactional ids come from its
+    # table, and two sinks of one table with the same ids are refused by the connector
+    statements.add_insert_sql(
+        f"INSERT INTO {quote_ident(deadletter_sink)}\n" + "\nUNION ALL\n".join(deadletters)
     )
     outcomes.append("""
 SELECT `event_ts`, `src_name`, `format`, 0 AS accepted, 1 AS rejected

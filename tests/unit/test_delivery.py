@@ -3,6 +3,10 @@ and topic, a transaction timeout the broker accepts; and the connector itself ac
 
 from __future__ import annotations
 
+import importlib
+import re
+from collections import Counter
+
 import pytest
 
 from genai_apm import config
@@ -131,3 +135,97 @@ def test_state_backend_is_a_setting_and_reaches_the_job_config():
     assert conf.get("execution.checkpointing.externalized-checkpoint-retention", "") == (
         "RETAIN_ON_CANCELLATION"
     )
+
+
+def _kafka_sinks(plan: str) -> Counter:
+    """Sink nodes per Kafka table (named *_out) in the optimized plan of a statement set."""
+    optimized = plan.split("== Optimized Execution Plan ==")[-1]
+    tables = re.findall(r"Sink\(table=\[default_catalog\.default_database\.(\w+_out)\]", optimized)
+    return Counter(tables)
+
+
+def _statement_sets(s):
+    """Every job's statement set, planned without a broker."""
+    from genai_apm import pricing
+    from genai_apm.connectors import kafka
+    from genai_apm.flink_env import table_env
+    from genai_apm.jobs import agents, ingest, sources
+    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
+    from genai_apm.schemas.flink_sql import flink_columns
+    from genai_apm.schemas.invocation import INVOCATION_V1
+    from genai_apm.schemas.span import SPAN_V1
+
+    for job in ("latency", "errors", "cost", "analytics"):
+        module = importlib.import_module(f"genai_apm.jobs.{job}")
+        t_env = table_env(s, job)
+        sources.kafka_invocations(t_env, s, bounded=False)
+        statements = t_env.create_statement_set()
+        module.assemble(t_env, s, statements, kafka_outputs=True, tables_path="/nowhere")
+        sources.add_deadletters(t_env, s, statements)
+        yield job, statements
+
+    t_env = table_env(s, "ingest")
+    registered = []
+    for i, (topic, fmt) in enumerate(
+        ingest.parse_sources(("a=native", "b=bedrock", "c=otlp-json"))
+    ):
+        t_env.execute_sql(
+            kafka.raw_source_ddl(
+                f"source_{i}",
+                topic,
+                s.kafka,
+                event_time_sql="CAST(NULL AS TIMESTAMP_LTZ(3))",
+                flink=s.flink,
+                bounded=False,
+            )
+        )
+        registered.append((f"source_{i}", fmt))
+    delivery = sink_delivery(s.flink, "ingest")
+    for name, columns in (
+        ("invocations_out", flink_columns(INVOCATION_V1)),
+        ("spans_out", flink_columns(SPAN_V1)),
+        ("deadletter_out", list(DEADLETTER_COLUMNS)),
+        ("pipeline_out", list(ingest.PIPELINE_COLUMNS)),
+    ):
+        t_env.execute_sql(json_sink_ddl(name, name, s.kafka, columns, delivery=delivery))
+    yield (
+        "ingest",
+        ingest.build(
+            t_env,
+            s,
+            sources=registered,
+            invocations_sink="invocations_out",
+            spans_sink="spans_out",
+            deadletter_sink="deadletter_out",
+            pipeline_sink="pipeline_out",
+        ),
+    )
+
+    t_env = table_env(s, "agents")
+    t_env.execute_sql(
+        kafka.raw_source_ddl(
+            agents.RAW_TABLE,
+            "spans",
+            s.kafka,
+            event_time_sql=agents._start_time(),
+            flink=s.flink,
+            bounded=False,
+        )
+    )
+    agents.register_spans(t_env, agents.RAW_TABLE)
+    sinks = agents.register_sinks(t_env, s, kafka_outputs=True, tables_path="/nowhere")
+    yield "agents", agents.build(t_env, s, sinks, pricing=pricing.load(""))
+
+
+def test_every_job_writes_each_kafka_table_through_one_sink():
+    """Two sinks of one exactly-once table share its transactional ids, and the connector
+    refuses that at runtime ("Found duplicate transactionalIdPrefix"): each job must feed a
+    Kafka table with one INSERT (a UNION ALL), or with inserts the planner merges."""
+    s = config.load(path=None, environ={})
+    seen = set()
+    for job, statements in _statement_sets(s):
+        sinks = _kafka_sinks(statements.explain())
+        assert sinks, job
+        assert max(sinks.values()) == 1, (job, sinks)
+        seen.add(job)
+    assert seen == {"latency", "errors", "cost", "analytics", "ingest", "agents"}
