@@ -23,5 +23,7 @@ def base_settings(tmp_path) -> config.Settings:
 
 
 # `make fuzz` sets HYPOTHESIS_PROFILE=fuzz: the same property tests, with far more examples
-settings.register_profile("fuzz", max_examples=2_000, deadline=None)
+settings.register_profile(
+    "fuzz", max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "2000")), deadline=None
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -150,8 +150,8 @@ def decode_within_memory(fmt: str, payload: bytes) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+# the profile decides how many examples (100 by default; `make fuzz` thousands)
 @settings(
-    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
