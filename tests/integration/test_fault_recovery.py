@@ -123,11 +123,12 @@ def test_taskmanager_killed_mid_stream_recovers_with_no_loss_and_no_duplicates(
     rest.cancel(job_id)
 
 
+@pytest.mark.soak
 def test_stop_with_savepoint_then_a_new_version_resumes_with_equal_results(
     fault_settings, cluster, monkeypatch, tmp_path
 ):
     s = fault_settings
-    events = in_order_stream(3_000, seed=22)
+    events = in_order_stream(4_000, seed=22)  # half of it closes at least one window
     last = sentinel(events)
     kafka_io.ensure_topics(s.kafka, job_topics(s))
     rest = FlinkRest(s.flink.rest_address)
