@@ -5,6 +5,7 @@ clean run's, row for row, with nothing missing and nothing twice."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from genai_apm import kafka_io
 from genai_apm.flink_cluster import FlinkRest, LocalFlinkCluster, submit_to_cluster
+from genai_apm.stack.kafka_broker import KafkaBroker
 from genai_apm.stack.process import free_port
 from tests.integration.faults import (
     clean_rows,
@@ -166,3 +168,44 @@ def test_stop_with_savepoint_then_a_new_version_resumes_with_equal_results(
         savepoint.rstrip("/")
     )
     rest.cancel(second)
+
+
+@pytest.fixture
+def own_broker(stack_settings, tmp_path):
+    """A broker of this test's own, so restarting it disturbs no other test."""
+    stack = dataclasses.replace(
+        stack_settings.stack, kafka_port=free_port(), controller_port=free_port()
+    )
+    broker = KafkaBroker(stack, tmp_path / "broker")
+    assert broker.up()
+    yield broker
+    broker.down()
+
+
+@pytest.mark.soak
+def test_kafka_broker_restarted_mid_stream_loses_and_repeats_nothing(
+    fault_settings, own_broker, monkeypatch, tmp_path
+):
+    s = fault_settings.replace(kafka={"bootstrap_servers": own_broker.bootstrap})
+    cluster = LocalFlinkCluster(s)
+    assert cluster.up()
+    try:
+        events = in_order_stream(4_000, seed=23)
+        last = sentinel(events)
+        kafka_io.ensure_topics(s.kafka, job_topics(s))
+        job_id = _submit(s, monkeypatch)
+        half = len(events) // 2
+        kafka_io.produce_json(s.kafka, s.topics.invocations, events[:half])
+        _wait(lambda: record_count(s, "read_committed"), 120, "the first committed results")
+
+        assert own_broker.down()
+        time.sleep(5)  # long enough for the job's clients to fail their requests
+        assert own_broker.up()
+        kafka_io.produce_json(s.kafka, s.topics.invocations, [*events[half:], last])
+
+        expected = clean_rows(s, tmp_path, last["event_time"])
+        got = wait_for_rows(s, expected, timeout_s=180)
+        assert got == expected
+        FlinkRest(s.flink.rest_address).cancel(job_id)
+    finally:
+        cluster.down()
