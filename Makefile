@@ -61,7 +61,16 @@ browser: ## Debian's chromium, for the report's browser test (installed only whe
 
 test: setup lint validate-infra browser ## unit tests, then integration tests on a real broker and Flink
 	$(BIN)/pytest -m "not integration" tests
-	$(BIN)/pytest -m integration tests
+	$(BIN)/pytest -m "integration and not soak" tests
+
+soak: setup ## the longer fault tests: savepoint upgrade, Kafka broker restart (marker soak)
+	$(BIN)/pytest -m soak tests
+
+FUZZ_EXAMPLES ?= 2000
+fuzz: install ## the adapters' property tests, hostile input, many examples (FUZZ_EXAMPLES=2000 per test)
+	HYPOTHESIS_PROFILE=fuzz HYPOTHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q \
+	  tests/unit/test_adapters_hostile.py tests/unit/test_adapters_decode.py \
+	  tests/unit/test_adapters_bedrock.py tests/unit/test_adapters_otlp.py
 
 validate-infra: install ## generated infra/ up to date, CloudFormation templates pass cfn-lint
 	$(BIN)/python -m genai_apm.aws_templates --check
@@ -90,4 +99,4 @@ bench: setup $(VENV)/.bench-installed ## pipeline vs ceilings, polars and Spark;
 clean: down ## remove the venv, jar cache and local state
 	rm -rf $(VENV) .cache .state
 
-.PHONY: help install jars setup run up down status lint format browser test test-unit validate-infra package bench clean
+.PHONY: help install jars setup run up down status lint format browser test test-unit soak fuzz validate-infra package bench clean

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from genai_apm.config import FlinkSettings, KafkaSettings
 from genai_apm.connectors.ddl import (
@@ -15,7 +17,15 @@ from genai_apm.connectors.ddl import (
 from genai_apm.errors import GenaiApmError
 from genai_apm.schemas.flink_sql import quote_ident
 
-__all__ = ["RAW_DOC", "client_properties", "json_sink_ddl", "raw_source_ddl", "ssl_properties"]
+__all__ = [
+    "RAW_DOC",
+    "SinkDelivery",
+    "client_properties",
+    "json_sink_ddl",
+    "raw_source_ddl",
+    "sink_delivery",
+    "ssl_properties",
+]
 
 # Where a record came from, so a dead letter can say topic/partition@offset.
 SOURCE_METADATA = (
@@ -140,6 +150,42 @@ def raw_source_ddl(
     return create_table(table, columns, options)
 
 
+@dataclass(frozen=True)
+class SinkDelivery:
+    """How a job's Kafka sinks deliver: flink.delivery_guarantee, and the transaction names
+    that keep exactly-once sinks of different jobs and topics from fencing each other."""
+
+    guarantee: str
+    job: str
+    transactional_id_prefix: str
+    transaction_timeout_s: int
+
+    def options(self, table: str, topic: str) -> dict[str, str]:
+        if self.guarantee != "exactly-once":
+            return {"sink.delivery-guarantee": self.guarantee}
+        # unique per deployment, job, sink and topic: the connector aborts the open
+        # transactions under its prefix when it starts, so a shared prefix would abort
+        # another job's uncommitted output
+        name = ".".join((self.transactional_id_prefix, self.job, table, topic))
+        return {
+            "sink.delivery-guarantee": "exactly-once",
+            "sink.transactional-id-prefix": name,
+            # the connector's default (1 h) is above the broker's default ceiling
+            # (transaction.max.timeout.ms, 15 min), which then refuses every transaction
+            "properties.transaction.timeout.ms": str(self.transaction_timeout_s * 1000),
+        }
+
+
+def sink_delivery(flink: FlinkSettings, job: str) -> SinkDelivery:
+    """``job`` names the Flink job (its pipeline name); spaces and odd characters dropped."""
+    return SinkDelivery(
+        guarantee=flink.delivery_guarantee,
+        job=re.sub(r"[^A-Za-z0-9_-]+", "-", job).strip("-"),
+        transactional_id_prefix=flink.transactional_id_prefix,
+        transaction_timeout_s=flink.transaction_timeout_s,
+    )
+
+
 def json_sink_ddl(
     table: str,
     topic: str,
@@ -147,12 +193,16 @@ def json_sink_ddl(
     columns: Sequence[tuple[str, str]],
     *,
     key_fields: Sequence[str] = (),
+    delivery: SinkDelivery | None = None,
 ) -> str:
-    """An append-only sink writing JSON values, keyed (and so partitioned) by ``key_fields``."""
+    """An append-only sink writing JSON values, keyed (and so partitioned) by ``key_fields``.
+
+    Without ``delivery`` the connector's default applies (at-least-once)."""
     options = {
         "connector": "kafka",
         "topic": topic,
         **client_properties(kafka),
+        **(delivery.options(table, topic) if delivery else {}),
         "value.format": "json",
         "value.json.timestamp-format.standard": "ISO-8601",
         "value.json.encode.ignore-null-fields": "false",
@@ -173,12 +223,14 @@ def upsert_sink_ddl(
     columns: Sequence[tuple[str, str]],
     *,
     primary_key: Sequence[str],
+    delivery: SinkDelivery | None = None,
 ) -> str:
     """An updating sink: one record per key change, latest wins (use a compacted topic)."""
     options = {
         "connector": "upsert-kafka",
         "topic": topic,
         **client_properties(kafka),
+        **(delivery.options(table, topic) if delivery else {}),
         "key.format": "json",
         "value.format": "json",
         "value.json.timestamp-format.standard": "ISO-8601",

@@ -107,9 +107,48 @@ class FlinkSettings:
     # JobManager's memory: it caps state at 5 MiB and a bigger job then fails every
     # checkpoint and restarts without end
     checkpoint_dir: str = ""
+    # hashmap (state on the JVM heap: fast, bounded by TaskManager memory), rocksdb or forst
+    # (state on local disk, for state larger than memory; both ship in Flink's distribution)
+    state_backend: str = "hashmap"
+    # exactly-once: Kafka sinks write in transactions committed when a checkpoint completes,
+    # so read_committed consumers never see a record twice after a failure, and see each one
+    # up to a checkpoint interval later; at-least-once: records are visible at once, and a
+    # restart from a checkpoint writes again what followed it (README "Delivery guarantees")
+    delivery_guarantee: str = "exactly-once"
+    # Kafka transactional ids are <prefix>.<job>.<sink table>.<topic>: two deployments sharing
+    # a Kafka cluster need different prefixes, or they fence each other's producers
+    transactional_id_prefix: str = "genai-apm"
+    # a transaction open longer than this is aborted by the broker: it must cover a checkpoint
+    # interval plus a restart, and stay within the broker's transaction.max.timeout.ms
+    # (15 minutes by default, also on Amazon MSK)
+    transaction_timeout_s: int = 900
+    # resume a job from this savepoint or retained checkpoint (file:// or s3:// path to the
+    # chk-N or savepoint folder); empty: start fresh from kafka.startup_mode
+    restore_from: str = ""
     jobmanager_memory: str = "1024m"
     taskmanager_memory: str = "1536m"
     task_slots: int = 2
+
+    def __post_init__(self) -> None:
+        if self.delivery_guarantee not in DELIVERY_GUARANTEES:
+            raise GenaiApmError(
+                f"config flink.delivery_guarantee: {self.delivery_guarantee!r} is not one of "
+                + ", ".join(DELIVERY_GUARANTEES)
+            )
+        if self.state_backend not in STATE_BACKENDS:
+            raise GenaiApmError(
+                f"config flink.state_backend: {self.state_backend!r} is not one of "
+                + ", ".join(STATE_BACKENDS)
+            )
+        if self.transaction_timeout_s <= self.checkpoint_interval_s:
+            raise GenaiApmError(
+                "config flink.transaction_timeout_s must exceed flink.checkpoint_interval_s: "
+                "a Kafka transaction stays open for a whole checkpoint interval"
+            )
+
+
+DELIVERY_GUARANTEES = ("exactly-once", "at-least-once")
+STATE_BACKENDS = ("hashmap", "rocksdb", "forst")
 
 
 @dataclass(frozen=True)

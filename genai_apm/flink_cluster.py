@@ -40,14 +40,21 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 class FlinkRest:
-    """The few REST calls the CLI needs: overview, job list, cancel."""
+    """The few REST calls the CLI and the fault tests need: overview, jobs, cancel, checkpoints,
+    stop with a savepoint."""
 
     def __init__(self, address: str):
         self.host, self.port = split_address(address)
         self.base = f"http://{self.host}:{self.port}"
 
-    def _call(self, path: str, method: str = "GET"):
-        request = urllib.request.Request(self.base + path, method=method)
+    def _call(self, path: str, method: str = "GET", body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"} if data else {},
+        )
         try:
             with urllib.request.urlopen(request, timeout=5) as r:
                 body = r.read()
@@ -67,9 +74,40 @@ class FlinkRest:
         return self._call("/jobs/overview")["jobs"]
 
     def cancel(self, job_id: str) -> None:
-        if not re.fullmatch(r"[0-9a-f]{32}", job_id):
-            raise GenaiApmError(f"{job_id!r} is not a Flink job id (32 hex digits)")
-        self._call(f"/jobs/{job_id}?mode=cancel", method="PATCH")
+        self._call(f"/jobs/{_job_id(job_id)}?mode=cancel", method="PATCH")
+
+    def checkpoints(self, job_id: str) -> dict:
+        """Checkpoint statistics: counts, and the latest completed one with its path."""
+        return self._call(f"/jobs/{_job_id(job_id)}/checkpoints")
+
+    def stop_with_savepoint(self, job_id: str, target_dir: str, timeout_s: float = 120) -> str:
+        """Stop the job after a final savepoint under ``target_dir``; return its path.
+
+        The sources stop first, then the savepoint is taken and the job ends FINISHED: every
+        Kafka transaction and Parquet file is committed, none is left open."""
+        trigger = self._call(
+            f"/jobs/{_job_id(job_id)}/stop",
+            method="POST",
+            body={"targetDirectory": target_dir, "drain": False},
+        )["request-id"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self._call(f"/jobs/{job_id}/savepoints/{trigger}")
+            if status["status"]["id"] == "COMPLETED":
+                operation = status["operation"]
+                if "location" not in operation:
+                    cause = operation.get("failure-cause", {}).get("stack-trace", "")
+                    first = cause.strip().splitlines()[0] if cause.strip() else "unknown cause"
+                    raise GenaiApmError(f"stop-with-savepoint of {job_id} failed: {first}")
+                return operation["location"]
+            time.sleep(0.5)
+        raise GenaiApmError(f"stop-with-savepoint of {job_id} took over {timeout_s:.0f}s")
+
+
+def _job_id(job_id: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{32}", job_id):
+        raise GenaiApmError(f"{job_id!r} is not a Flink job id (32 hex digits)")
+    return job_id
 
 
 class LocalFlinkCluster:
@@ -117,6 +155,10 @@ class LocalFlinkCluster:
             "taskmanager.memory.process.size": f.taskmanager_memory,
             "taskmanager.numberOfTaskSlots": str(f.task_slots),
             "parallelism.default": str(f.parallelism),
+            # a loopback cluster: a lost TaskManager (killed, crashed) is noticed in seconds, not
+            # after the default 50 s, so its job restarts from its last checkpoint sooner
+            "heartbeat.interval": "2000",
+            "heartbeat.timeout": "15000",
             "python.executable": sys.executable,
             "python.client.executable": sys.executable,
             **flink_s3_options(self.settings.aws),
@@ -174,6 +216,22 @@ class LocalFlinkCluster:
         while time.monotonic() < deadline and port_open(self.rest_port, self.host):
             time.sleep(0.3)
         return True
+
+    def taskmanager_pids(self) -> list[int]:
+        """Pids of the TaskManagers the cluster scripts started (the last one is the newest)."""
+        pids = []
+        for pid_file in self.dir.glob("flink-*-taskexecutor.pid"):
+            pids += [int(line) for line in pid_file.read_text().split() if line.isdigit()]
+        return pids
+
+    def start_taskmanager(self) -> None:
+        """Start one more TaskManager: a standalone cluster does not replace a lost one."""
+        script = flink_home() / "bin" / "taskmanager.sh"
+        result = subprocess.run(
+            ["bash", str(script), "start"], env=self._env(), capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise GenaiApmError(f"taskmanager.sh start failed; see {self.dir / 'log'}")
 
     def status(self) -> str:
         if not self._answers():

@@ -110,8 +110,14 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
         settings.flink.checkpoint_dir
         or (Path(settings.stack.state_dir).resolve() / "checkpoints").as_uri()
     )
+    conf.set("state.backend.type", settings.flink.state_backend)
     conf.set("execution.checkpointing.storage", "filesystem")
     conf.set("execution.checkpointing.dir", checkpoints)
+    # a cancelled or crashed job's last checkpoint stays, so it can be resumed
+    # (flink.restore_from) instead of starting over from kafka.startup_mode
+    conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    if settings.flink.restore_from:
+        conf.set("execution.state-recovery.path", settings.flink.restore_from)
     if bounded:
         # a finite run that keeps failing should say so, not restart for ever
         conf.set("restart-strategy.type", "fixed-delay")
@@ -120,3 +126,12 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
     # Python UDF workers (when a job has them) run in the interpreter that built the job
     conf.set("python.executable", sys.executable)
     return t_env
+
+
+def sink_delivery(t_env, settings: Settings):
+    """The delivery options of the Kafka sinks of the job ``t_env`` builds (named by
+    ``table_env``): transactional ids must differ between jobs writing the same topic."""
+    from genai_apm.connectors.kafka import sink_delivery as for_job
+
+    name = t_env.get_config().get("pipeline.name", "genai-apm job")
+    return for_job(settings.flink, name.removeprefix("genai-apm "))

@@ -511,23 +511,31 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
             f"INSERT INTO `{sinks.traces_table}` "
             f"SELECT *, {partition_values('trace_start')} FROM agent_traces"
         )
+    # one INSERT per Kafka topic, so one sink each: an exactly-once sink's transactional ids
+    # come from its table, and two sinks of one table with the same ids are refused
+    stats_views = []
     for dimension, operation, key in STATS:
         view = f"{dimension}_stats"
         t_env.execute_sql(
             f"CREATE TEMPORARY VIEW {view} AS {stats_sql(settings, dimension, operation, key)}"
         )
-        if sinks.agents_topic:
-            statements.add_insert_sql(f"INSERT INTO `{sinks.agents_topic}` SELECT * FROM {view}")
+        stats_views.append(view)
         if dimension in sinks.stats_tables:
             statements.add_insert_sql(
                 f"INSERT INTO `{sinks.stats_tables[dimension]}` "
                 f"SELECT *, {partition_values('window_start')} FROM {view}"
             )
+    if sinks.agents_topic:
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.agents_topic}` "
+            + " UNION ALL ".join(f"SELECT * FROM {view}" for view in stats_views)
+        )
     if sinks.alerts:
-        statements.add_insert_sql(f"INSERT INTO `{sinks.alerts}` {loop_alerts_sql(settings)}")
-        budgets = budget_alerts_sql(settings, "agent_sessions")
-        if budgets:
-            statements.add_insert_sql(f"INSERT INTO `{sinks.alerts}` {budgets}")
+        alerts = [loop_alerts_sql(settings), budget_alerts_sql(settings, "agent_sessions")]
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.alerts}` "
+            + " UNION ALL ".join(f"SELECT * FROM ({sql})" for sql in alerts if sql)
+        )
     if sinks.deadletter:
         statements.add_insert_sql(f"INSERT INTO `{sinks.deadletter}` SELECT * FROM spans_rejected")
     return statements
@@ -535,6 +543,7 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
 
 def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
     from genai_apm.connectors import files, kafka
+    from genai_apm.flink_env import sink_delivery
     from genai_apm.jobs import alerts
     from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
 
@@ -557,22 +566,43 @@ def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_pat
     if kafka_outputs:
         t_env.execute_sql(
             kafka.json_sink_ddl(
-                "sessions_out", topics.sessions, k, SESSION_COLUMNS, key_fields=["conversation_id"]
+                "sessions_out",
+                topics.sessions,
+                k,
+                SESSION_COLUMNS,
+                key_fields=["conversation_id"],
+                delivery=sink_delivery(t_env, settings),
             )
         )
         t_env.execute_sql(
             kafka.json_sink_ddl(
-                "traces_out", topics.traces, k, TRACE_COLUMNS, key_fields=["trace_id"]
+                "traces_out",
+                topics.traces,
+                k,
+                TRACE_COLUMNS,
+                key_fields=["trace_id"],
+                delivery=sink_delivery(t_env, settings),
             )
         )
         t_env.execute_sql(
             kafka.json_sink_ddl(
-                "agents_out", topics.agents, k, stats_columns(settings), key_fields=["key"]
+                "agents_out",
+                topics.agents,
+                k,
+                stats_columns(settings),
+                key_fields=["key"],
+                delivery=sink_delivery(t_env, settings),
             )
         )
         if "deadletter_out" not in t_env.list_temporary_tables():
             t_env.execute_sql(
-                kafka.json_sink_ddl("deadletter_out", topics.deadletter, k, DEADLETTER_COLUMNS)
+                kafka.json_sink_ddl(
+                    "deadletter_out",
+                    topics.deadletter,
+                    k,
+                    DEADLETTER_COLUMNS,
+                    delivery=sink_delivery(t_env, settings),
+                )
             )
         deadletter = "deadletter_out"
     else:

@@ -95,13 +95,19 @@ WHERE `state` <> COALESCE(previous_state, {sql_string(OK)})"""
 def register_sink(t_env, settings: Settings, *, kafka_output: bool, tables_path: str) -> str:
     """The alerts sink (shared by every job that alerts; created once per environment)."""
     from genai_apm.connectors import files, kafka
+    from genai_apm.flink_env import sink_delivery
 
     name = "alerts_out" if kafka_output else "alerts_file"
     if name in t_env.list_temporary_tables():
         return name
     if kafka_output:
         ddl = kafka.json_sink_ddl(
-            name, settings.topics.alerts, settings.kafka, ALERT_COLUMNS, key_fields=["rule", "key"]
+            name,
+            settings.topics.alerts,
+            settings.kafka,
+            ALERT_COLUMNS,
+            key_fields=["rule", "key"],
+            delivery=sink_delivery(t_env, settings),
         )
     else:
         ddl = files.json_lines_table_ddl(name, f"{tables_path}/alerts", ALERT_COLUMNS)

@@ -794,16 +794,16 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
     register_views(t_env, settings, prices.cost_sql(table))
     columns = ", ".join(f"`{n}`" for n, _ in ANOMALY_COLUMNS)
     sources = ["anomaly_incidents"] + (["anomaly_outliers"] if settings.anomalies.outliers else [])
-    for source in sources:
-        if sinks.anomalies:
-            statements.add_insert_sql(
-                f"INSERT INTO `{sinks.anomalies}` SELECT {columns} FROM {source}"
-            )
-        if sinks.table:
-            statements.add_insert_sql(
-                f"INSERT INTO `{sinks.table}` SELECT {columns}, {partition_values('alert_time')} "
-                f"FROM {source}"
-            )
+    # one INSERT per table: two sinks of one exactly-once Kafka table would share its
+    # transactional ids, which the connector refuses
+    events = " UNION ALL ".join(f"SELECT {columns} FROM {source}" for source in sources)
+    if sinks.anomalies:
+        statements.add_insert_sql(f"INSERT INTO `{sinks.anomalies}` {events}")
+    if sinks.table:
+        statements.add_insert_sql(
+            f"INSERT INTO `{sinks.table}` SELECT *, {partition_values('alert_time')} "
+            f"FROM ({events})"
+        )
     if sinks.counts:
         statements.add_insert_sql(f"INSERT INTO `{sinks.counts}` SELECT * FROM anomaly_counts")
     if sinks.windows:
@@ -826,14 +826,23 @@ def register_sinks(
         files.parquet_table_ddl("anomalies_table", f"{tables_path}/anomalies", ANOMALY_COLUMNS)
     )
     if kafka_outputs:
-        t, k = settings.topics, settings.kafka
+        from genai_apm.flink_env import sink_delivery
+
+        t, k, delivery = settings.topics, settings.kafka, sink_delivery(t_env, settings)
         t_env.execute_sql(
             kafka.json_sink_ddl(
-                "anomalies_out", t.anomalies, k, ANOMALY_COLUMNS, key_fields=["dimension", "key"]
+                "anomalies_out",
+                t.anomalies,
+                k,
+                ANOMALY_COLUMNS,
+                key_fields=["dimension", "key"],
+                delivery=delivery,
             )
         )
         t_env.execute_sql(
-            kafka.json_sink_ddl("anomaly_counts_out", t.anomaly_counts, k, COUNT_COLUMNS)
+            kafka.json_sink_ddl(
+                "anomaly_counts_out", t.anomaly_counts, k, COUNT_COLUMNS, delivery=delivery
+            )
         )
         out, counts = "anomalies_out", "anomaly_counts_out"
     else:

@@ -212,6 +212,7 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
 
 def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
     from genai_apm.connectors import files, kafka
+    from genai_apm.flink_env import sink_delivery
     from genai_apm.jobs import alerts
 
     name = f"cost_{spend_window(settings).name}"
@@ -228,6 +229,7 @@ def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_pat
                 settings.kafka,
                 output_columns(),
                 key_fields=["dimension", "key"],
+                delivery=sink_delivery(t_env, settings),
             )
         )
     alerts_sink = alerts.register_sink(

@@ -205,6 +205,7 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None):
 
 def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
     from genai_apm.connectors import files, kafka
+    from genai_apm.flink_env import sink_delivery
     from genai_apm.jobs import alerts
 
     tables = {}
@@ -224,6 +225,7 @@ def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_pat
                 settings.kafka,
                 output_columns(),
                 key_fields=["model_id"],
+                delivery=sink_delivery(t_env, settings),
             )
         )
     alerts_sink = alerts.register_sink(

@@ -107,7 +107,7 @@ def build(
         + " UNION ALL ".join(f"SELECT * FROM decoded_{i}" for i in range(len(sources)))
     )
     statements = t_env.create_statement_set()
-    outcomes = []
+    outcomes, deadletters = [], []
     for contract, sink in ((INVOCATION_V1, invocations_sink), (SPAN_V1, spans_sink)):
         view = f"checked_{contract.name.lower()}"
         t_env.execute_sql(f"""
@@ -135,9 +135,8 @@ SELECT `event_ts`, `src_name`, `format`,
   CASE WHEN `reason` IS NULL THEN 0 ELSE 1 END AS rejected
 FROM {view}""")
         tag = f"'{contract.name}/v{contract.version}'"
-        statements.add_insert_sql(
-            f"INSERT INTO {quote_ident(deadletter_sink)}"
-            + deadletter_select(
+        deadletters.append(
+            deadletter_select(
                 view,
                 reason="`reason`",
                 fmt="`format`",
@@ -147,9 +146,8 @@ FROM {view}""")
             )
         )
     # records no adapter could read have no contract yet
-    statements.add_insert_sql(
-        f"INSERT INTO {quote_ident(deadletter_sink)}"
-        + deadletter_select(
+    deadletters.append(
+        deadletter_select(
             "decoded",
             reason="adapt_reason",
             event="CAST(NULL AS STRING)",
@@ -157,6 +155,11 @@ FROM {view}""")
             contract="CAST(NULL AS STRING)",
             where="adapt_reason IS NOT NULL",
         )
+    )
+    # one INSERT, so one Kafka sink: an exactly-once sink's transactional ids come from its
+    # table, and two sinks of one table with the same ids are refused by the connector
+    statements.add_insert_sql(
+        f"INSERT INTO {quote_ident(deadletter_sink)}\n" + "\nUNION ALL\n".join(deadletters)
     )
     outcomes.append("""
 SELECT `event_ts`, `src_name`, `format`, 0 AS accepted, 1 AS rejected
@@ -174,7 +177,7 @@ GROUP BY window_start, window_end, `src_name`, `format`""")
 
 def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) -> str:
     from genai_apm.connectors import kafka
-    from genai_apm.flink_env import table_env
+    from genai_apm.flink_env import sink_delivery, table_env
     from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
     from genai_apm.jobs.runner import execute
 
@@ -205,7 +208,14 @@ def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) 
     }
     for name, (topic, columns, keys) in sinks.items():
         t_env.execute_sql(
-            kafka.json_sink_ddl(name, topic, settings.kafka, columns, key_fields=keys)
+            kafka.json_sink_ddl(
+                name,
+                topic,
+                settings.kafka,
+                columns,
+                key_fields=keys,
+                delivery=sink_delivery(t_env, settings),
+            )
         )
     statements = build(
         t_env,

@@ -233,6 +233,7 @@ GROUP BY tumble_start, model_id""")
 
 def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
     from genai_apm.connectors import files, kafka
+    from genai_apm.flink_env import sink_delivery
 
     topics, k = settings.topics, settings.kafka
     tables = {}
@@ -250,11 +251,23 @@ def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_pat
     if kafka_outputs:
         t_env.execute_sql(
             kafka.json_sink_ddl(
-                "latency_out", topics.latency, k, output_columns(settings), key_fields=["model_id"]
+                "latency_out",
+                topics.latency,
+                k,
+                output_columns(settings),
+                key_fields=["model_id"],
+                delivery=sink_delivery(t_env, settings),
             )
         )
         t_env.execute_sql(
-            kafka.json_sink_ddl("late_out", topics.late, k, LATE_COLUMNS, key_fields=["model_id"])
+            kafka.json_sink_ddl(
+                "late_out",
+                topics.late,
+                k,
+                LATE_COLUMNS,
+                key_fields=["model_id"],
+                delivery=sink_delivery(t_env, settings),
+            )
         )
         t_env.execute_sql(
             kafka.upsert_sink_ddl(
@@ -263,6 +276,7 @@ def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_pat
                 k,
                 LATE_COUNT_COLUMNS,
                 primary_key=["missed_window_start", "model_id"],
+                delivery=sink_delivery(t_env, settings),
             )
         )
     return Sinks(

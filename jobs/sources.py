@@ -54,13 +54,18 @@ def add_deadletters(
     """Insert the rejected records into the dead-letter topic, or, with ``tables_path`` (a
     backfill), into JSON lines under it. Once per job, whatever analytics it runs."""
     from genai_apm.connectors import files, kafka
+    from genai_apm.flink_env import sink_delivery
     from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
 
     name = "deadletter_out" if tables_path is None else "deadletter_file"
     if name not in t_env.list_temporary_tables():
         if tables_path is None:
             ddl = kafka.json_sink_ddl(
-                name, settings.topics.deadletter, settings.kafka, DEADLETTER_COLUMNS
+                name,
+                settings.topics.deadletter,
+                settings.kafka,
+                DEADLETTER_COLUMNS,
+                delivery=sink_delivery(t_env, settings),
             )
         else:
             ddl = files.json_lines_table_ddl(name, f"{tables_path}/deadletters", DEADLETTER_COLUMNS)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
+from hypothesis import settings
 
 from genai_apm import config
 
@@ -18,3 +20,10 @@ def unique() -> str:
 def base_settings(tmp_path) -> config.Settings:
     """Defaults only: no config file or GENAI_APM_* variables of the developer leak in."""
     return config.load(path=None, environ={}).replace(stack={"state_dir": str(tmp_path / "state")})
+
+
+# `make fuzz` sets HYPOTHESIS_PROFILE=fuzz: the same property tests, with far more examples
+settings.register_profile(
+    "fuzz", max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "2000")), deadline=None
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
