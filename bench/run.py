@@ -607,7 +607,7 @@ def bench(args: argparse.Namespace) -> dict:
     bench_s = time.perf_counter() - started
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": "make bench" + ("" if events == 300_000 else f" EVENTS={events}"),
+        "command": "make bench" + ("" if events == 100_000 else f" EVENTS={events}"),
         "sections": list(args.only),
         "events": events,
         "baseline_events": baseline_events,
@@ -660,7 +660,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     child.add_argument("--streaming", action="store_true")
     for name in ("_polars", "_spark"):
         sub.add_parser(name, help=argparse.SUPPRESS).add_argument("--overrides", required=True)
-    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--baseline-events", type=int, default=5_000)
     parser.add_argument(
         "--scaling-events", type=int, default=60_000, help="events per scaling point"
