@@ -663,7 +663,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--baseline-events", type=int, default=5_000)
     parser.add_argument(
-        "--scaling-events", type=int, default=60_000, help="events per scaling point"
+        "--scaling-events", type=int, default=30_000, help="events per scaling point"
     )
     parser.add_argument(
         "--pipeline-runs",
