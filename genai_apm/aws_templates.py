@@ -1233,22 +1233,15 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
 
 
 def stale(root: Path = ROOT) -> list[Path]:
-    return [
-        path
-        for path, text in artifacts().items()
-        if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text
-    ]
+    from genai_apm import generated_files
+
+    return generated_files.stale(artifacts(), root)
 
 
 def write(root: Path = ROOT) -> list[Path]:
-    written = []
-    for path, text in artifacts().items():
-        target = root / path
-        if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-            written.append(path)
-    return written
+    from genai_apm import generated_files
+
+    return generated_files.write(artifacts(), root)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,11 +136,9 @@ def artifacts(root: Path = ROOT) -> dict[Path, str]:
 
 def stale(root: Path = ROOT) -> list[Path]:
     """Generated files that are missing or differ from a fresh generation."""
-    return [
-        path
-        for path, text in artifacts(root).items()
-        if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text
-    ]
+    from genai_apm import generated_files
+
+    return generated_files.stale(artifacts(root), root)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,12 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         for path in out_of_date:
             print(f"out of date: {path} (run `{COMMAND}`)", file=sys.stderr)
         return 1 if out_of_date else 0
-    for path, text in artifacts(args.root).items():
-        target = args.root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            target.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
+    from genai_apm import generated_files
+
+    for path in generated_files.write(artifacts(args.root), args.root):
+        print(f"wrote {path}")
     return 0
 
 
