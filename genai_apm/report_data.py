@@ -170,42 +170,39 @@ def latency_series(
     return {m: dict(cols) for m, cols in out.items()}
 
 
-def error_breakdown(
-    con, views: set[str], table: str, since: dt.datetime | None
-) -> tuple[list[int], dict[str, list[int]]]:
-    """Window starts (ms) and, per error class, the calls of each window over all models."""
+def _error_sums(
+    con, views: set[str], table: str, since: dt.datetime | None, key: str, where: str, order: str
+) -> tuple[list, dict[str, list[int]]]:
+    """Calls per error class, grouped by ``key`` (over app_id '*' and the rows ``where``)."""
     if table not in views:
         return [], {}
     present = set(_columns(con, table))
     classes = [(c, label) for c, label in ERROR_CLASSES if c in present]
     rows = con.execute(
-        "SELECT epoch_ms(window_start) AS t, "
+        f"SELECT {key} AS k, "
         + ", ".join(f'coalesce(sum("{c}"), 0)' for c, _ in classes)
-        + f' FROM "{table}" WHERE model_id = ? AND app_id = ? AND epoch_ms(window_start) >= ? '
-        "GROUP BY t ORDER BY t",
+        + f' FROM "{table}" WHERE {where} AND app_id = ? AND epoch_ms(window_start) >= ? '
+        f"GROUP BY k ORDER BY {order}",
         [ALL, ALL, since_ms(since)],
     ).fetchall()
-    times = [r[0] for r in rows]
-    return times, {label: [int(r[i + 1]) for r in rows] for i, (_, label) in enumerate(classes)}
+    keys = [r[0] for r in rows]
+    return keys, {label: [int(r[i + 1]) for r in rows] for i, (_, label) in enumerate(classes)}
+
+
+def error_breakdown(
+    con, views: set[str], table: str, since: dt.datetime | None
+) -> tuple[list[int], dict[str, list[int]]]:
+    """Window starts (ms) and, per error class, the calls of each window over all models."""
+    return _error_sums(con, views, table, since, "epoch_ms(window_start)", "model_id = ?", "k")
 
 
 def error_breakdown_by_model(
     con, views: set[str], table: str, since: dt.datetime | None
 ) -> tuple[list[str], dict[str, list[int]]]:
     """Models (busiest first) and, per error class, their calls over the whole period."""
-    if table not in views:
-        return [], {}
-    present = set(_columns(con, table))
-    classes = [(c, label) for c, label in ERROR_CLASSES if c in present]
-    rows = con.execute(
-        "SELECT model_id, "
-        + ", ".join(f'coalesce(sum("{c}"), 0)' for c, _ in classes)
-        + f' FROM "{table}" WHERE model_id <> ? AND app_id = ? AND epoch_ms(window_start) >= ? '
-        "GROUP BY model_id ORDER BY sum(requests) DESC, model_id",
-        [ALL, ALL, since_ms(since)],
-    ).fetchall()
-    models = [r[0] for r in rows]
-    return models, {label: [int(r[i + 1]) for r in rows] for i, (_, label) in enumerate(classes)}
+    return _error_sums(
+        con, views, table, since, "model_id", "model_id <> ?", "sum(requests) DESC, k"
+    )
 
 
 @dataclass(frozen=True)
