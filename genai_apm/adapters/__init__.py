@@ -9,6 +9,7 @@ that is wrong, never its value: payloads carry prompts, and reasons end up in lo
 from __future__ import annotations
 
 import json
+import math
 
 FORMATS = ("native", "bedrock", "otlp-json")
 INVOCATION = "InvocationEvent"
@@ -17,6 +18,18 @@ SPAN = "SpanEvent"
 
 class AdapterError(ValueError):
     """A record the adapter cannot turn into events; ``str(e)`` is a short, payload-free reason."""
+
+
+def finite_number(value: object) -> float | None:
+    """A JSON number as a float, or None when it cannot be one: not a number (a bool is not),
+    infinite (json reads 1e400 as infinity), or an integer too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _reject_constant(name: str):

@@ -7,12 +7,11 @@ read only for stop reason, latency and token usage; their text never reaches an 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
-from genai_apm.adapters import AdapterError
+from genai_apm.adapters import AdapterError, finite_number
 from genai_apm.adapters.taxonomy import classify
 from genai_apm.schemas.invocation import INVOCATION_V1
 
@@ -97,10 +96,10 @@ def _count(value: object, where: str) -> int | None:
 def _millis(value: object, where: str) -> float | None:
     if value is None:
         return None
-    # json reads 1e400 as infinity, which no duration is
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    number = finite_number(value)
+    if number is None:
         _fail(f"{where} must be a finite number")
-    return float(value)
+    return number
 
 
 def _epoch_ms(timestamp: str, where: str) -> int:

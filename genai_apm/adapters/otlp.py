@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
 from functools import cache
 from typing import NoReturn
 
-from genai_apm.adapters import AdapterError
+from genai_apm.adapters import AdapterError, finite_number
 from genai_apm.adapters.bedrock import normalise_model_id
 from genai_apm.adapters.taxonomy import classify
 from genai_apm.schemas.contract import Kind
@@ -308,9 +307,10 @@ def _flag_attribute(value: object, where: str) -> bool | None:
 def _seconds_as_ms(value: object, where: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    number = finite_number(value)
+    if number is None:
         _fail(where, "must be a finite number of seconds")
-    return value * 1000.0
+    return number * 1000.0
 
 
 def invocation_from_span(span: dict, *, attributes: dict | None = None) -> dict | None:
