@@ -58,10 +58,24 @@ def register_pseudonym_function(t_env, privacy: PrivacySettings) -> None:
 
 # Redaction: for free text (prompts, responses) kept anywhere by an opt-in path. Order matters:
 # keys and tokens first, so a key that contains digits is not half-eaten by the phone rule.
+# Over-redaction is the safe side: a long order number may come out as [PHONE].
 _REDACTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("[API_KEY]", re.compile(r"\b(?:sk|pk|rk)-(?:[A-Za-z0-9_-]+-)?[A-Za-z0-9_-]{16,}")),
+    # OpenAI (sk-..., sk-proj-..., sk-svcacct-...), Anthropic (sk-ant-api03-...) and the like;
+    # a digit is required, which random keys of this length practically always have and prose
+    # such as "sk-learn-compatible-estimators" has not
+    ("[API_KEY]", re.compile(r"\b(?:sk|pk|rk)-(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}")),
+    # Stripe-style sk_live_/sk_test_, GitHub (ghp_, gho_, ghs_, github_pat_), Slack (xoxb-...),
+    # Google API keys (AIza + 35)
+    ("[API_KEY]", re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,}")),
+    ("[API_KEY]", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
+    ("[API_KEY]", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    ("[API_KEY]", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    # AWS access key ids: long-term (AKIA) and temporary (ASIA); the secret key beside one is
+    # 40 characters of base64 and falls to the [SECRET] rule below
     ("[API_KEY]", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
-    ("Bearer [TOKEN]", re.compile(r"\b[Bb]earer\s+[A-Za-z0-9._~+/=-]{8,}")),
+    ("Bearer [TOKEN]", re.compile(r"\b(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}")),
+    # JSON Web Tokens without a Bearer in front: three base64url segments, the first "eyJ"
+    ("[TOKEN]", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")),
     ("[EMAIL]", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")),
     # long runs of letters AND digits (hex or base64 secrets, JWT segments); plain words and
     # plain numbers are left alone
@@ -69,8 +83,14 @@ _REDACTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "[SECRET]",
         re.compile(r"\b(?=[\w+/-]*\d)(?=[\w+/-]*[A-Za-z])[\w+/-]{32,}={0,2}", re.ASCII),
     ),
-    # international or national numbers, 7 to 15 digits, with the usual separators
-    ("[PHONE]", re.compile(r"(?<![\w+])\+?\d(?:[\s().-]{0,2}\d){6,14}(?!\w)")),
+    # international or national numbers, 7 to 15 digits, with the usual separators; an opening
+    # parenthesis of an area code goes with the number; ISO dates (2024-05-01) are not numbers
+    (
+        "[PHONE]",
+        re.compile(
+            r"(?<![\w+(])(?!\d{4}-\d{2}-\d{2}\b)(?:\+|\()?\d(?:[\s().-]{0,2}\d){6,14}(?!\w)"
+        ),
+    ),
 )
 
 

@@ -106,8 +106,29 @@ def test_invocations_view_hashes_user_ids_as_hashlib_does(batch_env):
             "token=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
             "token=[SECRET]",
         ),
+        # realistic keys and tokens (made up, of the real shapes)
+        (
+            "sk-ant-api03-Xy7Qm2vT9LpR4sWkE8uN1bHcJ6gF0aDzK3iOeY5tUq-VwMnBxC7rS2lP9oGhJ4fDkA8sZ1x"
+            "Q-AbCdEf12345AA ok",
+            "[API_KEY] ok",
+        ),
+        ("KEY=sk-svcacct-Zq8WmX3nT7yRb2LcK5vJ9hP1sD4fG6aE0u", "KEY=[API_KEY]"),
+        ("secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY end", "secret [SECRET] end"),
+        ("aws ASIAY34FZKBOKMUTVV7A temp", "aws [API_KEY] temp"),
+        ("stripe sk_live_51H8xYzAbCdEfGhIj", "stripe [API_KEY]"),
+        ("gh ghp_1234567890abcdefghijklmnopqrstuvwxYZ", "gh [API_KEY]"),
+        ("slack xoxb-123456789012-1234567890123-AbCdEfGh", "slack [API_KEY]"),
+        ("maps AIzaSyD-1234567890abcdefghijklmnopqrstu", "maps [API_KEY]"),
+        ("authorization: BEARER abcdefgh12345", "authorization: Bearer [TOKEN]"),
+        (
+            "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl done",
+            "jwt [TOKEN] done",
+        ),
+        ("(415) 555-0123 after hours", "[PHONE] after hours"),
         # what is not personal or secret stays
         ("in 2024 we sold 1234 units, order 12-3", "in 2024 we sold 1234 units, order 12-3"),
+        ("due 2024-05-01, at 2024-05-01T12:00:00Z", "due 2024-05-01, at 2024-05-01T12:00:00Z"),
+        ("use sk-learn-compatible-estimators", "use sk-learn-compatible-estimators"),
         (
             "internationalization-and-localization-guide",
             "internationalization-and-localization-guide",
