@@ -447,8 +447,10 @@ def exporter_policy(settings: Settings, published: Published) -> dict:
 
 
 def analyst_policy() -> dict:
-    """Querying the tables with Athena: the workgroup, the catalog, read the tables, write
-    query results."""
+    """Querying the tables with Athena: the workgroup, the catalog, read the tables (not the
+    bodies table), write query results."""
+    from genai_apm.schemas.body import BODIES_TABLE
+
     catalog = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
     return {
         "Version": "2012-10-17",
@@ -497,6 +499,22 @@ def analyst_policy() -> dict:
                 ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                 sub(f"arn:${{AWS::Partition}}:s3:::${{DataBucket}}/{ATHENA_RESULTS_PREFIX}/*"),
             ),
+            # prompt and response bodies (privacy.store_bodies) are governed apart from the
+            # metrics: grant them to the few who need them with a policy of their own
+            {
+                **_statement(
+                    "NoBodies",
+                    ["s3:GetObject", "glue:GetTable", "glue:GetPartitions"],
+                    [
+                        sub(
+                            f"arn:${{AWS::Partition}}:s3:::${{DataBucket}}/{TABLES_PREFIX}/"
+                            f"{BODIES_TABLE}/*"
+                        ),
+                        sub(f"{catalog}:table/${{Database}}/{BODIES_TABLE}"),
+                    ],
+                ),
+                "Effect": "Deny",
+            },
         ],
     }
 

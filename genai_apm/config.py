@@ -80,6 +80,9 @@ class TopicSettings:
     agents: str = "genai.metrics.agents"
     sessions: str = "genai.metrics.sessions"
     traces: str = "genai.metrics.traces"
+    # prompt and response bodies, redacted, when privacy.store_bodies is on (README,
+    # "Prompt and response bodies"): a topic of its own, so its ACLs and retention can differ
+    bodies: str = "genai.bodies"
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,11 @@ class PrivacySettings:
     hash_user_ids: bool = False
     # a secret: whoever has it can test guesses of user ids against the pseudonyms
     user_id_salt: str = ""
+    # keep the prompt and response text of Bedrock logs and OTLP GenAI spans, every string put
+    # through privacy.redact(), in topics.bodies and the `bodies` table, never in the analytics
+    # events. Off: no body is extracted, and dead letters of those formats carry their bodies
+    # replaced by a marker (README, "Prompt and response bodies")
+    store_bodies: bool = False
 
 
 @dataclass(frozen=True)
