@@ -5,7 +5,10 @@ logs, OTLP JSON traces) with a Python table function, checks every event against
 contract with generated SQL, and writes
   valid InvocationEvents -> topics.invocations   (what the analytics jobs read)
   valid SpanEvents       -> topics.spans
-  everything else        -> topics.deadletter, with the original payload and the reason
+  valid BodyEvents       -> topics.bodies and the `bodies` table, only with
+                            privacy.store_bodies: the redacted prompt and response per call
+  everything else        -> topics.deadletter, with the original payload (bodies removed,
+                            or redacted with store_bodies) and the reason
   per-minute counts      -> topics.pipeline      (accepted and dead-lettered, per source)
 It is stateless apart from those counts, so a restart loses nothing it has not committed.
 """
@@ -18,6 +21,7 @@ from genai_apm.adapters import FORMATS
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.privacy import register_pseudonym_function, user_id_sql
+from genai_apm.schemas.body import BODIES_TABLE, BODY_V1
 from genai_apm.schemas.flink_sql import (
     FieldTexts,
     flink_columns,
@@ -30,7 +34,7 @@ from genai_apm.schemas.invocation import INVOCATION_V1
 from genai_apm.schemas.span import SPAN_V1
 
 JOB = "ingest"
-CONTRACTS = {INVOCATION_V1.name: INVOCATION_V1, SPAN_V1.name: SPAN_V1}
+CONTRACTS = {INVOCATION_V1.name: INVOCATION_V1, SPAN_V1.name: SPAN_V1, BODY_V1.name: BODY_V1}
 PIPELINE_COLUMNS = (
     ("window_start", "TIMESTAMP_LTZ(3)"),
     ("window_end", "TIMESTAMP_LTZ(3)"),
@@ -91,14 +95,33 @@ def build(
     spans_sink: str,
     deadletter_sink: str,
     pipeline_sink: str,
+    bodies_sink: str | None = None,
+    bodies_table: str | None = None,
 ):
-    """Add the ingest inserts; ``sources`` are (registered raw table, format) pairs."""
+    """Add the ingest inserts; ``sources`` are (registered raw table, format) pairs.
+
+    ``bodies_sink`` (BodyEvent columns) and ``bodies_table`` (the same plus the dt and hour
+    partitions) receive BodyEvents: required with privacy.store_bodies, refused without."""
+    from genai_apm.connectors.files import partition_values
     from genai_apm.jobs.deadletters import deadletter_select
 
-    if any(fmt != "native" for _, fmt in sources):
-        from genai_apm.jobs.udfs import decode_records_function
+    store_bodies = settings.privacy.store_bodies
+    if store_bodies != bool(bodies_sink and bodies_table):
+        raise GenaiApmError(
+            "ingest: privacy.store_bodies needs sinks for the bodies, and only it may have them"
+        )
+    foreign = any(fmt != "native" for _, fmt in sources)
+    if foreign:
+        from genai_apm.jobs.udfs import (
+            DEADLETTER_PAYLOAD_FUNCTION,
+            deadletter_payload_function,
+            decode_records_function,
+        )
 
-        t_env.create_temporary_function("decode_records", decode_records_function())
+        t_env.create_temporary_function("decode_records", decode_records_function(store_bodies))
+        t_env.create_temporary_function(
+            DEADLETTER_PAYLOAD_FUNCTION, deadletter_payload_function(store_bodies)
+        )
     register_pseudonym_function(t_env, settings.privacy)
     for i, (table, fmt) in enumerate(sources):
         t_env.execute_sql(_decoded_view(i, table, fmt))
@@ -108,7 +131,22 @@ def build(
     )
     statements = t_env.create_statement_set()
     outcomes, deadletters = [], []
-    for contract, sink in ((INVOCATION_V1, invocations_sink), (SPAN_V1, spans_sink)):
+    outputs = [(INVOCATION_V1, invocations_sink, None), (SPAN_V1, spans_sink, None)]
+    if store_bodies:
+        outputs.append((BODY_V1, bodies_sink, bodies_table))
+
+    def rejected(relation: str, where: str) -> str:
+        # the payload a dead letter keeps: Bedrock and OTLP bodies removed or redacted by a
+        # Python function called for rejected records only (genai_apm.adapters.bodies)
+        if not foreign:
+            return relation
+        return (
+            f"(SELECT *, {DEADLETTER_PAYLOAD_FUNCTION}(`format`, `raw`) AS `kept_raw` "
+            f"FROM {relation} WHERE {where})"
+        )
+
+    kept_raw = "`kept_raw`" if foreign else "`raw`"
+    for contract, sink, table in outputs:
         view = f"checked_{contract.name.lower()}"
         t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW texts_{contract.name.lower()} AS
@@ -129,31 +167,41 @@ FROM texts_{contract.name.lower()}""")
         statements.add_insert_sql(
             f"INSERT INTO {quote_ident(sink)} SELECT {names} FROM {view} WHERE `reason` IS NULL"
         )
+        if table:  # Parquet, partitioned by the hour of the call
+            statements.add_insert_sql(
+                f"INSERT INTO {quote_ident(table)} SELECT {names}, "
+                f"{partition_values('`event_time`')} FROM {view} WHERE `reason` IS NULL"
+            )
+        # a BodyEvent is part of a record already counted by its other events, so only a
+        # rejected one counts (as a dead letter); it has the same time and id as its record
+        accepted = "0" if contract is BODY_V1 else "CASE WHEN `reason` IS NULL THEN 1 ELSE 0 END"
         outcomes.append(f"""
 SELECT `event_ts`, `src_name`, `format`,
-  CASE WHEN `reason` IS NULL THEN 1 ELSE 0 END AS accepted,
+  {accepted} AS accepted,
   CASE WHEN `reason` IS NULL THEN 0 ELSE 1 END AS rejected
 FROM {view}""")
         tag = f"'{contract.name}/v{contract.version}'"
         deadletters.append(
             deadletter_select(
-                view,
+                rejected(view, "`reason` IS NOT NULL"),
                 reason="`reason`",
                 fmt="`format`",
                 contract=tag,
                 event="CASE WHEN `format` = 'native' THEN CAST(NULL AS STRING) ELSE `doc` END",
                 where="`reason` IS NOT NULL",
+                raw=kept_raw,
             )
         )
     # records no adapter could read have no contract yet
     deadletters.append(
         deadletter_select(
-            "decoded",
+            rejected("decoded", "adapt_reason IS NOT NULL"),
             reason="adapt_reason",
             event="CAST(NULL AS STRING)",
             fmt="`format`",
             contract="CAST(NULL AS STRING)",
             where="adapt_reason IS NOT NULL",
+            raw=kept_raw,
         )
     )
     # one INSERT, so one Kafka sink: an exactly-once sink's transactional ids come from its
@@ -206,6 +254,19 @@ def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) 
         "deadletter_out": (topics.deadletter, list(DEADLETTER_COLUMNS), []),
         "pipeline_out": (topics.pipeline, list(PIPELINE_COLUMNS), []),
     }
+    bodies: dict[str, str] = {}
+    if settings.privacy.store_bodies:
+        from genai_apm.connectors import files
+
+        sinks["bodies_out"] = (topics.bodies, flink_columns(BODY_V1), ["request_id"])
+        t_env.execute_sql(
+            files.parquet_table_ddl(
+                "bodies_table",
+                f"{settings.output.tables_path}/{BODIES_TABLE}",
+                flink_columns(BODY_V1),
+            )
+        )
+        bodies = {"bodies_sink": "bodies_out", "bodies_table": "bodies_table"}
     for name, (topic, columns, keys) in sinks.items():
         t_env.execute_sql(
             kafka.json_sink_ddl(
@@ -225,6 +286,7 @@ def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) 
         spans_sink="spans_out",
         deadletter_sink="deadletter_out",
         pipeline_sink="pipeline_out",
+        **bodies,
     )
     return execute(t_env, statements, JOB, wait=wait)
 

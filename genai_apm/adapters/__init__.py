@@ -14,6 +14,7 @@ import math
 FORMATS = ("native", "bedrock", "otlp-json")
 INVOCATION = "InvocationEvent"
 SPAN = "SpanEvent"
+BODY = "BodyEvent"
 
 
 class AdapterError(ValueError):
@@ -58,13 +59,15 @@ def parse_json(payload: bytes) -> object:
         raise AdapterError("payload is not JSON we can read: a number is too long") from None
 
 
-def decode(fmt: str, payload: bytes) -> list[tuple[str, dict]]:
+def decode(fmt: str, payload: bytes, *, bodies: bool = False) -> list[tuple[str, dict]]:
     """One raw record -> ``[(contract_name, event_dict)]``.
 
     native     the JSON object itself as an InvocationEvent (fields are checked downstream)
     bedrock    one Bedrock model invocation log record -> one InvocationEvent
     otlp-json  one ExportTraceServiceRequest -> every span as a SpanEvent, each GenAI
                model-call span followed by its InvocationEvent
+    With ``bodies`` (privacy.store_bodies), a BodyEvent with the redacted prompt and response
+    follows the events of each Bedrock log and each OTLP span that carries any.
     """
     if fmt not in FORMATS:
         raise AdapterError(f"unknown format {str(fmt)[:40]!r}; expected one of {FORMATS}")
@@ -74,13 +77,17 @@ def decode(fmt: str, payload: bytes) -> list[tuple[str, dict]]:
     if fmt == "native":
         return [(INVOCATION, document)]
     if fmt == "bedrock":
-        return [(INVOCATION, bedrock.invocation_from_bedrock_log(document))]
+        invocation = bedrock.invocation_from_bedrock_log(document)
+        body = bodies_module.bedrock_body(document, invocation) if bodies else None
+        return [(INVOCATION, invocation), *([(BODY, body)] if body else [])]
     events: list[tuple[str, dict]] = []
-    for span, attributes in otlp.spans_with_attributes(document):
+    for span, attributes, raw_span in otlp.spans_with_sources(document):
         events.append((SPAN, span))
         invocation = otlp.invocation_from_span(span, attributes=attributes)
         if invocation is not None:
             events.append((INVOCATION, invocation))
+        if bodies and (body := bodies_module.span_body(span, attributes, raw_span)):
+            events.append((BODY, body))
     return events
 
 
@@ -90,5 +97,6 @@ def _json_type(value: object) -> str:
     )
 
 
-# Imported last because both import AdapterError from this module.
+# Imported last because they import AdapterError from this module.
 from genai_apm.adapters import bedrock, otlp  # noqa: E402
+from genai_apm.adapters import bodies as bodies_module  # noqa: E402

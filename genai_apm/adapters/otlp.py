@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterator
 from functools import cache
 from typing import NoReturn
 
@@ -259,11 +260,13 @@ def _span_event(span: object, service_name: str | None, where: str) -> tuple[dic
     return event, attributes
 
 
-def spans_with_attributes(request: dict) -> list[tuple[dict, dict]]:
-    """Every span of an ExportTraceServiceRequest as (SpanEvent, its attributes as a dict)."""
+def _raw_spans(request: dict) -> Iterator[tuple[object, str | None, str]]:
+    """Every span of an ExportTraceServiceRequest as (span as sent, service name, where).
+
+    A generator, so a caller decoding each span as it comes fails on the first problem in
+    request order, whatever follows it."""
     if not isinstance(request, dict):
         raise AdapterError("otlp: request must be a JSON object")
-    spans = []
     for r, resource_spans in enumerate(_list(_get(request, "resourceSpans"), "resourceSpans")):
         at = f"resourceSpans[{r}]"
         resource_spans = _object(resource_spans, at)
@@ -281,8 +284,20 @@ def spans_with_attributes(request: dict) -> list[tuple[dict, dict]]:
             where = f"{at}.{key}[{s}]"
             scope_spans = _object(scope_spans, where)
             for i, span in enumerate(_list(_get(scope_spans, "spans"), f"{where}.spans")):
-                spans.append(_span_event(span, service_name, f"{where}.spans[{i}]"))
-    return spans
+                yield span, service_name, f"{where}.spans[{i}]"
+
+
+def spans_with_attributes(request: dict) -> list[tuple[dict, dict]]:
+    """Every span of an ExportTraceServiceRequest as (SpanEvent, its attributes as a dict)."""
+    return [_span_event(span, service, where) for span, service, where in _raw_spans(request)]
+
+
+def spans_with_sources(request: dict) -> list[tuple[dict, dict, dict]]:
+    """(SpanEvent, its attributes as a dict, the span as sent): the last for what a SpanEvent
+    does not read, such as span events (genai_apm.adapters.bodies)."""
+    return [
+        (*_span_event(span, service, where), span) for span, service, where in _raw_spans(request)
+    ]
 
 
 def spans_from_otlp(request: dict) -> list[dict]:
