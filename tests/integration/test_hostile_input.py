@@ -15,6 +15,7 @@ import pytest
 from genai_apm import kafka_io
 from genai_apm.adapters import AdapterError, decode
 from genai_apm.adapters.bedrock import bedrock_log_from_invocation
+from genai_apm.adapters.bodies import deadletter_payload
 from genai_apm.adapters.otlp import otlp_from_spans
 from genai_apm.generator import TrafficSpec, traffic
 from genai_apm.jobs import ingest
@@ -125,7 +126,9 @@ def test_hostile_records_are_dead_lettered_with_reasons_and_good_ones_pass(setti
         for payload in good[fmt] + hostile[fmt]:
             accepted, reasons = expected_outcome(fmt, payload)
             want_accepted[topics[fmt]] += len(accepted)
-            want_reasons.update((topics[fmt], payload, r) for r in reasons)
+            # dead letters keep the payload with its bodies removed (store_bodies is off)
+            kept = deadletter_payload(fmt, payload, store_bodies=False)
+            want_reasons.update((topics[fmt], kept, r) for r in reasons)
     for fmt in good:  # the good records are good, and the hostile set is mostly refused
         assert all(not expected_outcome(fmt, p)[1] for p in good[fmt])
     assert sum(want_reasons.values()) >= 12
