@@ -1,6 +1,6 @@
 """Anomaly detection on tokens, latency, errors and cost: window-level shifts per key, as
 incidents with an open and a close event, a severity score and an explanation; and per-call
-outliers (``outliers_sql``).
+outliers (``outlier_views``).
 
 Per tumbling window and key (dimension model, app, model_app or user) the job computes a row
 of metrics (METRICS: mean and p99 of input and output tokens, p50 and p99 latency, error
@@ -660,69 +660,112 @@ GROUP BY window_start, window_end"""
 
 
 EVENT_METRICS = ("input_tokens", "output_tokens", "latency_ms")
+OUTLIER_SD_FLOOR = 0.05  # in log space: a reference this steady still needs x > 1.35 x typical
 
 
-def outliers_sql(s: AnomalySettings) -> str:
-    """Per-event outliers: calls whose tokens or latency are far above their app's recent
-    calls, in ANOMALY_COLUMNS (event 'outlier'; no open or close).
+def outlier_views(s: AnomalySettings) -> list[tuple[str, str]]:
+    """Per-call outliers: successful calls whose tokens or latency are far above their app's
+    recent calls, as (view name, SQL), the last in ANOMALY_COLUMNS (event 'outlier').
 
-    The reference is every successful call of the app in the preceding
-    ``anomalies.outlier_range_minutes`` of event time (an OVER aggregation with a bounded
-    RANGE, this call included, as Flink requires), in log space: tokens and latencies are
-    multiplicative (log-normal-like), so the mean and sd of their logarithms describe the
-    bulk, and z = (ln x - mean) / sd >= ``anomalies.outlier_threshold`` is a call many times
-    its app's typical size (a 60k-token prompt where the app's p99 is 2k)."""
+    The reference of a call is every successful call of its app in the
+    ``anomalies.outlier_range_minutes`` one-minute windows up to the last one closed before it,
+    in log space: tokens and latencies are multiplicative (log-normal-like), so the mean and
+    sd of their logarithms describe the bulk, and z = (ln(x + 1) - mean) / sd >=
+    ``anomalies.outlier_threshold`` is a call many times its app's typical size (a 60k-token
+    prompt where the app's p99 is 2k). One event per call and metric that crosses it.
+
+    Why not an OVER aggregation per call (RANGE of the last N minutes): Flink's bounded OVER
+    operators scan every buffered timestamp of the key on each new one, so a call cost
+    O(calls in range): at 6 calls/s per app and 10 minutes that was 1k events/s for the
+    whole job (bench/flight.py). Here each call costs a lookup: sums of the logs and their
+    squares per app and minute (a window aggregation), rolled over the range per minute row
+    (an OVER on one row per app and minute), kept as a versioned view (latest row per app)
+    and joined to each call as of its event time (an event-time temporal join, whose state
+    is the latest reference per app and the calls not yet passed by the watermark)."""
     r, z, n = int(s.outlier_range_minutes), s.outlier_threshold, int(s.outlier_min_calls)
-    stats = ",\n  ".join(
-        f"AVG(LN({m} + 1)) OVER w AS {m}_mu, STDDEV_POP(LN({m} + 1)) OVER w AS {m}_sigma"
+    logs = ",\n    ".join(f"LN({m} + 1) AS {m}_ln" for m in EVENT_METRICS)
+    sums = ",\n    ".join(
+        f"COUNT({m}_ln) AS {m}_n, SUM({m}_ln) AS {m}_s, SUM({m}_ln * {m}_ln) AS {m}_q"
         for m in EVENT_METRICS
     )
-    zs = ",\n    ".join(
-        f"(LN({m} + 1) - {m}_mu) / GREATEST({m}_sigma, 0.05) AS {m}_z" for m in EVENT_METRICS
+    rolled = ",\n    ".join(
+        f"SUM({m}_{x}) OVER w AS {m}_{x}" for m in EVENT_METRICS for x in ("n", "s", "q")
     )
-    best = "GREATEST(" + ", ".join(f"COALESCE({m}_z, 0.0)" for m in EVENT_METRICS) + ")"
-    metric = "CASE " + " ".join(f"WHEN {m}_z = score THEN '{m}'" for m in EVENT_METRICS) + " END"
-
-    def pick(template: str) -> str:
-        return (
-            "CASE "
-            + " ".join(f"WHEN metric = '{m}' THEN {template.format(m=m)}" for m in EVENT_METRICS)
-            + " END"
-        )
-
-    return f"""
+    stats = ",\n    ".join(
+        f"r.{m}_n AS {m}_ref_n, r.{m}_s / r.{m}_n AS {m}_mu, "
+        f"SQRT(GREATEST(r.{m}_q / r.{m}_n - (r.{m}_s / r.{m}_n) * (r.{m}_s / r.{m}_n), 0.0)) "
+        f"AS {m}_sigma"
+        for m in EVENT_METRICS
+    )
+    scored = f"""
+SELECT *, (LN({{m}} + 1) - {{m}}_mu) / GREATEST({{m}}_sigma, {OUTLIER_SD_FLOOR!r}) AS score
+FROM outlier_stats WHERE {{m}}_ref_n >= {n}"""
+    alerts = " UNION ALL ".join(
+        f"""
 SELECT alert_time, 'outlier' AS event, 'EVENT' AS state, CAST(NULL AS STRING) AS previous_state,
-  'app' AS dimension, app_id AS `key`, metric AS metrics, metric,
+  'app' AS dimension, app_id AS `key`, '{m}' AS metrics, '{m}' AS metric,
   observed, baseline, robust_sd, score AS deviation, score,
   CASE WHEN score >= {2 * z!r} THEN 'critical' ELSE 'warning' END AS severity,
-  CONCAT('app ', app_id, ' request ', COALESCE(request_id, '?'), ': ', metric, ' ',
+  CONCAT('app ', app_id, ' request ', COALESCE(request_id, '?'), ': {m} ',
     {_num("observed")}, ' vs typical ', {_num("baseline")}, ' (+',
     {_num("score", 1)}, ' log-sd over {r} min)') AS explanation,
   CAST(NULL AS STRING) AS explained_by, CAST(1 AS BIGINT) AS requests, 'event' AS `window`,
   alert_time AS window_start, alert_time AS window_end
 FROM (
-  SELECT *, {pick("CAST({m} AS DOUBLE)")} AS observed,
-    {pick("EXP({m}_mu) - 1")} AS baseline, {pick("{m}_sigma")} AS robust_sd
-  FROM (
-    SELECT *, {metric} AS metric
-    FROM (
-      SELECT *, {best} AS score
-      FROM (
-        SELECT *, CAST(event_ts AS TIMESTAMP_LTZ(3)) AS alert_time,
-          {zs}
-        FROM (
-          SELECT event_ts, app_id, request_id, input_tokens, output_tokens, latency_ms,
-            COUNT(*) OVER w AS calls,
-            {stats}
-          FROM anomaly_events WHERE ok
-          WINDOW w AS (PARTITION BY app_id ORDER BY event_ts
-            RANGE BETWEEN INTERVAL '{r}' MINUTE PRECEDING AND CURRENT ROW)
-        )
-      )
+  SELECT alert_time, app_id, request_id, score, CAST({m} AS DOUBLE) AS observed,
+    EXP({m}_mu) - 1 AS baseline, {m}_sigma AS robust_sd
+  FROM ({scored.format(m=m)})
+  WHERE score >= {z!r}
+)"""
+        for m in EVENT_METRICS
     )
-  )
-)
-WHERE calls >= {n} AND score >= {z!r}"""
+    return [
+        (
+            "outlier_calls",
+            f"""
+SELECT event_ts, app_id, request_id, input_tokens, output_tokens, latency_ms,
+    {logs}
+FROM anomaly_events WHERE ok""",
+        ),
+        (
+            "outlier_minutes",
+            f"""
+SELECT app_id, window_time,
+    {sums}
+FROM TABLE(TUMBLE(TABLE outlier_calls, DESCRIPTOR(event_ts), INTERVAL '1' MINUTE))
+GROUP BY app_id, window_start, window_end, window_time""",
+        ),
+        (
+            "outlier_rolled",
+            f"""
+SELECT app_id, window_time AS ref_time,
+    {rolled}
+FROM outlier_minutes
+WINDOW w AS (PARTITION BY app_id ORDER BY window_time
+  RANGE BETWEEN INTERVAL '{r - 1}' MINUTE PRECEDING AND CURRENT ROW)""",
+        ),
+        (
+            # a versioned view: the latest reference of each app, as of any event time
+            "outlier_reference",
+            """
+SELECT * FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY app_id ORDER BY ref_time DESC) AS row_num
+  FROM outlier_rolled)
+WHERE row_num = 1""",
+        ),
+        (
+            "outlier_stats",
+            f"""
+SELECT CAST(c.event_ts AS TIMESTAMP_LTZ(3)) AS alert_time, c.app_id, c.request_id,
+    c.input_tokens, c.output_tokens, c.latency_ms,
+    {stats}
+FROM outlier_calls AS c
+JOIN outlier_reference FOR SYSTEM_TIME AS OF c.event_ts AS r ON c.app_id = r.app_id
+-- an app silent for the whole range has no reference left
+WHERE c.event_ts < r.ref_time + INTERVAL '{r}' MINUTE""",
+        ),
+        ("anomaly_outliers", alerts),
+    ]
 
 
 def register_views(t_env, settings: Settings, cost_expression: str) -> None:
@@ -755,7 +798,7 @@ def register_views(t_env, settings: Settings, cost_expression: str) -> None:
         ("anomaly_explanations", explanations_sql(s)),
         ("anomaly_explained", best_explanation_sql("anomaly_explanations", w)),
         ("anomaly_incidents", incidents_sql("anomaly_transitions", "anomaly_explained")),
-        ("anomaly_outliers", outliers_sql(s)),
+        *outlier_views(s),
         # the TVF adds its own window columns: the state rows' rowtime, renamed
         ("anomaly_state_times", "SELECT window_time AS row_time, state, score FROM anomaly_states"),
         ("anomaly_counts", counts_sql("anomaly_state_times", w)),
