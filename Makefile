@@ -96,7 +96,11 @@ $(VENV)/.bench-installed: $(INSTALLED) pyproject.toml
 bench: setup $(VENV)/.bench-installed ## pipeline vs ceilings, polars and Spark; freshness, scaling; rewrites README (EVENTS=100000)
 	$(BIN)/python bench/run.py --events $(EVENTS) $(BENCH_ARGS)
 
+JOB ?= analytics
+profile: setup ## where a job's time goes: JFR samples per task thread and hottest frames (JOB=analytics PROFILE_EVENTS=200000)
+	$(BIN)/python bench/flight.py --job $(JOB) --events $(or $(PROFILE_EVENTS),200000) $(PROFILE_ARGS)
+
 clean: down ## remove the venv, jar cache and local state
 	rm -rf $(VENV) .cache .state
 
-.PHONY: help install jars setup run up down status lint format browser test test-unit soak fuzz validate-infra package bench clean
+.PHONY: help install jars setup run up down status lint format browser test test-unit soak fuzz validate-infra package bench profile clean

@@ -1,4 +1,4 @@
-"""Freshness and memory over time of the streaming pipeline.
+"""Freshness, lag and memory over time of the streaming pipeline (the bench's soak).
 
 While an unbounded job runs, a paced producer sends events stamped with the wall clock
 (event_time = now). A consumer of the job's latency topic notes when each 1-minute row
@@ -124,6 +124,33 @@ def freshness(rows: list[tuple[float, dict]], produce_start: float, produce_end:
         "max_s": _round(max(per_row, default=None)),
         "window_complete_p50_s": _round(percentile(complete, 0.5)),
         "window_complete_p99_s": _round(percentile(complete, 0.99)),
+    }
+
+
+def lag_trend(rows: list[tuple[float, dict]], produce_start: float, produce_end: float) -> dict:
+    """Whether the job keeps up: each closed window's freshness (its last row) against the
+    window's end. A job at capacity reads every window equally late; one that falls behind
+    reads each later than the one before. Slope in seconds per minute of run, least squares."""
+    last: dict[float, float] = {}
+    for readable_at, row in rows:
+        start, end = _epoch_s(row["window_start"]), _epoch_s(row["window_end"])
+        if start < produce_start or end > produce_end:
+            continue
+        last[end] = max(last.get(end, 0.0), readable_at - end)
+    points = sorted(last.items())
+    if len(points) < 3:
+        return {"windows": len(points), "slope_s_per_min": None}
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_l = sum(lag for _, lag in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    slope = sum((t - mean_t) * (lag - mean_l) for t, lag in points) / var if var else 0.0
+    third = max(n // 3, 1)
+    return {
+        "windows": n,
+        "first_third_p50_s": _round(percentile([lag for _, lag in points[:third]], 0.5)),
+        "last_third_p50_s": _round(percentile([lag for _, lag in points[-third:]], 0.5)),
+        "slope_s_per_min": round(slope * 60, 3),
     }
 
 

@@ -110,18 +110,29 @@ def freshness_lines(result: dict) -> list[str]:
     if not fresh:
         return []
     if fresh.get("error"):
-        return [f"Freshness: failed ({fresh['error']})."]
-    f, mem = fresh["freshness"], fresh["memory"]
+        return [f"Freshness and soak: failed ({fresh['error']})."]
+    f, lag = fresh["freshness"], fresh.get("lag", {})
+    jobs = " + ".join(f"`{j}`" for j in fresh.get("jobs", [fresh["job"]]))
+    memory = fresh.get("memory_by_job") or {fresh["job"]: fresh["memory"]}
+    rss = "; ".join(
+        f"`{job}` {m.get('first_mb')} MiB at the first sample, peak {m.get('peak_mb')}, last "
+        f"{m.get('last_mb')}, slope over the second half "
+        f"{m.get('slope_mb_per_min_second_half')} MiB/min"
+        for job, m in memory.items()
+    )
+    achieved = fresh.get("achieved_rate_per_s")
     return [
-        f"Freshness (streaming `{fresh['job']}` job, {fresh['rate_per_s']:,} events/s for "
-        f"{fresh['seconds']} s, event_time = send time, {fresh['traffic']}; watermark delay "
+        f"Freshness and soak (streaming {jobs}, p1, {fresh['rate_per_s']:,} events/s "
+        f"({fresh.get('rate_from', '--fresh-rate')}; the producer sent "
+        f"{achieved if achieved is None else f'{achieved:,}'}/s) for {fresh['seconds']} s, "
+        f"event_time = send time, {fresh['traffic']}; watermark delay "
         f"{fresh['watermark_delay_s']} s, idle timeout {fresh['idle_timeout_s']} s): "
         f"readable_at - window_end over {f['rows']} rows of {f['windows']} closed 1-minute "
         f"windows: p50 {f['p50_s']} s, p99 {f['p99_s']} s (target p99 <= 5 s; the watermark "
-        f"delay alone is {fresh['watermark_delay_s']} s). Job JVM RSS: "
-        f"{mem.get('first_mb')} MiB at the first sample, peak {mem.get('peak_mb')}, last "
-        f"{mem.get('last_mb')}, slope over the second half "
-        f"{mem.get('slope_mb_per_min_second_half')} MiB/min.",
+        f"delay alone is {fresh['watermark_delay_s']} s). Lag over the run: "
+        f"{lag.get('first_third_p50_s')} s in the first third of the windows, "
+        f"{lag.get('last_third_p50_s')} s in the last, slope {lag.get('slope_s_per_min')} s/min "
+        f"(growing lag shows as a positive slope). JVM RSS: {rss}.",
     ]
 
 
@@ -138,8 +149,9 @@ def targets_line(result: dict) -> list[str]:
         f"{verdict(t['all_analyses_of_flink_ceiling_ge_60pct'])}; faster than polars: "
         f"{verdict(t['faster_than_polars'])}; faster than Spark: "
         f"{verdict(t['faster_than_spark'])}; freshness p99 <= 5 s: "
-        f"{verdict(t['freshness_p99_le_5s'])}; JVM memory slope over the second half of the "
-        f"freshness run: {t['memory_slope_mb_per_min']} MiB/min."
+        f"{verdict(t['freshness_p99_le_5s'])}; soak lag slope: "
+        f"{t.get('lag_slope_s_per_min')} s/min; JVM memory slope over the second half of the "
+        f"soak: {t['memory_slope_mb_per_min']} MiB/min."
     ]
 
 

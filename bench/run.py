@@ -396,52 +396,72 @@ def run_scaling(b: Bench) -> dict:
     return out
 
 
-def run_freshness(b: Bench) -> dict:
-    import threading
+SOAK_JOBS = ("analytics", "anomalies")
+SOAK_SHARE = 0.8  # of the measured all_p1 capacity: the issue's soak load
 
+
+def soak_rate(b: Bench, results: dict) -> tuple[int, str]:
+    """The soak's target rate: 80% of all_p1 measured in this run, else --fresh-rate."""
+    capacity = results.get("pipeline", {}).get("all_p1", {}).get("events_per_s")
+    if b.args.fresh_rate is None and capacity:
+        return int(capacity * SOAK_SHARE), f"{SOAK_SHARE:.0%} of all_p1 ({capacity:,.0f}/s)"
+    return b.args.fresh_rate or 1_000, "--fresh-rate"
+
+
+def run_freshness(b: Bench, results: dict) -> dict:
+    """Freshness and soak in one streaming run: all analyses (both jobs, p1) on paced traffic
+    with 100k keys at 80% of the capacity measured above, for --fresh-seconds (600: the
+    issue's 10-minute soak). Lag is freshness over time: a job that falls behind reads
+    each window later than the one before."""
     from genai_apm.config import FlinkSettings
     from genai_apm.generator import TrafficSpec, invocations
     from genai_apm.kafka_io import ensure_topics, produce_json
 
     models, apps, users = KEY_LEVELS["100k"]
     spec = TrafficSpec(models=models, apps=apps, users=users, seed=13)
-    rate, seconds = b.args.fresh_rate, b.args.fresh_seconds
+    (rate, rate_from), seconds = soak_rate(b, results), b.args.fresh_seconds
     source = "bench.fresh.invocations"
-    overrides = b.overrides("fresh", source, 1)
     ensure_topics(b.kafka_settings(), [source], partitions=2)
-    log = b.log_dir / "fresh.log"
-    options = ["--job", "analytics", "--streaming", "--overrides", json.dumps(overrides)]
-    print(f"bench: freshness: streaming analytics, {rate}/s for {seconds}s", flush=True)
-    proc = start_child("_flink", options, log)
-    watcher = freshness.RowWatcher(b.kafka_settings(), overrides["topics"]["latency"])
-    sampler = freshness.MemorySampler(lambda: java_below(proc.pid))
+    print(
+        f"bench: freshness and soak: streaming {' + '.join(SOAK_JOBS)}, {rate:,}/s ({rate_from})"
+        f" for {seconds}s",
+        flush=True,
+    )
+    procs, samplers, logs = {}, {}, {}
+    latency_topic = None
     try:
-        submitted = threading.Event()
-
-        def wait_submitted():
-            for line in proc.stdout:
-                if line.startswith("submitted"):
-                    submitted.set()
-
-        threading.Thread(target=wait_submitted, daemon=True).start()
-        if not submitted.wait(180) or proc.poll() is not None:
-            raise BenchError(f"freshness: the streaming job did not start; see {log}")
+        for job in SOAK_JOBS:
+            overrides = b.overrides(f"fresh-{job}", source, 1)
+            latency_topic = latency_topic or overrides["topics"]["latency"]
+            logs[job] = b.log_dir / f"fresh-{job}.log"
+            options = ["--job", job, "--streaming", "--overrides", json.dumps(overrides)]
+            procs[job] = start_child("_flink", options, logs[job])
+        for job, proc in procs.items():
+            if not _wait_submitted(proc, 240):
+                raise BenchError(f"freshness: the {job} job did not start; see {logs[job]}")
+        watcher = freshness.RowWatcher(b.kafka_settings(), latency_topic)
         watcher.start()
-        sampler.start()
+        for job, proc in procs.items():
+            samplers[job] = freshness.MemorySampler(lambda pid=proc.pid: java_below(pid))
+            samplers[job].start()
         produce_start = time.time()
         events = freshness.stamped_now(invocations(spec, int(rate * seconds)), rate)
-        produce_json(b.kafka_settings(), source, events, key_field="model_id")
+        sent = produce_json(b.kafka_settings(), source, events, key_field="model_id")
         produce_end = time.time()
         # the last closed windows need the watermark delay and a periodic emit to show up
         time.sleep(FlinkSettings().watermark_delay_s + 10)
     finally:
-        watcher.stop.set()
-        sampler.stop.set()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        for sampler in samplers.values():
+            sampler.stop.set()
+        if "watcher" in locals():
+            watcher.stop.set()
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     watcher.join(5)
-    sampler.join(5)
+    for sampler in samplers.values():
+        sampler.join(5)
     if watcher.error:
         raise BenchError(f"freshness: reading the latency topic: {watcher.error}")
     measured = freshness.freshness(watcher.rows, produce_start, produce_end)
@@ -449,12 +469,16 @@ def run_freshness(b: Bench) -> dict:
         # 120 s of traffic always hold one whole minute: none closed means the job lagged
         raise BenchError(
             f"freshness: no 1-minute window closed in {produce_end - produce_start:.0f} s of "
-            f"traffic ({len(watcher.rows)} rows read); see {log}"
+            f"traffic ({len(watcher.rows)} rows read); see {logs['analytics']}"
         )
     flink = FlinkSettings()
+    memory = {job: freshness.memory_trend(s.samples) for job, s in samplers.items()}
     return {
         "job": "analytics",
+        "jobs": list(SOAK_JOBS),
         "rate_per_s": rate,
+        "rate_from": rate_from,
+        "achieved_rate_per_s": round(sent / (produce_end - produce_start)),
         "seconds": seconds,
         "produced_s": round(produce_end - produce_start, 1),
         "traffic": f"{models} models x {apps} apps x {users} users",
@@ -462,8 +486,25 @@ def run_freshness(b: Bench) -> dict:
         "idle_timeout_s": flink.idle_timeout_s,
         "watermark_emit": flink.watermark_emit,
         "freshness": measured,
-        "memory": freshness.memory_trend(sampler.samples),
+        "lag": freshness.lag_trend(watcher.rows, produce_start, produce_end),
+        # the analytics JVM's trend is the headline; both are kept
+        "memory": memory["analytics"],
+        "memory_by_job": memory,
     }
+
+
+def _wait_submitted(proc: subprocess.Popen, timeout_s: float) -> bool:
+    import threading
+
+    submitted = threading.Event()
+
+    def wait():
+        for line in proc.stdout:
+            if line.startswith("submitted"):
+                submitted.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    return submitted.wait(timeout_s) and proc.poll() is None
 
 
 # -- the orchestration -----------------------------------------------------------------------
@@ -536,6 +577,7 @@ def targets(results: dict) -> dict:
         "faster_than_spark": _met(r.get("of_spark"), 1.0),
         "freshness_p99_le_5s": None if fresh.get("p99_s") is None else fresh["p99_s"] <= 5.0,
         "memory_slope_mb_per_min": mem.get("slope_mb_per_min_second_half"),
+        "lag_slope_s_per_min": results.get("freshness", {}).get("lag", {}).get("slope_s_per_min"),
         "all_p1_events_per_s": all_p1,
     }
 
@@ -589,7 +631,7 @@ def bench(args: argparse.Namespace) -> dict:
             "pipeline": lambda: run_pipeline(b, topics, events),
             "alternatives": lambda: run_alternatives(b, topics, events),
             "scaling": lambda: run_scaling(b),
-            "freshness": lambda: run_freshness(b),
+            "freshness": lambda: run_freshness(b, results),
         }
         timings = {}
         for name in args.only:
@@ -672,9 +714,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="pipeline runs: " + ",".join(r[0] for r in PIPELINE_RUNS) + " (default: the all_*)",
     )
     parser.add_argument(
-        "--fresh-rate", type=int, default=1_000, help="events/s of the freshness run"
+        "--fresh-rate",
+        type=int,
+        default=None,
+        help="events/s of the freshness and soak run (default: 80%% of all_p1, else 1000)",
     )
-    parser.add_argument("--fresh-seconds", type=int, default=180, help="freshness run length")
+    parser.add_argument(
+        "--fresh-seconds", type=int, default=600, help="freshness and soak run length"
+    )
     parser.add_argument(
         "--only",
         type=_names,

@@ -443,9 +443,15 @@ def state_sql(source: str, s: AnomalySettings) -> str:
     )
 
     def pick(suffix: str) -> str:
+        # the top metric's column, by the conditions that chose it: CASE metric = '...' would
+        # inline `metric`'s CASE into each branch once Flink merges the projections, and the
+        # generated code grew big enough to take half a minute to compile
         return (
             "CASE "
-            + " ".join(f"WHEN metric = '{m.name}' THEN {m.name}{suffix}" for m in METRICS)
+            + " ".join(
+                f"WHEN {m.name}_hot AND {_size(s, f'{m.name}_dev')} = score THEN {m.name}{suffix}"
+                for m in METRICS
+            )
             + " END"
         )
 

@@ -47,6 +47,38 @@ def test_freshness_skips_partial_and_unclosed_windows():
     assert result["window_complete_p50_s"] == pytest.approx(np.median([7.0, 8.0, 9.0]), abs=0.01)
 
 
+@pytest.mark.parametrize("growth", [0.0, 0.5])
+def test_lag_trend_is_the_least_squares_slope_of_window_freshness(growth):
+    produce_start, produce_end = T0 + 30, T0 + 30 + 10 * 60
+    rows, points = [], []
+    for minute in range(12):
+        start, end = T0 + minute * 60, T0 + (minute + 1) * 60
+        lag = 5.5 + growth * minute  # a job falling behind reads each window later
+        rows.append((end + lag - 0.3, {"window_start": _iso(start), "window_end": _iso(end)}))
+        rows.append((end + lag, {"window_start": _iso(start), "window_end": _iso(end)}))
+        if 1 <= minute <= 9:  # whole windows inside the produce span
+            points.append((end, lag))
+    trend = freshness.lag_trend(rows, produce_start, produce_end)
+    slope = np.polyfit([t for t, _ in points], [lag for _, lag in points], 1)[0]
+    assert trend["windows"] == len(points)
+    assert trend["slope_s_per_min"] == pytest.approx(slope * 60, abs=1e-3)
+    assert trend["first_third_p50_s"] == pytest.approx(np.median([p[1] for p in points[:3]]))
+    assert trend["last_third_p50_s"] == pytest.approx(np.median([p[1] for p in points[-3:]]))
+
+
+def test_soak_rate_is_80_percent_of_all_p1_unless_given():
+    from types import SimpleNamespace
+
+    from bench import run
+
+    measured = {"pipeline": {"all_p1": {"events_per_s": 12_500.0}}}
+    b = SimpleNamespace(args=SimpleNamespace(fresh_rate=None))
+    assert run.soak_rate(b, measured)[0] == 10_000
+    assert run.soak_rate(b, {})[0] == 1_000  # nothing measured: the fixed default
+    b.args.fresh_rate = 3_000
+    assert run.soak_rate(b, measured) == (3_000, "--fresh-rate")
+
+
 def test_memory_trend_slope_is_the_second_half_least_squares_fit():
     times = np.arange(0, 600, 5.0)
     rss = np.where(times < 300, 200 + times, 500 + 0.1 * times)  # warm-up, then a slow creep
