@@ -266,13 +266,18 @@ class Stats:
     datums: int = 0  # accepted by CloudWatch (or written as EMF)
     requests: int = 0  # PutMetricData calls that succeeded
     retries: int = 0
+    # what the retried requests failed with (Throttling, 500, ConnectionError, ...), so a
+    # throttled exporter says so instead of only looking slow
+    retry_causes: Counter = field(default_factory=Counter)
     dead_letters: int = 0  # datums (or unreadable records) sent to the dead-letter topic
     reasons: Counter = field(default_factory=Counter)
 
     def summary(self) -> str:
+        causes = ", ".join(f"{n:,} x {c}" for c, n in self.retry_causes.most_common(3))
         text = (
             f"{self.records:,} records -> {self.datums:,} datums in {self.requests:,} requests"
-            f" ({self.retries:,} retries); {self.dead_letters:,} dead-lettered"
+            f" ({self.retries:,} retries{': ' + causes if causes else ''});"
+            f" {self.dead_letters:,} dead-lettered"
         )
         if self.reasons:
             text += ": " + "; ".join(f"{n} x {r}" for r, n in self.reasons.most_common(5))
@@ -338,6 +343,17 @@ def retryable(error: Exception) -> bool:
     return isinstance(error, ConnectionError | HTTPClientError)
 
 
+def retry_cause(error: Exception) -> str:
+    """A retryable failure's short name: the error code, else the HTTP status or class."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code or f"HTTP {status}"
+    return type(error).__name__
+
+
 def datum_error(error: Exception) -> bool:
     """True when the request failed because of what it carried (client-side validation
     included), so splitting it finds the datums at fault."""
@@ -390,6 +406,7 @@ class PutMetricDataSender:
                 if retryable(e):
                     if attempt + 1 < self.cw.max_attempts:
                         self.stats.retries += 1
+                        self.stats.retry_causes[retry_cause(e)] += 1
                         cap = min(self.cw.backoff_max_s, self.cw.backoff_base_s * 2**attempt)
                         self.sleep(cap * self.rng())  # full jitter
                         continue

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 
 from genai_apm import config, generator, kafka_io
+from genai_apm.flink_cluster import submit_to_cluster
 from genai_apm.jobs import latency
 
 SENTINEL_MODEL = "sentinel-model"
@@ -159,3 +160,26 @@ def settings_env(settings: config.Settings, sections: tuple[str, ...]) -> dict[s
             text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
             env[f"GENAI_APM_{section.upper()}_{key.upper()}"] = text
     return env
+
+
+# the settings a latency job submitted to a cluster needs
+JOB_SECTIONS = ("kafka", "topics", "flink", "output", "stack", "latency")
+
+
+def submit(settings: config.Settings, monkeypatch) -> str:
+    """Submit the latency job to the cluster at flink.rest_address; return its id."""
+    # the job's settings travel to the `flink run` driver as environment variables
+    for name, value in settings_env(settings, JOB_SECTIONS).items():
+        monkeypatch.setenv(name, value)
+    return submit_to_cluster(settings.flink.rest_address, "genai_apm.jobs.latency", [])
+
+
+def wait_until(predicate, timeout_s: float, what: str):
+    """``predicate()``'s first truthy value, polled; an AssertionError naming ``what`` after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")

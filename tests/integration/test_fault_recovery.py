@@ -13,7 +13,7 @@ import time
 import pytest
 
 from genai_apm import kafka_io
-from genai_apm.flink_cluster import FlinkRest, LocalFlinkCluster, submit_to_cluster
+from genai_apm.flink_cluster import FlinkRest, LocalFlinkCluster
 from genai_apm.stack.kafka_broker import KafkaBroker
 from genai_apm.stack.process import free_port
 from tests.integration.faults import (
@@ -25,13 +25,12 @@ from tests.integration.faults import (
     record_count,
     row_keys,
     sentinel,
-    settings_env,
+    submit,
     wait_for_rows,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
-
-JOB_SECTIONS = ("kafka", "topics", "flink", "output", "stack", "latency")
 
 
 @pytest.fixture
@@ -58,22 +57,6 @@ def cluster(fault_settings):
     local.down()
 
 
-def _wait(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _submit(settings, monkeypatch) -> str:
-    # the job's settings travel to the `flink run` driver as environment variables
-    for name, value in settings_env(settings, JOB_SECTIONS).items():
-        monkeypatch.setenv(name, value)
-    return submit_to_cluster(settings.flink.rest_address, "genai_apm.jobs.latency", [])
-
-
 def _feed_until_output_is_in_flight(s, events: list[dict]) -> list[dict]:
     """Produce ``events`` in slices until window results sit in an open Kafka transaction
     (written, not yet committed by a checkpoint); return the events not produced yet."""
@@ -94,12 +77,12 @@ def test_taskmanager_killed_mid_stream_recovers_with_no_loss_and_no_duplicates(
     events = in_order_stream(4_000, seed=21)
     last = sentinel(events)
     kafka_io.ensure_topics(s.kafka, job_topics(s))
-    job_id = _submit(s, monkeypatch)
+    job_id = submit(s, monkeypatch)
     rest = FlinkRest(s.flink.rest_address)
 
     half = len(events) // 2
     kafka_io.produce_json(s.kafka, s.topics.invocations, events[:half])
-    _wait(lambda: record_count(s, "read_committed"), 120, "the first committed results")
+    wait_until(lambda: record_count(s, "read_committed"), 120, "the first committed results")
     remaining = _feed_until_output_is_in_flight(s, events[half:])
 
     (victim,) = cluster.taskmanager_pids()
@@ -117,7 +100,7 @@ def test_taskmanager_killed_mid_stream_recovers_with_no_loss_and_no_duplicates(
 
     # Parquet is committed on checkpoints too: the 1-minute table holds each row once
     want_1m = row_keys(expected, "1m")
-    _wait(
+    wait_until(
         lambda: parquet_rows(f"{s.output.tables_path}/latency_1m") == want_1m or None,
         30,
         "the Parquet table to match",
@@ -134,13 +117,13 @@ def test_stop_with_savepoint_then_a_new_version_resumes_with_equal_results(
     last = sentinel(events)
     kafka_io.ensure_topics(s.kafka, job_topics(s))
     rest = FlinkRest(s.flink.rest_address)
-    first = _submit(s, monkeypatch)
+    first = submit(s, monkeypatch)
 
     half = len(events) // 2
     kafka_io.produce_json(s.kafka, s.topics.invocations, events[:half])
-    _wait(lambda: record_count(s, "read_committed"), 120, "the first committed results")
+    wait_until(lambda: record_count(s, "read_committed"), 120, "the first committed results")
     savepoint = rest.stop_with_savepoint(first, (tmp_path / "savepoints").as_uri())
-    assert _wait(
+    assert wait_until(
         lambda: next((j["state"] for j in rest.jobs() if j["jid"] == first), None) == "FINISHED",
         60,
         "the stopped job to finish",
@@ -158,7 +141,7 @@ def test_stop_with_savepoint_then_a_new_version_resumes_with_equal_results(
             "transactional_id_prefix": "genai-apm-v2",
         }
     )
-    second = _submit(upgraded, monkeypatch)
+    second = submit(upgraded, monkeypatch)
 
     expected = clean_rows(s, tmp_path, last["event_time"])
     got = wait_for_rows(s, expected, timeout_s=120)
@@ -193,10 +176,10 @@ def test_kafka_broker_restarted_mid_stream_loses_and_repeats_nothing(
         events = in_order_stream(4_000, seed=23)
         last = sentinel(events)
         kafka_io.ensure_topics(s.kafka, job_topics(s))
-        job_id = _submit(s, monkeypatch)
+        job_id = submit(s, monkeypatch)
         half = len(events) // 2
         kafka_io.produce_json(s.kafka, s.topics.invocations, events[:half])
-        _wait(lambda: record_count(s, "read_committed"), 120, "the first committed results")
+        wait_until(lambda: record_count(s, "read_committed"), 120, "the first committed results")
 
         assert own_broker.down()
         time.sleep(5)  # long enough for the job's clients to fail their requests

@@ -206,6 +206,19 @@ def test_throttling_and_5xx_are_retried_with_exponential_backoff():
     assert failed == []
     assert (stats.requests, stats.datums, stats.retries) == (1, 3, 2)
     assert sleeps == [0.5, 1.0]  # base * 2^attempt, times the jitter draw (1.0 here)
+    assert stats.retry_causes == {"Throttling": 1, "InternalServiceError": 1}
+    assert "(2 retries: 1 x Throttling, 1 x InternalServiceError)" in stats.summary()
+
+
+def test_retry_causes_name_connection_errors_and_bare_statuses():
+    from botocore.exceptions import EndpointConnectionError
+
+    bare = ClientError({"Error": {}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "Put")
+    assert cloudwatch.retry_cause(bare) == "HTTP 503"
+    refused = EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+    assert cloudwatch.retryable(refused)
+    assert cloudwatch.retry_cause(refused) == "EndpointConnectionError"
+    assert "retries)" in cloudwatch.Stats().summary()  # no causes, no colon
 
 
 def test_retries_are_bounded_and_what_is_left_is_returned():
