@@ -87,13 +87,13 @@ package: install $(MANAGED_FLINK_JAR) ## dist/genai-apm-managed-flink.zip for Ma
 test-unit: install browser ## unit tests only (no servers)
 	$(BIN)/pytest -m "not integration" tests
 
-EVENTS ?= 100000
+EVENTS ?= 200000
 BENCH_ARGS ?=
 $(VENV)/.bench-installed: $(INSTALLED) pyproject.toml
 	$(BIN)/pip install -q -e '.[bench]'
 	@touch $@
 
-bench: setup $(VENV)/.bench-installed ## pipeline vs ceilings, polars and Spark; freshness, scaling; rewrites README (EVENTS=100000)
+bench: setup $(VENV)/.bench-installed ## pipeline vs ceilings, polars and Spark; freshness, scaling; rewrites README (EVENTS=200000)
 	$(BIN)/python bench/run.py --events $(EVENTS) $(BENCH_ARGS)
 
 JOB ?= analytics

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-JOBS = ("analytics", "latency", "errors", "cost", "anomalies")
+JOBS = ("all", "analytics", "latency", "errors", "cost", "anomalies")
 # settings overrides to split a job's cost between its parts
 VARIANTS: dict[str, dict] = {
     "default": {},

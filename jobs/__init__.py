@@ -8,6 +8,7 @@ JOBS = {
     "analytics": "genai_apm.jobs.analytics",
     "agents": "genai_apm.jobs.agents",
     "anomalies": "genai_apm.jobs.anomalies",
+    "all": "genai_apm.jobs.all",  # analytics + anomalies, one source
 }
 
 

@@ -155,7 +155,7 @@ def _statement_sets(s):
     from genai_apm.schemas.invocation import INVOCATION_V1
     from genai_apm.schemas.span import SPAN_V1
 
-    for job in ("latency", "errors", "cost", "analytics", "anomalies"):
+    for job in ("latency", "errors", "cost", "analytics", "anomalies", "all"):
         module = importlib.import_module(f"genai_apm.jobs.{job}")
         t_env = table_env(s, job)
         sources.kafka_invocations(t_env, s, bounded=False)
@@ -228,4 +228,13 @@ def test_every_job_writes_each_kafka_table_through_one_sink():
         assert sinks, job
         assert max(sinks.values()) == 1, (job, sinks)
         seen.add(job)
-    assert seen == {"latency", "errors", "cost", "analytics", "anomalies", "ingest", "agents"}
+    assert seen == {
+        "latency",
+        "errors",
+        "cost",
+        "analytics",
+        "anomalies",
+        "all",
+        "ingest",
+        "agents",
+    }
