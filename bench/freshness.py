@@ -35,6 +35,14 @@ def stamped_now(events: Iterator[dict], rate: float) -> Iterator[dict]:
         yield event
 
 
+def until(events: Iterator[dict], deadline: float) -> Iterator[dict]:
+    """``events`` up to the wall time ``deadline`` (epoch seconds)."""
+    for event in events:
+        if time.time() >= deadline:
+            return
+        yield event
+
+
 class RowWatcher(threading.Thread):
     """Reads a topic from the beginning; keeps (readable_at, row) for every 1-minute row."""
 

@@ -66,6 +66,12 @@ def test_lag_trend_is_the_least_squares_slope_of_window_freshness(growth):
     assert trend["last_third_p50_s"] == pytest.approx(np.median([p[1] for p in points[-3:]]))
 
 
+def test_until_stops_a_stream_at_the_deadline(monkeypatch):
+    clock = iter([100.0, 100.5, 101.0, 102.0])
+    monkeypatch.setattr(freshness.time, "time", lambda: next(clock))
+    assert list(freshness.until(iter(range(10)), 101.0)) == [0, 1]
+
+
 def test_soak_rate_is_80_percent_of_all_p1_unless_given():
     from types import SimpleNamespace
 
