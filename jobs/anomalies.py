@@ -703,28 +703,31 @@ def outlier_views(s: AnomalySettings) -> list[tuple[str, str]]:
         f"AS {m}_sigma"
         for m in EVENT_METRICS
     )
-    scored = f"""
-SELECT *, (LN({{m}} + 1) - {{m}}_mu) / GREATEST({{m}}_sigma, {OUTLIER_SD_FLOOR!r}) AS score
-FROM outlier_stats WHERE {{m}}_ref_n >= {n}"""
-    alerts = " UNION ALL ".join(
-        f"""
+    # one row per call and metric, from one join: a UNION ALL of a query per metric planned
+    # the temporal join, and kept its state, once per metric
+    per_metric = ", ".join(
+        f"ROW(CAST('{m}' AS STRING), CAST(s.{m} AS DOUBLE), s.{m}_ref_n, s.{m}_mu, s.{m}_sigma)"
+        for m in EVENT_METRICS
+    )
+    alerts = f"""
 SELECT alert_time, 'outlier' AS event, 'EVENT' AS state, CAST(NULL AS STRING) AS previous_state,
-  'app' AS dimension, app_id AS `key`, '{m}' AS metrics, '{m}' AS metric,
+  'app' AS dimension, app_id AS `key`, metric AS metrics, metric,
   observed, baseline, robust_sd, score AS deviation, score,
   CASE WHEN score >= {2 * z!r} THEN 'critical' ELSE 'warning' END AS severity,
-  CONCAT('app ', app_id, ' request ', COALESCE(request_id, '?'), ': {m} ',
+  CONCAT('app ', app_id, ' request ', COALESCE(request_id, '?'), ': ', metric, ' ',
     {_num("observed")}, ' vs typical ', {_num("baseline")}, ' (+',
     {_num("score", 1)}, ' log-sd over {r} min)') AS explanation,
   CAST(NULL AS STRING) AS explained_by, CAST(1 AS BIGINT) AS requests, 'event' AS `window`,
   alert_time AS window_start, alert_time AS window_end
 FROM (
-  SELECT alert_time, app_id, request_id, score, CAST({m} AS DOUBLE) AS observed,
-    EXP({m}_mu) - 1 AS baseline, {m}_sigma AS robust_sd
-  FROM ({scored.format(m=m)})
-  WHERE score >= {z!r}
-)"""
-        for m in EVENT_METRICS
-    )
+  SELECT s.alert_time, s.app_id, s.request_id, u.metric, u.observed,
+    EXP(u.mu) - 1 AS baseline, u.sigma AS robust_sd,
+    (LN(u.observed + 1) - u.mu) / GREATEST(u.sigma, {OUTLIER_SD_FLOOR!r}) AS score
+  FROM outlier_stats AS s
+  CROSS JOIN UNNEST(ARRAY[{per_metric}]) AS u (metric, observed, ref_n, mu, sigma)
+  WHERE u.ref_n >= {n}
+)
+WHERE score >= {z!r}"""
     return [
         (
             "outlier_calls",
