@@ -149,10 +149,7 @@ def lag_trend(rows: list[tuple[float, dict]], produce_start: float, produce_end:
     if len(points) < 3:
         return {"windows": len(points), "slope_s_per_min": None}
     n = len(points)
-    mean_t = sum(t for t, _ in points) / n
-    mean_l = sum(lag for _, lag in points) / n
-    var = sum((t - mean_t) ** 2 for t, _ in points)
-    slope = sum((t - mean_t) * (lag - mean_l) for t, lag in points) / var if var else 0.0
+    slope = _slope(points)
     third = max(n // 3, 1)
     return {
         "windows": n,
@@ -167,12 +164,7 @@ def memory_trend(samples: list[tuple[float, float]]) -> dict:
     (after start-up and the first windows): MiB per minute, ~0 when memory is flat."""
     if len(samples) < 4:
         return {"samples": samples, "slope_mb_per_min_second_half": None}
-    half = samples[len(samples) // 2 :]
-    n = len(half)
-    mean_t = sum(t for t, _ in half) / n
-    mean_m = sum(m for _, m in half) / n
-    var = sum((t - mean_t) ** 2 for t, _ in half)
-    slope = sum((t - mean_t) * (m - mean_m) for t, m in half) / var if var else 0.0
+    slope = _slope(samples[len(samples) // 2 :])
     return {
         "first_mb": samples[0][1],
         "peak_mb": max(m for _, m in samples),
@@ -180,6 +172,15 @@ def memory_trend(samples: list[tuple[float, float]]) -> dict:
         "slope_mb_per_min_second_half": round(slope * 60, 2),
         "samples": samples,
     }
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x (per second when x is in seconds); 0 for one x."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    var = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / var if var else 0.0
 
 
 def _round(value: float | None) -> float | None:
