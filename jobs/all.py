@@ -12,23 +12,10 @@ from __future__ import annotations
 
 import sys
 
-from genai_apm.config import Settings
-from genai_apm.jobs.runner import entry_points
+from genai_apm.jobs.runner import combined, entry_points
 
 JOB = "all"
-
-
-def assemble(
-    t_env, settings: Settings, statements, *, kafka_outputs: bool, tables_path: str
-) -> None:
-    from genai_apm.jobs import analytics, anomalies
-
-    for module in (analytics, anomalies):
-        module.assemble(
-            t_env, settings, statements, kafka_outputs=kafka_outputs, tables_path=tables_path
-        )
-
-
+assemble = combined("analytics", "anomalies")
 run, backfill, main = entry_points(JOB, assemble)
 
 

@@ -43,6 +43,23 @@ def job_main(job: str, run: Callable[..., str], argv: list[str] | None) -> int:
 Assemble = Callable[..., None]
 
 
+def combined(*modules: str) -> Assemble:
+    """One job's ``assemble`` made of other jobs' (module names under genai_apm.jobs), so
+    they share its source, parse, contract checks and dead-letter stream."""
+
+    def assemble(
+        t_env, settings: Settings, statements, *, kafka_outputs: bool, tables_path: str
+    ) -> None:
+        import importlib
+
+        for name in modules:
+            importlib.import_module(f"genai_apm.jobs.{name}").assemble(
+                t_env, settings, statements, kafka_outputs=kafka_outputs, tables_path=tables_path
+            )
+
+    return assemble
+
+
 def run_streaming(
     job: str,
     settings: Settings,
