@@ -24,18 +24,30 @@ import org.apache.flink.table.functions.ScalarFunction;
  */
 public class JsonTexts extends ScalarFunction {
   private static final JsonFactory FACTORY = new JsonFactory();
-  private static final ConcurrentHashMap<String, String[]> FIELD_LISTS =
-      new ConcurrentHashMap<>();
-  private static final ConcurrentHashMap<String, Map<String, Integer>> INDEXES =
-      new ConcurrentHashMap<>();
+  // 'f1,f2,...' -> its layout, worked out once per distinct list
+  private static final ConcurrentHashMap<String, Layout> LAYOUTS = new ConcurrentHashMap<>();
+
+  /** How many texts a field list asks for, and each name's position among them. */
+  private static final class Layout {
+    final int size;
+    final Map<String, Integer> index = new HashMap<>();
+
+    Layout(String fields) {
+      String[] names = fields.split(",", -1);
+      size = names.length;
+      for (int i = 0; i < names.length; i++) {
+        index.putIfAbsent(names[i], i);
+      }
+    }
+  }
 
   public @DataTypeHint("ARRAY<STRING>") String[] eval(String doc, String fields) {
     if (doc == null || fields == null) {
       return null;
     }
-    String[] names = FIELD_LISTS.computeIfAbsent(fields, f -> f.split(",", -1));
-    Map<String, Integer> index = INDEXES.computeIfAbsent(fields, f -> indexOf(names));
-    String[] texts = new String[names.length];
+    Layout layout = LAYOUTS.computeIfAbsent(fields, Layout::new);
+    Map<String, Integer> index = layout.index;
+    String[] texts = new String[layout.size];
     // One pass over the tokens, keeping only the wanted top-level values: building the whole
     // tree (readTree) was 11-15% of the analytics job's source thread (bench/flight.py).
     // Nested values are still read to their end (skipChildren), so a document that readTree
@@ -64,14 +76,6 @@ public class JsonTexts extends ScalarFunction {
       return null;
     }
     return texts;
-  }
-
-  private static Map<String, Integer> indexOf(String[] names) {
-    Map<String, Integer> index = new HashMap<>();
-    for (int i = 0; i < names.length; i++) {
-      index.putIfAbsent(names[i], i);
-    }
-    return index;
   }
 
   static String text(JsonParser parser, JsonToken token) throws java.io.IOException {
