@@ -112,17 +112,15 @@ def freshness_lines(result: dict) -> list[str]:
     if fresh.get("error"):
         return [f"Freshness and soak: failed ({fresh['error']})."]
     f, lag = fresh["freshness"], fresh.get("lag", {})
-    jobs = " + ".join(f"`{j}`" for j in fresh.get("jobs", [fresh["job"]]))
-    memory = fresh.get("memory_by_job") or {fresh["job"]: fresh["memory"]}
-    rss = "; ".join(
-        f"`{job}` {m.get('first_mb')} MiB at the first sample, peak {m.get('peak_mb')}, last "
+    m = fresh["memory"]
+    rss = (
+        f"{m.get('first_mb')} MiB at the first sample, peak {m.get('peak_mb')}, last "
         f"{m.get('last_mb')}, slope over the second half "
         f"{m.get('slope_mb_per_min_second_half')} MiB/min"
-        for job, m in memory.items()
     )
     achieved = fresh.get("achieved_rate_per_s")
     return [
-        f"Freshness and soak (streaming {jobs}, p1, {fresh['rate_per_s']:,} events/s "
+        f"Freshness and soak (streaming `{fresh['job']}` job, p1, {fresh['rate_per_s']:,} events/s "
         f"({fresh.get('rate_from', '--fresh-rate')}; the producer sent "
         f"{achieved if achieved is None else f'{achieved:,}'}/s) for {fresh['seconds']} s, "
         f"event_time = send time, {fresh['traffic']}; watermark delay "

@@ -404,7 +404,7 @@ def run_scaling(b: Bench) -> dict:
     return out
 
 
-SOAK_JOBS = ("all",)
+SOAK_JOB = "all"  # all analyses, one job
 SOAK_SHARE = 0.8  # of the measured all_p1 capacity: the soak load
 
 
@@ -431,27 +431,20 @@ def run_freshness(b: Bench, results: dict) -> dict:
     source = "bench.fresh.invocations"
     ensure_topics(b.kafka_settings(), [source], partitions=2)
     print(
-        f"bench: freshness and soak: streaming {' + '.join(SOAK_JOBS)}, {rate:,}/s ({rate_from})"
-        f" for {seconds}s",
+        f"bench: freshness and soak: streaming {SOAK_JOB}, {rate:,}/s ({rate_from}) for {seconds}s",
         flush=True,
     )
-    procs, samplers, logs = {}, {}, {}
-    latency_topic = None
+    overrides = b.overrides("fresh", source, 1)
+    log = b.log_dir / "fresh.log"
+    options = ["--job", SOAK_JOB, "--streaming", "--overrides", json.dumps(overrides)]
+    proc = start_child("_flink", options, log)
+    watcher = freshness.RowWatcher(b.kafka_settings(), overrides["topics"]["latency"])
+    sampler = freshness.MemorySampler(lambda: java_below(proc.pid))
     try:
-        for job in SOAK_JOBS:
-            overrides = b.overrides(f"fresh-{job}", source, 1)
-            latency_topic = latency_topic or overrides["topics"]["latency"]
-            logs[job] = b.log_dir / f"fresh-{job}.log"
-            options = ["--job", job, "--streaming", "--overrides", json.dumps(overrides)]
-            procs[job] = start_child("_flink", options, logs[job])
-        for job, proc in procs.items():
-            if not _wait_submitted(proc, 240):
-                raise BenchError(f"freshness: the {job} job did not start; see {logs[job]}")
-        watcher = freshness.RowWatcher(b.kafka_settings(), latency_topic)
+        if not _wait_submitted(proc, 240):
+            raise BenchError(f"freshness: the {SOAK_JOB} job did not start; see {log}")
         watcher.start()
-        for job, proc in procs.items():
-            samplers[job] = freshness.MemorySampler(lambda pid=proc.pid: java_below(pid))
-            samplers[job].start()
+        sampler.start()
         produce_start = time.time()
         # a producer slower than the rate stops at the time, not at the count
         events = freshness.until(
@@ -463,17 +456,13 @@ def run_freshness(b: Bench, results: dict) -> dict:
         # the last closed windows need the watermark delay and a periodic emit to show up
         time.sleep(FlinkSettings().watermark_delay_s + 10)
     finally:
-        for sampler in samplers.values():
-            sampler.stop.set()
-        if "watcher" in locals():
-            watcher.stop.set()
-        for proc in procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        watcher.stop.set()
+        sampler.stop.set()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     watcher.join(5)
-    for sampler in samplers.values():
-        sampler.join(5)
+    sampler.join(5)
     if watcher.error:
         raise BenchError(f"freshness: reading the latency topic: {watcher.error}")
     measured = freshness.freshness(watcher.rows, produce_start, produce_end)
@@ -481,13 +470,11 @@ def run_freshness(b: Bench, results: dict) -> dict:
         # 120 s of traffic always hold one whole minute: none closed means the job lagged
         raise BenchError(
             f"freshness: no 1-minute window closed in {produce_end - produce_start:.0f} s of "
-            f"traffic ({len(watcher.rows)} rows read); see {logs[SOAK_JOBS[0]]}"
+            f"traffic ({len(watcher.rows)} rows read); see {log}"
         )
     flink = FlinkSettings()
-    memory = {job: freshness.memory_trend(s.samples) for job, s in samplers.items()}
     return {
-        "job": SOAK_JOBS[0],
-        "jobs": list(SOAK_JOBS),
+        "job": SOAK_JOB,
         "rate_per_s": rate,
         "rate_from": rate_from,
         "achieved_rate_per_s": round(sent / (produce_end - produce_start)),
@@ -499,8 +486,7 @@ def run_freshness(b: Bench, results: dict) -> dict:
         "watermark_emit": flink.watermark_emit,
         "freshness": measured,
         "lag": freshness.lag_trend(watcher.rows, produce_start, produce_end),
-        "memory": memory[SOAK_JOBS[0]],
-        "memory_by_job": memory,
+        "memory": freshness.memory_trend(sampler.samples),
     }
 
 
