@@ -159,6 +159,9 @@ class LocalFlinkCluster:
             # after the default 50 s, so its job restarts from its last checkpoint sooner
             "heartbeat.interval": "2000",
             "heartbeat.timeout": "15000",
+            # REST answers checkpoint statistics from a cache kept 3 s by default; a local
+            # cluster can afford fresh ones (what `genai-apm jobs` and the fault tests read)
+            "rest.cache.checkpoint-statistics.timeout": "250 ms",
             "python.executable": sys.executable,
             "python.client.executable": sys.executable,
             **flink_s3_options(self.settings.aws),

@@ -58,23 +58,44 @@ CONNECTION_FAILURES = (
 )
 
 
+# A broker that fails a SASL login answers with the error and then closes the connection; over
+# TLS kafka-python sometimes sees the close before the answer and logs only "socket
+# disconnected". With SASL on, a connection that the broker accepted and then closed is most
+# often a refused login; the other cause is a listener of another protocol.
+CLOSED_BEFORE_LOGIN = (
+    "the broker closed the connection before the client was logged in: wrong "
+    "kafka.sasl_username / kafka.sasl_password or kafka.sasl_mechanism, or "
+    "kafka.security_protocol does not match the listener"
+)
+
+
 class _FailureCause(logging.Handler):
-    def __init__(self) -> None:
+    def __init__(self, sasl: bool) -> None:
         super().__init__(logging.WARNING)
-        self.cause: str | None = None
+        self.sasl = sasl
+        self.named: str | None = None
+        self.closed_by_broker = False
+
+    @property
+    def cause(self) -> str | None:
+        if self.named is None and self.closed_by_broker:
+            return CLOSED_BEFORE_LOGIN
+        return self.named
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.cause is not None:
+        if self.named is not None:
             return
         text = record.getMessage()
-        self.cause = next((why for mark, why in CONNECTION_FAILURES if mark in text), None)
+        self.named = next((why for mark, why in CONNECTION_FAILURES if mark in text), None)
+        if "KafkaConnectionError" in text:  # the latest failure decides (refused: broker down)
+            self.closed_by_broker = self.sasl and "socket disconnected" in text
 
 
 @contextmanager
 def kafka_errors(kafka: KafkaSettings):
     from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
-    cause = _FailureCause()
+    cause = _FailureCause(sasl=kafka.security_protocol.startswith("SASL"))
     client_log = logging.getLogger("kafka")
     client_log.addHandler(cause)
     try:

@@ -17,6 +17,7 @@ from genai_apm.flink_cluster import FlinkRest, LocalFlinkCluster
 from genai_apm.stack.kafka_broker import KafkaBroker
 from genai_apm.stack.process import free_port
 from tests.integration.faults import (
+    checkpoint_quiet,
     clean_rows,
     in_flight,
     in_order_stream,
@@ -32,6 +33,8 @@ from tests.integration.faults import (
 
 pytestmark = pytest.mark.integration
 
+CHECKPOINT_INTERVAL_S = 4
+
 
 @pytest.fixture
 def fault_settings(settings, tmp_path):
@@ -40,7 +43,7 @@ def fault_settings(settings, tmp_path):
         kafka={"partitions": 1, "startup_mode": "earliest-offset"},
         flink={
             "watermark_emit": "on-event",
-            "checkpoint_interval_s": 2,
+            "checkpoint_interval_s": CHECKPOINT_INTERVAL_S,
             "rest_address": f"127.0.0.1:{free_port()}",
             "taskmanager_memory": "1280m",
         },
@@ -57,14 +60,23 @@ def cluster(fault_settings):
     local.down()
 
 
-def _feed_until_output_is_in_flight(s, events: list[dict]) -> list[dict]:
+def _feed_until_output_is_in_flight(s, events: list[dict], rest, job_id: str) -> list[dict]:
     """Produce ``events`` in slices until window results sit in an open Kafka transaction
-    (written, not yet committed by a checkpoint); return the events not produced yet."""
+    (written, not yet committed by a checkpoint) that the next checkpoint is still at least
+    a second and a half from committing; return the events not produced yet.
+
+    Without that headroom a loaded machine can let the checkpoint commit the results between
+    seeing them in flight and the kill, and the run would test nothing."""
     for i in range(0, len(events), 100):
         kafka_io.produce_json(s.kafka, s.topics.invocations, events[i : i + 100])
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 2 * CHECKPOINT_INTERVAL_S
         while time.monotonic() < deadline:
-            if in_flight(s):
+            quiet = checkpoint_quiet(rest, job_id, CHECKPOINT_INTERVAL_S, headroom_s=1.5)
+            if (
+                quiet is not None
+                and in_flight(s)
+                and checkpoint_quiet(rest, job_id, CHECKPOINT_INTERVAL_S, 1.5) == quiet
+            ):
                 return events[i + 100 :]
             time.sleep(0.05)
     raise AssertionError("no window result was ever written ahead of a checkpoint")
@@ -83,7 +95,7 @@ def test_taskmanager_killed_mid_stream_recovers_with_no_loss_and_no_duplicates(
     half = len(events) // 2
     kafka_io.produce_json(s.kafka, s.topics.invocations, events[:half])
     wait_until(lambda: record_count(s, "read_committed"), 120, "the first committed results")
-    remaining = _feed_until_output_is_in_flight(s, events[half:])
+    remaining = _feed_until_output_is_in_flight(s, events[half:], rest, job_id)
 
     (victim,) = cluster.taskmanager_pids()
     os.kill(victim, signal.SIGKILL)

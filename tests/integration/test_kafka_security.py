@@ -85,7 +85,9 @@ def test_wrong_password_is_one_clear_error(secured):
         kafka_io.require_topics(wrong.kafka, ["anything"])
     message = str(caught.value)
     assert "\n" not in message
-    assert "authentication failed" in message.lower(), message
+    # the broker's refusal, or (when kafka-python reads the close before the refusal) the
+    # closed connection; both name the credentials
+    assert "kafka.sasl_password" in message, message
     assert wrong.kafka.sasl_password not in message
 
 

@@ -146,3 +146,77 @@ def test_msk_iam_signs_with_aws_credentials_in_python_and_is_refused_for_flink()
     assert client_properties(scram)["properties.sasl.jaas.config"].startswith(
         "org.apache.kafka.common.security.scram.ScramLoginModule required"
     )
+
+
+@pytest.fixture
+def closing_server():
+    """A TCP listener that accepts each connection and closes it at once, as a broker does
+    after refusing a login; yields its address."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.recv(4096)  # the client's first request, unanswered
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.mark.parametrize(
+    ("protocol", "expected"),
+    [
+        ("SASL_PLAINTEXT", "closed the connection before the client was logged in"),
+        ("PLAINTEXT", "cannot reach Kafka"),
+    ],
+)
+def test_a_connection_the_broker_closes_is_one_line_naming_the_login(
+    closing_server, protocol, expected
+):
+    from genai_apm.kafka_io import require_topics
+
+    k = config.load(
+        path=None,
+        environ={
+            "GENAI_APM_KAFKA_BOOTSTRAP_SERVERS": closing_server,
+            "GENAI_APM_KAFKA_SECURITY_PROTOCOL": protocol,
+            "GENAI_APM_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512" if "SASL" in protocol else "",
+            "GENAI_APM_KAFKA_SASL_USERNAME": "apm",
+            "GENAI_APM_KAFKA_SASL_PASSWORD": "a-secret-password",
+            "GENAI_APM_KAFKA_CONNECT_TIMEOUT_S": "1.5",
+        },
+    ).kafka
+    with pytest.raises(GenaiApmError) as caught:
+        require_topics(k, ["anything"])
+    message = str(caught.value)
+    assert expected in message and "\n" not in message
+    assert "a-secret-password" not in message
+
+
+def test_a_refused_connection_after_a_closed_one_is_not_blamed_on_the_login():
+    import logging
+
+    from kafka.errors import KafkaTimeoutError
+
+    from genai_apm.kafka_io import kafka_errors
+
+    k = secured().kafka
+    log = logging.getLogger("kafka.net.manager")
+    with pytest.raises(GenaiApmError) as caught, kafka_errors(k):
+        log.warning("Bootstrap connection to b-1 failed: KafkaConnectionError: socket disconnected")
+        log.warning("Bootstrap connection to b-1 failed: KafkaConnectionError: Connection refused")
+        raise KafkaTimeoutError()
+    assert "cannot reach Kafka" in str(caught.value)
