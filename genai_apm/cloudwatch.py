@@ -3,12 +3,20 @@
 What is published (namespace ``cloudwatch.namespace``), per row of a published window
 (``cloudwatch.windows``, 1m: sliding windows would count each call several times):
 
-  Invocations, InvocationErrors, InputTokenCount, OutputTokenCount   Count, one value
-  InvocationLatency, TimeToFirstToken                                 Milliseconds, Values/Counts
+  genai.metrics.latency
+    Invocations, InvocationErrors, InputTokenCount, OutputTokenCount   Count, one value
+    InvocationLatency, TimeToFirstToken                                 Milliseconds, Values/Counts
+  genai.metrics.errors
+    ClientErrors, ServerErrors, Throttles, Timeouts, ContentFilteredCalls,
+    UnclassifiedErrors                                                  Count (zeros included)
 
 with the dimensions of the row's key: {ModelId, AppId}, {ModelId} for the all-apps rollup,
-none for the whole fleet. CloudWatch does not aggregate a custom metric across dimension
-sets, so each rollup level is its own stream, fed by its own row.
+none for the whole fleet. Per row of genai.metrics.cost (its tumbling spend window,
+``cost.window_minutes``) by app ({AppId}) or model ({ModelId}): EstimatedCostUSD (None) and
+UnpricedInvocations (Count). Per row of genai.metrics.anomalies, fleet-wide:
+OpenAnomalyIncidents (Count) and AnomalyMaxScore (None). CloudWatch does not aggregate a
+custom metric across dimension sets, so each rollup level is its own stream, fed by its own
+row.
 
 Latency and TTFT go as distributions, not as statistic sets: CloudWatch computes percentiles
 only from values. They come from the row's log-bucketed histograms (jobs/latency.py): each
@@ -137,17 +145,21 @@ def _timestamp(value) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def _base(row: Mapping[str, Any], dimensions: list[dict], settings: Settings) -> dict:
+    return {
+        "Dimensions": dimensions,
+        "Timestamp": _timestamp(row["window_start"]),
+        "StorageResolution": 1 if settings.cloudwatch.high_resolution else 60,
+    }
+
+
 def latency_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     """The datums of one genai.metrics.latency row (empty for windows not published)."""
     from genai_apm.jobs.latency import histogram_gamma
 
     if row.get("window") not in settings.cloudwatch.windows:
         return []
-    base = {
-        "Dimensions": _dimensions(row),
-        "Timestamp": _timestamp(row["window_start"]),
-        "StorageResolution": 1 if settings.cloudwatch.high_resolution else 60,
-    }
+    base = _base(row, _dimensions(row), settings)
     datums = []
     for name, column in (
         ("Invocations", "requests"),
@@ -182,11 +194,7 @@ ANOMALY_SCORE = "AnomalyMaxScore"
 def anomaly_count_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     """The datums of one genai.metrics.anomalies row: how many anomaly incidents are open in
     the window (a gauge to alarm on) and the largest score, fleet-wide (no dimensions)."""
-    base = {
-        "Dimensions": [],
-        "Timestamp": _timestamp(row["window_start"]),
-        "StorageResolution": 1 if settings.cloudwatch.high_resolution else 60,
-    }
+    base = _base(row, [], settings)
     datums = []
     if row.get("open_incidents") is not None:
         value = float(row["open_incidents"])
@@ -197,10 +205,63 @@ def anomaly_count_datums(row: Mapping[str, Any], settings: Settings) -> list[dic
     return datums
 
 
-# topics.<name> -> translator: another derived topic (errors, cost) is one entry here
+# outcome of jobs/errors.py -> the metric counting it; successes and the total are the latency
+# rows' Invocations (and InvocationErrors), not sent twice
+ERROR_METRICS = {
+    "client": "ClientErrors",
+    "server": "ServerErrors",
+    "throttle": "Throttles",
+    "timeout": "Timeouts",
+    "content_filtered": "ContentFilteredCalls",
+    "unclassified": "UnclassifiedErrors",
+}
+
+
+def error_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
+    """The datums of one genai.metrics.errors row: a count per error type, zeros included (an
+    alarm on throttles must see a quiet minute as 0, not as missing data)."""
+    from genai_apm.jobs.errors import OUTCOMES
+
+    if row.get("window") not in settings.cloudwatch.windows:
+        return []
+    base = _base(row, _dimensions(row), settings)
+    return [
+        {"MetricName": ERROR_METRICS[outcome], **base, "Value": float(row[column]), "Unit": "Count"}
+        for outcome, column, _ in OUTCOMES
+        if outcome in ERROR_METRICS and row.get(column) is not None
+    ]
+
+
+ESTIMATED_COST = "EstimatedCostUSD"
+UNPRICED = "UnpricedInvocations"
+# cost dimension of jobs/cost.py -> CloudWatch dimension; users, sessions and features are
+# left to the Parquet table and Athena (a metric per user would cost more than it tells)
+COST_DIMENSIONS = {"app": "AppId", "model": "ModelId"}
+
+
+def cost_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
+    """The datums of one genai.metrics.cost row (one tumbling spend window, cost.window_minutes)
+    per app or per model: the estimated spend in USD and the calls no price covered."""
+    name = COST_DIMENSIONS.get(row.get("dimension"))
+    if name is None:
+        return []
+    base = _base(row, [{"Name": name, "Value": str(row["key"])}], settings)
+    datums = []
+    if row.get("cost_usd") is not None:
+        value = float(row["cost_usd"])
+        datums.append({"MetricName": ESTIMATED_COST, **base, "Value": value, "Unit": "None"})
+    if row.get("unpriced_requests") is not None:
+        value = float(row["unpriced_requests"])
+        datums.append({"MetricName": UNPRICED, **base, "Value": value, "Unit": "Count"})
+    return datums
+
+
+# topics.<name> -> translator: another derived topic is one entry here
 Translator = Callable[[Mapping[str, Any], Settings], list[dict]]
 TRANSLATORS: dict[str, Translator] = {
     "latency": latency_datums,
+    "errors": error_datums,
+    "cost": cost_datums,
     "anomaly_counts": anomaly_count_datums,
 }
 

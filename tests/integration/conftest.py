@@ -49,6 +49,11 @@ def settings(stack, stack_settings, unique) -> config.Settings:
             "invocations": f"it.{unique}.invocations",
             "latency": f"it.{unique}.latency",
             "deadletter": f"it.{unique}.deadletter",
+            # what the CloudWatch exporter reads besides the latency topic: no test's export
+            # sees another test's rows
+            "errors": f"it.{unique}.errors",
+            "cost": f"it.{unique}.cost",
+            "anomaly_counts": f"it.{unique}.anomaly-counts",
         },
         aws={"endpoint_url": stack.moto.endpoint_url},
         flink={"parallelism": 1},

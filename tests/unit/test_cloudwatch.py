@@ -132,6 +132,64 @@ def test_anomaly_counts_become_fleet_gauges_cloudwatch_accepts():
     assert Settings().topics.anomaly_counts in cloudwatch._topics(Settings())
 
 
+def _job_row(columns, **values) -> dict:
+    """A row of a job's output columns, each number column a distinct value."""
+    out = {}
+    for i, (name, sql_type) in enumerate(columns):
+        if sql_type in ("BIGINT", "DOUBLE"):
+            out[name] = i + 1 if sql_type == "BIGINT" else i + 0.25
+    return out | {"window_start": "2026-01-01T00:00:00Z", **values}
+
+
+def test_error_rows_become_a_count_per_error_type_with_zeros():
+    from genai_apm.jobs import errors
+
+    r = _job_row(errors.output_columns(), window="1m", model_id="m1", app_id="*")
+    r["throttles"] = 0  # a quiet minute is a 0, not missing data
+    datums = cloudwatch.error_datums(r, Settings())
+    by_name = {d["MetricName"]: d for d in datums}
+    failures = {o: c for o, c, _ in errors.OUTCOMES if o != "success"}
+    assert set(by_name) == {cloudwatch.ERROR_METRICS[o] for o in failures}
+    for outcome, column in failures.items():
+        assert by_name[cloudwatch.ERROR_METRICS[outcome]]["Value"] == float(r[column])
+    assert by_name["Throttles"]["Value"] == 0.0
+    # the all-apps rollup: {ModelId} only, as the latency rows of the same key
+    assert all(d["Dimensions"] == [{"Name": "ModelId", "Value": "m1"}] for d in datums)
+    assert all(d["Unit"] == "Count" and d["Timestamp"] == T0 for d in datums)
+    assert all(cloudwatch.problems(d, NOW, dt.timedelta(days=14)) == [] for d in datums)
+    # no metric name of the latency rows is sent twice
+    assert not set(by_name) & {
+        d["MetricName"] for d in cloudwatch.latency_datums(row(), Settings())
+    }
+    assert cloudwatch.error_datums(r | {"window": "5m"}, Settings()) == []
+
+
+@pytest.mark.parametrize(
+    ("dimension", "expected"),
+    [("app", "AppId"), ("model", "ModelId"), ("user", None), ("session", None), ("feature", None)],
+)
+def test_cost_rows_become_spend_per_app_and_model(dimension, expected):
+    from genai_apm.jobs import cost
+
+    r = _job_row(cost.output_columns(), window="1h", dimension=dimension, key="k1")
+    datums = cloudwatch.cost_datums(r, Settings())
+    if expected is None:
+        assert datums == []
+        return
+    by_name = {d["MetricName"]: d for d in datums}
+    assert by_name[cloudwatch.ESTIMATED_COST]["Value"] == r["cost_usd"]
+    assert by_name[cloudwatch.UNPRICED]["Value"] == float(r["unpriced_requests"])
+    assert all(d["Dimensions"] == [{"Name": expected, "Value": "k1"}] for d in datums)
+    assert all(cloudwatch.problems(d, NOW, dt.timedelta(days=14)) == [] for d in datums)
+
+
+def test_the_exporter_reads_the_errors_and_cost_topics():
+    s = Settings()
+    topics = cloudwatch._topics(s)
+    assert topics[s.topics.errors] is cloudwatch.error_datums
+    assert topics[s.topics.cost] is cloudwatch.cost_datums
+
+
 def test_problems_catch_what_cloudwatch_refuses():
     age = dt.timedelta(days=14)
     ok = cloudwatch.latency_datums(row(), Settings())[0]
