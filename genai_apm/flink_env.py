@@ -23,6 +23,8 @@ def _quiet_local_logging(settings: Settings) -> None:
 JAVA_FUNCTIONS = {
     "GENAI_JSON_TEXTS": "io.genaiapm.flink.JsonTexts",
     "GENAI_TIMESTAMP": "io.genaiapm.flink.ContractTimestamp",
+    "GENAI_LONG": "io.genaiapm.flink.ContractNumber$Long",
+    "GENAI_DOUBLE": "io.genaiapm.flink.ContractNumber$Double",
 }
 
 

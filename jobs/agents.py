@@ -222,15 +222,15 @@ def register_spans(t_env, raw_source: str) -> None:
         FieldTexts,
         quote_ident,
         rejection_reason,
-        texts_sql,
+        texts_view_sql,
         typed_columns,
     )
     from genai_apm.schemas.span import SPAN_V1
 
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW spans_texts AS
-SELECT *, {texts_sql(SPAN_V1, "`doc`")} AS `texts` FROM {quote_ident(raw_source)}""")
-    texts = FieldTexts.of(SPAN_V1)
+{texts_view_sql(SPAN_V1, quote_ident(raw_source))}""")
+    texts = FieldTexts.of(SPAN_V1).with_numbers(SPAN_V1)
     cols = ",\n  ".join(typed_columns(SPAN_V1, texts))
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW spans_checked AS

@@ -27,7 +27,7 @@ from genai_apm.schemas.flink_sql import (
     flink_columns,
     quote_ident,
     rejection_reason,
-    texts_sql,
+    texts_view_sql,
     typed,
 )
 from genai_apm.schemas.invocation import INVOCATION_V1
@@ -150,9 +150,8 @@ def build(
         view = f"checked_{contract.name.lower()}"
         t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW texts_{contract.name.lower()} AS
-SELECT *, {texts_sql(contract, "`doc`")} AS `texts`
-FROM decoded WHERE contract = '{contract.name}'""")
-        texts = FieldTexts.of(contract)
+{texts_view_sql(contract, f"(SELECT * FROM decoded WHERE contract = '{contract.name}')")}""")
+        texts = FieldTexts.of(contract).with_numbers(contract)
         columns = ",\n  ".join(
             f"{_output_sql(contract, f.name, typed(f, texts), settings)} AS {quote_ident(f.name)}"
             for f in contract.fields

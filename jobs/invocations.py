@@ -16,7 +16,7 @@ from genai_apm.schemas.flink_sql import (
     FieldTexts,
     quote_ident,
     rejection_reason,
-    texts_sql,
+    texts_view_sql,
     typed,
 )
 from genai_apm.schemas.invocation import INVOCATION_V1
@@ -30,11 +30,11 @@ def register(
 ) -> None:
     privacy = privacy or PrivacySettings()
     register_pseudonym_function(t_env, privacy)
-    # every field's text from one parse of the document (see FieldTexts)
+    # every field's text from one parse of the document, each number converted once
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW invocations_texts AS
-SELECT *, {texts_sql(contract, "`doc`")} AS `texts` FROM {quote_ident(raw_source)}""")
-    texts = FieldTexts.of(contract)
+{texts_view_sql(contract, quote_ident(raw_source))}""")
+    texts = FieldTexts.of(contract).with_numbers(contract)
     cols = ",\n  ".join(
         f"{_column_sql(typed(f, texts), f.name, privacy)} AS {quote_ident(f.name)}"
         for f in contract.fields

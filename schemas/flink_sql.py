@@ -11,17 +11,22 @@ Flink behaviour this relies on (all checked on Flink 2.2):
 - JSON_VALUE gives a JSON number as Java's BigDecimal.toString of its literal (1.5e1 -> "15",
   1e2 -> "1E+2", -0.0 -> "0.0"), true/false as text, and NULL for null, objects and arrays.
 - REGEXP is a *find*, and Java's `$` also matches before a final line break: "12\n" matched
-  '^[0-9]+$' and CAST('12\n' AS BIGINT) then failed the job. Patterns end in `\z` instead.
+  '^[0-9]+$' and CAST('12\n' AS BIGINT) then failed the job. Patterns are therefore matched
+  whole, by Java's Matcher.matches in the functions below.
 - TO_TIMESTAMP_LTZ(text, format, zone) ignores an offset parsed by the format and uses
   ``zone``, and its lenient resolver turns 2026-02-30 into 2026-02-28: timestamps are
   therefore converted by GENAI_TIMESTAMP (Java, infra/udfs), the validator's algorithm.
 - Field texts come from GENAI_JSON_TEXTS (Java, infra/udfs), which parses once and renders
   each value as JSON_VALUE does (see FieldTexts for why).
+- Numbers are converted by GENAI_LONG / GENAI_DOUBLE (Java, ContractNumber): a whole-text
+  match of the contract's pattern, then the conversion TRY_CAST would make. A check reads a
+  value three or four times; with ``FieldTexts.numbers`` each is computed once, in a
+  projection of its own (number_columns).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from genai_apm.schemas.contract import (
     DOUBLE_TEXT,
@@ -40,14 +45,13 @@ def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _matches(sql: str, pattern: str) -> str:
-    """Whole-text match (REGEXP alone finds a match anywhere)."""
-    return f"REGEXP({sql}, '^{pattern}\\z')"
-
-
 # genai-apm's Java functions (infra/udfs), registered by genai_apm.flink_env
 JSON_TEXTS_FUNCTION = "GENAI_JSON_TEXTS"
 TIMESTAMP_FUNCTION = "GENAI_TIMESTAMP"
+NUMBER_FUNCTIONS = {
+    Kind.LONG: ("GENAI_LONG", LONG_TEXT),
+    Kind.DOUBLE: ("GENAI_DOUBLE", DOUBLE_TEXT),
+}
 
 
 @dataclass(frozen=True)
@@ -61,13 +65,42 @@ class FieldTexts:
 
     column: str
     names: tuple[str, ...]
+    # number fields whose value sits in a column of its own (texts_view_sql): read from there
+    numbers: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, contract: Contract, column: str = "`texts`") -> FieldTexts:
         return cls(column, contract.names)
 
+    def with_numbers(self, contract: Contract) -> FieldTexts:
+        """The same texts, reading numbers from the columns texts_view_sql adds."""
+        return replace(self, numbers=tuple(f.name for f in contract.fields if _is_number(f)))
+
     def text(self, field: Field) -> str:
         return f"{self.column}[{self.names.index(field.name) + 1}]"
+
+    @staticmethod
+    def number(field: Field) -> str:
+        return quote_ident(f"{field.name}$number")
+
+
+def _is_number(field: Field) -> bool:
+    return field.kind in NUMBER_FUNCTIONS
+
+
+def texts_view_sql(contract: Contract, relation: str, doc: str = "`doc`") -> str:
+    """SELECT every column of ``relation``, its `texts` (one parse of ``doc``) and each number
+    field's value (one conversion), as the checks of ``FieldTexts.of(contract).with_numbers()``
+    read them. The two functions are non-deterministic, so the planner keeps each projection
+    apart and nothing is computed again per reference."""
+    texts = FieldTexts.of(contract)
+    numbers = "".join(
+        f", {typed(f, texts)} AS {texts.number(f)}" for f in contract.fields if _is_number(f)
+    )
+    return (
+        f"SELECT *{numbers} FROM (SELECT *, {texts_sql(contract, doc)} AS {texts.column} "
+        f"FROM {relation})"
+    )
 
 
 def texts_sql(contract: Contract, doc: str) -> str:
@@ -103,11 +136,12 @@ def typed(field: Field, doc: Doc) -> str:
     match field.kind:
         case Kind.STRING:
             return raw
-        case Kind.LONG:
-            # TRY_CAST('1.5' AS BIGINT) is 1: only whole numbers that fit count as longs
-            return f"CASE WHEN {_matches(raw, LONG_TEXT)} THEN TRY_CAST({raw} AS BIGINT) END"
-        case Kind.DOUBLE:
-            return f"CASE WHEN {_matches(raw, DOUBLE_TEXT)} THEN TRY_CAST({raw} AS DOUBLE) END"
+        case Kind.LONG | Kind.DOUBLE:
+            if isinstance(doc, FieldTexts) and field.name in doc.numbers:
+                return doc.number(field)
+            # only whole numbers that fit count as longs (TRY_CAST('1.5' AS BIGINT) is 1)
+            function, pattern = NUMBER_FUNCTIONS[field.kind]
+            return f"{function}({raw}, '{pattern}')"
         case Kind.BOOLEAN:
             return f"CASE LOWER({raw}) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END"
         case Kind.TIMESTAMP:
