@@ -80,6 +80,25 @@ class FlinkRest:
         """Checkpoint statistics: counts, and the latest completed one with its path."""
         return self._call(f"/jobs/{_job_id(job_id)}/checkpoints")
 
+    def checkpoint(self, job_id: str, timeout_s: float = 60) -> int:
+        """Take a checkpoint now and wait for it; return its id. Kafka transactions and
+        Parquet files written before it are committed when it completes."""
+        trigger = self._call(
+            f"/jobs/{_job_id(job_id)}/checkpoints", method="POST", body={"checkpointType": "FULL"}
+        )["request-id"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self._call(f"/jobs/{job_id}/checkpoints/{trigger}")
+            if status["status"]["id"] == "COMPLETED":
+                operation = status["operation"]
+                if "checkpointId" not in operation:
+                    cause = operation.get("failure-cause", {}).get("stack-trace", "")
+                    first = cause.strip().splitlines()[0] if cause.strip() else "unknown cause"
+                    raise GenaiApmError(f"checkpoint of {job_id} failed: {first}")
+                return int(operation["checkpointId"])
+            time.sleep(0.2)
+        raise GenaiApmError(f"checkpoint of {job_id} took over {timeout_s:.0f}s")
+
     def stop_with_savepoint(self, job_id: str, target_dir: str, timeout_s: float = 120) -> str:
         """Stop the job after a final savepoint under ``target_dir``; return its path.
 

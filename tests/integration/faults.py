@@ -118,20 +118,6 @@ def in_flight(settings: config.Settings) -> bool:
     return ends["read_uncommitted"] > ends["read_committed"]
 
 
-def checkpoint_quiet(rest, job_id: str, interval_s: float, headroom_s: float) -> int | None:
-    """The number of checkpoints triggered so far when none is in progress and the next one
-    is at least ``headroom_s`` away; None otherwise. Results seen in flight between two equal
-    answers belong to a transaction that no checkpoint has begun to commit yet."""
-    stats = rest.checkpoints(job_id)
-    counts = stats["counts"]
-    if counts["in_progress"]:
-        return None
-    triggers = [c["trigger_timestamp"] for c in stats.get("history") or ()]
-    if triggers and time.time() * 1000 > max(triggers) + (interval_s - headroom_s) * 1000:
-        return None
-    return counts["total"]
-
-
 def parquet_rows(path: str) -> Counter:
     """(window_start, model_id, app_id, requests) of every committed row of a Parquet table."""
     import duckdb
@@ -154,11 +140,16 @@ def row_keys(rows: Counter, window: str) -> Counter:
     return keys
 
 
-def wait_for_rows(settings: config.Settings, expected: Counter, timeout_s: float) -> Counter:
-    """Committed output until it holds every expected row (or the time is up)."""
+def wait_for_rows(
+    settings: config.Settings, expected: Counter, timeout_s: float, each_poll=None
+) -> Counter:
+    """Committed output until it holds every expected row (or the time is up); ``each_poll``
+    is called before each look (a test that checkpoints by hand commits there)."""
     deadline = time.monotonic() + timeout_s
     got: Counter = Counter()
     while time.monotonic() < deadline:
+        if each_poll is not None:
+            each_poll()
         got = committed_rows(settings)
         if sum(got.values()) >= sum(expected.values()) and not (expected - got):
             return got
