@@ -8,9 +8,13 @@ becomes readable; since event time is wall time, a window closes at its `window_
 
 is how long after the window's last event its result can be read (the issue's "produce to
 readable, minus the window length"). It includes the watermark delay (`flink.watermark_delay_s`):
-no window can close before it. The first window (a partial one, with the job still warming
-up) is left out; so are the last ones, which no later event closes. A sampler notes the
-resident memory of the job's JVM every few seconds.
+no window can close before it. Two readers watch the topic: a read_committed one (what the
+project's consumers and any exactly-once reader see: a result becomes readable when the
+checkpoint after it commits its transaction) and a read_uncommitted one (when the job wrote
+it: what `flink.delivery_guarantee = "at-least-once"` would show, and the job's own lag).
+The first window (a partial one, with the job still warming up) is left out; so are the
+last ones, which no later event closes. A sampler notes the resident memory of the job's
+JVM every few seconds.
 """
 
 from __future__ import annotations
@@ -46,9 +50,9 @@ def until(events: Iterator[dict], deadline: float) -> Iterator[dict]:
 class RowWatcher(threading.Thread):
     """Reads a topic from the beginning; keeps (readable_at, row) for every 1-minute row."""
 
-    def __init__(self, kafka_settings, topic: str):
+    def __init__(self, kafka_settings, topic: str, isolation: str = "read_committed"):
         super().__init__(daemon=True)
-        self.kafka_settings, self.topic = kafka_settings, topic
+        self.kafka_settings, self.topic, self.isolation = kafka_settings, topic, isolation
         self.rows: list[tuple[float, dict]] = []
         self.stop = threading.Event()
         self.error: str | None = None
@@ -59,7 +63,11 @@ class RowWatcher(threading.Thread):
         from genai_apm.kafka_io import client_args
 
         try:
-            consumer = KafkaConsumer(**client_args(self.kafka_settings), enable_auto_commit=False)
+            consumer = KafkaConsumer(
+                **client_args(self.kafka_settings),
+                enable_auto_commit=False,
+                isolation_level=self.isolation,
+            )
             tps = [
                 TopicPartition(self.topic, p)
                 for p in sorted(consumer.partitions_for_topic(self.topic))

@@ -112,6 +112,7 @@ def freshness_lines(result: dict) -> list[str]:
     if fresh.get("error"):
         return [f"Freshness and soak: failed ({fresh['error']})."]
     f, lag = fresh["freshness"], fresh.get("lag", {})
+    w = fresh.get("freshness_written") or {}
     m = fresh["memory"]
     rss = (
         f"{m.get('first_mb')} MiB at the first sample, peak {m.get('peak_mb')}, last "
@@ -124,10 +125,14 @@ def freshness_lines(result: dict) -> list[str]:
         f"({fresh.get('rate_from', '--fresh-rate')}; the producer sent "
         f"{achieved if achieved is None else f'{achieved:,}'}/s) for {fresh['seconds']} s, "
         f"event_time = send time, {fresh['traffic']}; watermark delay "
-        f"{fresh['watermark_delay_s']} s, idle timeout {fresh['idle_timeout_s']} s): "
-        f"readable_at - window_end over {f['rows']} rows of {f['windows']} closed 1-minute "
+        f"{fresh['watermark_delay_s']} s, idle timeout {fresh['idle_timeout_s']} s, "
+        f"{fresh.get('delivery_guarantee', 'exactly-once')} with a checkpoint every "
+        f"{fresh.get('checkpoint_interval_s', '?')} s): readable_at - window_end for a "
+        f"read_committed consumer over {f['rows']} rows of {f['windows']} closed 1-minute "
         f"windows: p50 {f['p50_s']} s, p99 {f['p99_s']} s (target p99 <= 5 s; the watermark "
-        f"delay alone is {fresh['watermark_delay_s']} s). Lag over the run: "
+        f"delay alone is {fresh['watermark_delay_s']} s, and a result waits for the checkpoint "
+        f"that commits it); as written by the job (read_uncommitted, what at-least-once "
+        f"delivery shows): p50 {w.get('p50_s')} s, p99 {w.get('p99_s')} s. Lag over the run: "
         f"{lag.get('first_third_p50_s')} s in the first third of the windows, "
         f"{lag.get('last_third_p50_s')} s in the last, slope {lag.get('slope_s_per_min')} s/min "
         f"(growing lag shows as a positive slope). JVM RSS: {rss}.",

@@ -175,3 +175,29 @@ def test_section_shows_every_measured_row_and_ratio():
     assert "Spark Structured Streaming, local[2] | failed (see JSON)" in text
     assert "Flink JSON source: missed; faster than polars: met; faster than Spark: not" in text
     json.dumps(result)  # the section reads nothing a JSON round trip would lose
+
+
+def test_freshness_line_gives_committed_and_written_freshness():
+    fresh = {
+        "job": "all",
+        "rate_per_s": 4000,
+        "rate_from": "--fresh-rate",
+        "achieved_rate_per_s": 3990,
+        "seconds": 600,
+        "traffic": "10 models x 10 apps x 1000 users",
+        "watermark_delay_s": 5,
+        "idle_timeout_s": 10,
+        "checkpoint_interval_s": 60,
+        "delivery_guarantee": "exactly-once",
+        "freshness": {"rows": 900, "windows": 9, "p50_s": 36.5, "p99_s": 66.1},
+        "freshness_written": {"rows": 900, "windows": 9, "p50_s": 6.2, "p99_s": 15.2},
+        "lag": {"first_third_p50_s": 9.0, "last_third_p50_s": 8.4, "slope_s_per_min": -0.5},
+        "memory": {"first_mb": 1000, "peak_mb": 2000, "last_mb": 1900},
+    }
+    (line,) = report.freshness_lines({"freshness": fresh})
+    assert "exactly-once with a checkpoint every 60 s" in line
+    assert (
+        "read_committed consumer over 900 rows of 9 closed 1-minute windows: p50 36.5 s, p99 66.1 s"
+        in line
+    )
+    assert "what at-least-once delivery shows): p50 6.2 s, p99 15.2 s" in line
