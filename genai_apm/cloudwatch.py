@@ -153,6 +153,15 @@ def _base(row: Mapping[str, Any], dimensions: list[dict], settings: Settings) ->
     }
 
 
+def _scalars(row: Mapping[str, Any], base: dict, metrics) -> list[dict]:
+    """One single-value datum per (metric, column, unit) whose column the row has."""
+    return [
+        {"MetricName": name, **base, "Value": float(row[column]), "Unit": unit}
+        for name, column, unit in metrics
+        if row.get(column) is not None
+    ]
+
+
 def latency_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     """The datums of one genai.metrics.latency row (empty for windows not published)."""
     from genai_apm.jobs.latency import histogram_gamma
@@ -160,17 +169,16 @@ def latency_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     if row.get("window") not in settings.cloudwatch.windows:
         return []
     base = _base(row, _dimensions(row), settings)
-    datums = []
-    for name, column in (
-        ("Invocations", "requests"),
-        ("InvocationErrors", "errors"),
-        ("InputTokenCount", "input_tokens_sum"),
-        ("OutputTokenCount", "output_tokens_sum"),
-    ):
-        if row.get(column) is not None:
-            datums.append(
-                {"MetricName": name, **base, "Value": float(row[column]), "Unit": "Count"}
-            )
+    datums = _scalars(
+        row,
+        base,
+        (
+            ("Invocations", "requests", "Count"),
+            ("InvocationErrors", "errors", "Count"),
+            ("InputTokenCount", "input_tokens_sum", "Count"),
+            ("OutputTokenCount", "output_tokens_sum", "Count"),
+        ),
+    )
     gamma = histogram_gamma(settings.latency.histogram_relative_error)
     for name, column in (("InvocationLatency", "latency_hist"), ("TimeToFirstToken", "ttft_hist")):
         values, counts, _ = distribution(row.get(column), gamma)
@@ -194,15 +202,8 @@ ANOMALY_SCORE = "AnomalyMaxScore"
 def anomaly_count_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     """The datums of one genai.metrics.anomalies row: how many anomaly incidents are open in
     the window (a gauge to alarm on) and the largest score, fleet-wide (no dimensions)."""
-    base = _base(row, [], settings)
-    datums = []
-    if row.get("open_incidents") is not None:
-        value = float(row["open_incidents"])
-        datums.append({"MetricName": OPEN_INCIDENTS, **base, "Value": value, "Unit": "Count"})
-    if row.get("max_score") is not None:
-        value = float(row["max_score"])
-        datums.append({"MetricName": ANOMALY_SCORE, **base, "Value": value, "Unit": "None"})
-    return datums
+    metrics = ((OPEN_INCIDENTS, "open_incidents", "Count"), (ANOMALY_SCORE, "max_score", "None"))
+    return _scalars(row, _base(row, [], settings), metrics)
 
 
 # outcome of jobs/errors.py -> the metric counting it; successes and the total are the latency
@@ -224,12 +225,10 @@ def error_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
 
     if row.get("window") not in settings.cloudwatch.windows:
         return []
-    base = _base(row, _dimensions(row), settings)
-    return [
-        {"MetricName": ERROR_METRICS[outcome], **base, "Value": float(row[column]), "Unit": "Count"}
-        for outcome, column, _ in OUTCOMES
-        if outcome in ERROR_METRICS and row.get(column) is not None
+    metrics = [
+        (ERROR_METRICS[o], column, "Count") for o, column, _ in OUTCOMES if o in ERROR_METRICS
     ]
+    return _scalars(row, _base(row, _dimensions(row), settings), metrics)
 
 
 ESTIMATED_COST = "EstimatedCostUSD"
@@ -246,14 +245,8 @@ def cost_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     if name is None:
         return []
     base = _base(row, [{"Name": name, "Value": str(row["key"])}], settings)
-    datums = []
-    if row.get("cost_usd") is not None:
-        value = float(row["cost_usd"])
-        datums.append({"MetricName": ESTIMATED_COST, **base, "Value": value, "Unit": "None"})
-    if row.get("unpriced_requests") is not None:
-        value = float(row["unpriced_requests"])
-        datums.append({"MetricName": UNPRICED, **base, "Value": value, "Unit": "Count"})
-    return datums
+    metrics = ((ESTIMATED_COST, "cost_usd", "None"), (UNPRICED, "unpriced_requests", "Count"))
+    return _scalars(row, base, metrics)
 
 
 # topics.<name> -> translator: another derived topic is one entry here

@@ -86,18 +86,8 @@ class FlinkRest:
         trigger = self._call(
             f"/jobs/{_job_id(job_id)}/checkpoints", method="POST", body={"checkpointType": "FULL"}
         )["request-id"]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            status = self._call(f"/jobs/{job_id}/checkpoints/{trigger}")
-            if status["status"]["id"] == "COMPLETED":
-                operation = status["operation"]
-                if "checkpointId" not in operation:
-                    cause = operation.get("failure-cause", {}).get("stack-trace", "")
-                    first = cause.strip().splitlines()[0] if cause.strip() else "unknown cause"
-                    raise GenaiApmError(f"checkpoint of {job_id} failed: {first}")
-                return int(operation["checkpointId"])
-            time.sleep(0.2)
-        raise GenaiApmError(f"checkpoint of {job_id} took over {timeout_s:.0f}s")
+        status = f"/jobs/{job_id}/checkpoints/{trigger}"
+        return int(self._outcome(status, "checkpointId", f"checkpoint of {job_id}", timeout_s))
 
     def stop_with_savepoint(self, job_id: str, target_dir: str, timeout_s: float = 120) -> str:
         """Stop the job after a final savepoint under ``target_dir``; return its path.
@@ -109,18 +99,24 @@ class FlinkRest:
             method="POST",
             body={"targetDirectory": target_dir, "drain": False},
         )["request-id"]
+        status = f"/jobs/{job_id}/savepoints/{trigger}"
+        return self._outcome(status, "location", f"stop-with-savepoint of {job_id}", timeout_s)
+
+    def _outcome(self, status_path: str, result: str, what: str, timeout_s: float):
+        """Poll an asynchronous operation until it completes; its ``result`` field, or one line
+        naming the first line of its failure."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            status = self._call(f"/jobs/{job_id}/savepoints/{trigger}")
+            status = self._call(status_path)
             if status["status"]["id"] == "COMPLETED":
                 operation = status["operation"]
-                if "location" not in operation:
+                if result not in operation:
                     cause = operation.get("failure-cause", {}).get("stack-trace", "")
                     first = cause.strip().splitlines()[0] if cause.strip() else "unknown cause"
-                    raise GenaiApmError(f"stop-with-savepoint of {job_id} failed: {first}")
-                return operation["location"]
-            time.sleep(0.5)
-        raise GenaiApmError(f"stop-with-savepoint of {job_id} took over {timeout_s:.0f}s")
+                    raise GenaiApmError(f"{what} failed: {first}")
+                return operation[result]
+            time.sleep(0.2)
+        raise GenaiApmError(f"{what} took over {timeout_s:.0f}s")
 
 
 def _job_id(job_id: str) -> str:
