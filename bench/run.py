@@ -474,7 +474,7 @@ def run_freshness(b: Bench, results: dict) -> dict:
         if watcher.error:
             raise BenchError(f"freshness: reading the latency topic: {watcher.error}")
     sampler.join(5)
-    committed, written = (w.rows for w in watchers.values())
+    committed, written = watchers["read_committed"].rows, watchers["read_uncommitted"].rows
     measured = freshness.freshness(committed, produce_start, produce_end)
     if not measured["windows"]:
         # 120 s of traffic always hold one whole minute: none closed means the job lagged

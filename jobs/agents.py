@@ -219,7 +219,6 @@ def register_spans(t_env, raw_source: str) -> None:
     """Views over the raw span records: `spans` (valid, typed) and `spans_rejected`."""
     from genai_apm.jobs.deadletters import deadletter_select
     from genai_apm.schemas.flink_sql import (
-        FieldTexts,
         quote_ident,
         rejection_reason,
         texts_view_sql,
@@ -227,10 +226,8 @@ def register_spans(t_env, raw_source: str) -> None:
     )
     from genai_apm.schemas.span import SPAN_V1
 
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW spans_texts AS
-{texts_view_sql(SPAN_V1, quote_ident(raw_source))}""")
-    texts = FieldTexts.of(SPAN_V1).with_numbers(SPAN_V1)
+    view, texts = texts_view_sql(SPAN_V1, quote_ident(raw_source))
+    t_env.execute_sql(f"CREATE TEMPORARY VIEW spans_texts AS\n{view}")
     cols = ",\n  ".join(typed_columns(SPAN_V1, texts))
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW spans_checked AS

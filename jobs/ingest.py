@@ -23,7 +23,6 @@ from genai_apm.errors import GenaiApmError
 from genai_apm.privacy import register_pseudonym_function, user_id_sql
 from genai_apm.schemas.body import BODIES_TABLE, BODY_V1
 from genai_apm.schemas.flink_sql import (
-    FieldTexts,
     flink_columns,
     quote_ident,
     rejection_reason,
@@ -148,10 +147,9 @@ def build(
     kept_raw = "`kept_raw`" if foreign else "`raw`"
     for contract, sink, table in outputs:
         view = f"checked_{contract.name.lower()}"
-        t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW texts_{contract.name.lower()} AS
-{texts_view_sql(contract, f"(SELECT * FROM decoded WHERE contract = '{contract.name}')")}""")
-        texts = FieldTexts.of(contract).with_numbers(contract)
+        relation = f"(SELECT * FROM decoded WHERE contract = '{contract.name}')"
+        texts_view, texts = texts_view_sql(contract, relation)
+        t_env.execute_sql(f"CREATE TEMPORARY VIEW texts_{contract.name.lower()} AS\n{texts_view}")
         columns = ",\n  ".join(
             f"{_output_sql(contract, f.name, typed(f, texts), settings)} AS {quote_ident(f.name)}"
             for f in contract.fields

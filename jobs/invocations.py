@@ -13,7 +13,6 @@ from genai_apm.jobs.deadletters import deadletter_select
 from genai_apm.privacy import register_pseudonym_function, user_id_sql
 from genai_apm.schemas.contract import Contract
 from genai_apm.schemas.flink_sql import (
-    FieldTexts,
     quote_ident,
     rejection_reason,
     texts_view_sql,
@@ -31,10 +30,8 @@ def register(
     privacy = privacy or PrivacySettings()
     register_pseudonym_function(t_env, privacy)
     # every field's text from one parse of the document, each number converted once
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW invocations_texts AS
-{texts_view_sql(contract, quote_ident(raw_source))}""")
-    texts = FieldTexts.of(contract).with_numbers(contract)
+    view, texts = texts_view_sql(contract, quote_ident(raw_source))
+    t_env.execute_sql(f"CREATE TEMPORARY VIEW invocations_texts AS\n{view}")
     cols = ",\n  ".join(
         f"{_column_sql(typed(f, texts), f.name, privacy)} AS {quote_ident(f.name)}"
         for f in contract.fields

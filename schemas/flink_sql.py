@@ -21,7 +21,7 @@ Flink behaviour this relies on (all checked on Flink 2.2):
 - Numbers are converted by GENAI_LONG / GENAI_DOUBLE (Java, ContractNumber): a whole-text
   match of the contract's pattern, then the conversion TRY_CAST would make. A check reads a
   value three or four times; with ``FieldTexts.numbers`` each is computed once, in a
-  projection of its own (number_columns).
+  projection of its own (texts_view_sql).
 """
 
 from __future__ import annotations
@@ -72,10 +72,6 @@ class FieldTexts:
     def of(cls, contract: Contract, column: str = "`texts`") -> FieldTexts:
         return cls(column, contract.names)
 
-    def with_numbers(self, contract: Contract) -> FieldTexts:
-        """The same texts, reading numbers from the columns texts_view_sql adds."""
-        return replace(self, numbers=tuple(f.name for f in contract.fields if _is_number(f)))
-
     def text(self, field: Field) -> str:
         return f"{self.column}[{self.names.index(field.name) + 1}]"
 
@@ -84,23 +80,19 @@ class FieldTexts:
         return quote_ident(f"{field.name}$number")
 
 
-def _is_number(field: Field) -> bool:
-    return field.kind in NUMBER_FUNCTIONS
-
-
-def texts_view_sql(contract: Contract, relation: str, doc: str = "`doc`") -> str:
+def texts_view_sql(contract: Contract, relation: str, doc: str = "`doc`") -> tuple[str, FieldTexts]:
     """SELECT every column of ``relation``, its `texts` (one parse of ``doc``) and each number
-    field's value (one conversion), as the checks of ``FieldTexts.of(contract).with_numbers()``
-    read them. The two functions are non-deterministic, so the planner keeps each projection
-    apart and nothing is computed again per reference."""
+    field's value (one conversion); with the FieldTexts whose checks read that view. The two
+    functions are non-deterministic, so the planner keeps each projection apart and nothing
+    is computed again per reference."""
     texts = FieldTexts.of(contract)
-    numbers = "".join(
-        f", {typed(f, texts)} AS {texts.number(f)}" for f in contract.fields if _is_number(f)
-    )
-    return (
+    number_fields = [f for f in contract.fields if f.kind in NUMBER_FUNCTIONS]
+    numbers = "".join(f", {typed(f, texts)} AS {texts.number(f)}" for f in number_fields)
+    sql = (
         f"SELECT *{numbers} FROM (SELECT *, {texts_sql(contract, doc)} AS {texts.column} "
         f"FROM {relation})"
     )
+    return sql, replace(texts, numbers=tuple(f.name for f in number_fields))
 
 
 def texts_sql(contract: Contract, doc: str) -> str:
