@@ -25,6 +25,13 @@ JAVA_FUNCTIONS = {
     "GENAI_TIMESTAMP": "io.genaiapm.flink.ContractTimestamp",
     "GENAI_LONG": "io.genaiapm.flink.ContractNumber$Long",
     "GENAI_DOUBLE": "io.genaiapm.flink.ContractNumber$Double",
+    # mergeable log-bucketed histograms (docs/latency-rollups.md)
+    "GENAI_HIST": "io.genaiapm.flink.Histograms$Build",
+    "GENAI_HIST_MERGE": "io.genaiapm.flink.Histograms$Merge",
+    "GENAI_HIST_QUANTILES": "io.genaiapm.flink.Histograms$Quantiles",
+    "GENAI_HIST_QUANTILE": "io.genaiapm.flink.Histograms$Quantile",
+    "GENAI_HIST_MULTISET": "io.genaiapm.flink.Histograms$Multiset",
+    "GENAI_COUNTS_MERGE": "io.genaiapm.flink.CountsMerge",
 }
 
 

@@ -19,8 +19,11 @@ to the late-events topic and table with the window they missed, and counted per 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
@@ -44,6 +47,41 @@ def histogram_gamma(relative_error: float) -> float:
 def bucket_value(index: int, gamma: float) -> float:
     """The DDSketch estimate for bucket ``index``: within the relative error of any member."""
     return 2 * gamma**index / (gamma + 1)
+
+
+def bucket_index(value: float, log_gamma: float) -> int:
+    """The bucket of ``value`` (the twin of the SQL and of GENAI_HIST's Java): values below
+    0.001 share the bucket of 0.001."""
+    return math.ceil(math.log(max(value, 0.001)) / log_gamma)
+
+
+def histogram_quantiles(
+    hist: Mapping[int, int], ps: Sequence[float], gamma: float
+) -> list[float | None]:
+    """Quantiles of a histogram, the twin of GENAI_HIST_QUANTILES (docs/latency-rollups.md).
+
+    Interpolated as numpy's default and DuckDB's quantile_cont: rank r = p (n - 1) (0-based),
+    v(lo) + (r - lo) (v(hi) - v(lo)) with lo, hi = floor(r), ceil(r) and v(k) the estimate of
+    the bucket holding the k-th smallest value. Each v(k) is within the relative error of
+    max(k-th value, 0.001), so the result is within it of the exact quantile of the values
+    raised to 0.001. None for every p of an empty histogram.
+    """
+    buckets = sorted((b, n) for b, n in hist.items() if n > 0)
+    cumulative = list(itertools.accumulate(n for _, n in buckets))
+    if not cumulative:
+        return [None] * len(ps)
+
+    def v(rank: int) -> float:
+        return bucket_value(buckets[bisect.bisect_right(cumulative, rank)][0], gamma)
+
+    out: list[float | None] = []
+    for p in ps:
+        if not 0 <= p <= 1:
+            raise ValueError(f"histogram quantile: p must be in [0, 1], got {p}")
+        rank = p * (cumulative[-1] - 1)
+        lo, hi = math.floor(rank), math.ceil(rank)
+        out.append(v(lo) + (rank - lo) * (v(hi) - v(lo)))
+    return out
 
 
 def windows(settings: Settings) -> list[Window]:
