@@ -41,8 +41,11 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import AnomalySettings, Settings
+from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import entry_points
 from genai_apm.jobs.windows import Window
+
+ONE_MINUTE = Window("1m", 1)  # the outlier reference's step: the shared 1-minute rollup
 
 JOB = "anomalies"
 UNKNOWN = "unknown"
@@ -53,7 +56,7 @@ IQR_TO_SD = 1.349  # the IQR of a standard normal
 @dataclass(frozen=True)
 class Metric:
     name: str
-    aggregate: str  # over anomaly_events in a window; `ok` marks successful calls
+    aggregate: str  # over minute_stats rows in a window (jobs/minutes.py)
     floor: float  # the least robust sd: below this a change is not worth a page
     needs_requests: bool = True  # NULL when the window has fewer than min_requests calls
     # a p-quantile of fewer than 1 / (1 - p) calls is the window's maximum, one call's value:
@@ -69,31 +72,53 @@ class Metric:
 
 
 TAIL = 3.0
+
+
+def _p(histogram: str, q: float) -> str:
+    # over minute_stats rows in a window: the quantile of the merged histogram (within the
+    # histograms' relative error, latency.histogram_relative_error)
+    return f"GENAI_HIST_QUANTILES(GENAI_HIST_MERGE({histogram}), ARRAY[{q!r}], {{gamma}})[1]"
+
+
+def _mean(total: str, count: str) -> str:
+    return f"CAST(SUM({total}) AS DOUBLE) / NULLIF(SUM({count}), 0)"
+
+
+# aggregates over the shared per-minute rows (jobs/minutes.py); {gamma} is the histograms'
 METRICS = (
-    Metric("input_tokens_mean", "AVG(input_tokens) FILTER (WHERE ok)", 1.0, weight="w_in"),
+    Metric(
+        "input_tokens_mean",
+        _mean("ok_input_tokens_sum", "ok_input_tokens_n"),
+        1.0,
+        weight="w_in",
+    ),
     Metric(
         "input_tokens_p99",
-        "PERCENTILE(input_tokens, 0.99) FILTER (WHERE ok)",
+        _p("ok_input_tokens_h", 0.99),
         1.0,
         tail=TAIL,
         weight="m_in",
         min_calls=100,
     ),
     Metric(
-        "output_tokens_mean", "AVG(output_tokens) FILTER (WHERE ok)", 1.0, tail=TAIL, weight="w_out"
+        "output_tokens_mean",
+        _mean("ok_output_tokens_sum", "ok_output_tokens_n"),
+        1.0,
+        tail=TAIL,
+        weight="w_out",
     ),
     Metric(
         "output_tokens_p99",
-        "PERCENTILE(output_tokens, 0.99) FILTER (WHERE ok)",
+        _p("ok_output_tokens_h", 0.99),
         1.0,
         tail=TAIL,
         weight="m_out",
         min_calls=100,
     ),
-    Metric("latency_p50_ms", "PERCENTILE(latency_ms, 0.5) FILTER (WHERE ok)", 10.0),
+    Metric("latency_p50_ms", _p("latency_h", 0.5), 10.0),
     Metric(
         "latency_p99_ms",
-        "PERCENTILE(latency_ms, 0.99) FILTER (WHERE ok)",
+        _p("latency_h", 0.99),
         10.0,
         tail=TAIL,
         weight="m_latency",
@@ -101,7 +126,7 @@ METRICS = (
     ),
     Metric(
         "error_rate",
-        "AVG(CAST(CASE WHEN ok THEN 0 ELSE 1 END AS DOUBLE))",
+        "CAST(SUM(requests) - SUM(ok_requests) AS DOUBLE) / SUM(requests)",
         0.02,
         weight="w_errors",
     ),
@@ -110,17 +135,17 @@ METRICS = (
 )
 # per window and key (and per pair of keys, for attribution): how much traffic of each kind
 WEIGHTS = (
-    ("w_ok", "CAST(COUNT(*) FILTER (WHERE ok) AS DOUBLE)"),
-    ("w_errors", "CAST(COUNT(*) FILTER (WHERE NOT ok) AS DOUBLE)"),
-    ("w_in", "SUM(input_tokens) FILTER (WHERE ok)"),
-    ("w_out", "SUM(output_tokens) FILTER (WHERE ok)"),
+    ("w_ok", "CAST(SUM(ok_requests) AS DOUBLE)"),
+    ("w_errors", "CAST(SUM(requests) - SUM(ok_requests) AS DOUBLE)"),
+    ("w_in", "CAST(SUM(ok_input_tokens_sum) AS DOUBLE)"),
+    ("w_out", "CAST(SUM(ok_output_tokens_sum) AS DOUBLE)"),
     ("w_cost", "SUM(cost_usd)"),
     # a p99 of a window's few dozen calls is nearly its maximum, so for tail metrics the
     # question is not "what share" but "whose call is the largest": the pair's maximum over the
     # key's (1.0 when the pair holds it)
-    ("m_in", "MAX(input_tokens) FILTER (WHERE ok)"),
-    ("m_out", "MAX(output_tokens) FILTER (WHERE ok)"),
-    ("m_latency", "CAST(MAX(latency_ms) FILTER (WHERE ok) AS DOUBLE)"),
+    ("m_in", "CAST(MAX(ok_input_tokens_max) AS DOUBLE)"),
+    ("m_out", "CAST(MAX(ok_output_tokens_max) AS DOUBLE)"),
+    ("m_latency", "CAST(MAX(latency_max_ms) AS DOUBLE)"),
 )
 TAIL_WEIGHTS = ("m_in", "m_out", "m_latency")
 DIMENSIONS = (  # (dimension, grouping set, key expression)
@@ -205,23 +230,7 @@ def window(settings: Settings) -> Window:
 # --- SQL ------------------------------------------------------------------------------------
 
 
-def register_events(t_env, cost_expression: str) -> None:
-    """anomaly_events: every valid call with its keys, token counts, latency and cost."""
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW anomaly_events AS
-SELECT
-  event_ts, request_id, model_id,
-  COALESCE(app_id, '{UNKNOWN}') AS app_id,
-  COALESCE(user_id, '{UNKNOWN}') AS user_id,
-  status = 'success' AS ok,
-  CAST(input_tokens AS DOUBLE) AS input_tokens,
-  CAST(output_tokens AS DOUBLE) AS output_tokens,
-  latency_ms,
-  {cost_expression} AS cost_usd
-FROM invocations""")
-
-
-def window_rows_sql(w: Window, s: AnomalySettings) -> str:
+def window_rows_sql(w: Window, s: AnomalySettings, gamma: float) -> str:
     """One row per window and key: requests and every metric (NULL where too few calls)."""
     dimension = " ".join(
         f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in cols)} THEN '{name}'"
@@ -233,7 +242,7 @@ def window_rows_sql(w: Window, s: AnomalySettings) -> str:
     )
     sets = ", ".join("(" + ", ".join(cols) + ")" for _, cols, _ in DIMENSIONS)
     aggregates = ",\n    ".join(
-        [f"CAST({m.aggregate} AS DOUBLE) AS {m.name}" for m in METRICS]
+        [f"CAST({m.aggregate.format(gamma=repr(gamma))} AS DOUBLE) AS {m.name}" for m in METRICS]
         + [f"{sql} AS {name}" for name, sql in WEIGHTS]
     )
     guarded = ",\n  ".join(
@@ -252,9 +261,9 @@ FROM (
   SELECT window_start, window_end, window_time,
     CASE {dimension} END AS dimension,
     CASE {key} END AS `key`,
-    COUNT(*) AS requests,
+    SUM(requests) AS requests,
     {aggregates}
-  FROM TABLE({w.tvf("anomaly_events")})
+  FROM TABLE({w.tvf("minute_stats", "minute_time")})
   GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets})
 )"""
 
@@ -556,7 +565,7 @@ def pairs_sql(w: Window) -> str:
 SELECT window_time, model_id, app_id, user_id,
   GROUPING(model_id) AS g_model_id, GROUPING(app_id) AS g_app_id, GROUPING(user_id) AS g_user_id,
   {weights}
-FROM TABLE({w.tvf("anomaly_events")})
+FROM TABLE({w.tvf("minute_stats", "minute_time")})
 GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets})"""
 
 
@@ -665,7 +674,7 @@ FROM TABLE({w.tvf(source, "row_time")})
 GROUP BY window_start, window_end"""
 
 
-EVENT_METRICS = ("input_tokens", "output_tokens", "latency_ms")
+EVENT_METRICS = minutes.OUTLIER_INPUTS
 OUTLIER_SD_FLOOR = 0.05  # in log space: a reference this steady still needs x > 1.35 x typical
 
 
@@ -689,11 +698,7 @@ def outlier_views(s: AnomalySettings) -> list[tuple[str, str]]:
     and joined to each call as of its event time (an event-time temporal join, whose state
     is the latest reference per app and the calls not yet passed by the watermark)."""
     r, z, n = int(s.outlier_range_minutes), s.outlier_threshold, int(s.outlier_min_calls)
-    logs = ",\n    ".join(f"LN({m} + 1) AS {m}_ln" for m in EVENT_METRICS)
-    sums = ",\n    ".join(
-        f"COUNT({m}_ln) AS {m}_n, SUM({m}_ln) AS {m}_s, SUM({m}_ln * {m}_ln) AS {m}_q"
-        for m in EVENT_METRICS
-    )
+    sums = ",\n    ".join(f"{m}_ln_{x} AS {m}_{x}" for m in EVENT_METRICS for x in ("n", "s", "q"))
     rolled = ",\n    ".join(
         f"SUM({m}_{x}) OVER w AS {m}_{x}" for m in EVENT_METRICS for x in ("n", "s", "q")
     )
@@ -731,18 +736,17 @@ WHERE score >= {z!r}"""
     return [
         (
             "outlier_calls",
-            f"""
-SELECT event_ts, app_id, request_id, input_tokens, output_tokens, latency_ms,
-    {logs}
-FROM anomaly_events WHERE ok""",
+            """
+SELECT event_ts, app_id, request_id, input_tokens, output_tokens, latency_ms
+FROM minute_events WHERE ok""",
         ),
         (
+            # per app and minute, from the shared 1-minute rollup (jobs/minutes.py)
             "outlier_minutes",
             f"""
 SELECT app_id, window_time,
     {sums}
-FROM TABLE(TUMBLE(TABLE outlier_calls, DESCRIPTOR(event_ts), INTERVAL '1' MINUTE))
-GROUP BY app_id, window_start, window_end, window_time""",
+FROM {minutes.rollup_name(ONE_MINUTE)} WHERE `level` = {minutes.APP}""",
         ),
         (
             "outlier_rolled",
@@ -781,9 +785,11 @@ def register_views(t_env, settings: Settings, cost_expression: str) -> None:
     """anomaly_windows (metrics per window and key), anomaly_states (each key's evaluation
     per window), anomaly_transitions and anomaly_counts."""
     s, w = settings.anomalies, window(settings)
-    register_events(t_env, cost_expression)
+    minutes.register(t_env, settings, cost_expression)
+    if s.outliers:
+        minutes.rollup(t_env, settings, ONE_MINUTE)
     views = (
-        ("anomaly_windows", window_rows_sql(w, s)),
+        ("anomaly_windows", window_rows_sql(w, s, minutes.gamma(settings))),
         ("anomaly_quartiles", quartiles_sql("anomaly_windows", s)),
         *(
             (

@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import entry_points
 from genai_apm.jobs.windows import Window, duration_name
 from genai_apm.rules import PERIODS, BudgetRule
@@ -70,26 +71,6 @@ def output_columns() -> list[tuple[str, str]]:
     ]
 
 
-def register_events(t_env, cost_expression: str) -> None:
-    """cost_events: every valid call with its attribution keys, token counts and cost."""
-    keys = ",\n  ".join(
-        f"COALESCE({column}, '{UNKNOWN}') AS {column}"
-        for _, column in DIMENSIONS
-        if column != "model_id"
-    )
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW cost_events AS
-SELECT
-  event_ts, model_id,
-  {keys},
-  COALESCE(input_tokens, 0) AS input_tokens,
-  COALESCE(output_tokens, 0) AS output_tokens,
-  COALESCE(cache_read_input_tokens, 0) AS cache_read_tokens,
-  COALESCE(cache_write_input_tokens, 0) AS cache_write_tokens,
-  {cost_expression} AS cost_usd
-FROM invocations""")
-
-
 def _text(value: str) -> str:
     return f"CAST('{value}' AS STRING)"
 
@@ -106,41 +87,77 @@ def _dimension_columns(dimensions) -> tuple[str, str]:
     )
 
 
+# the finest keys of minute_stats (jobs/minutes.py) cover every dimension but the session:
+# sessions are too many to key the shared aggregation by, so their spend (sums only) is the
+# one cost aggregation that reads calls
+ROLLED = tuple(d for d in DIMENSIONS if d[0] != "session")
+
+
 def spend_sql(window: Window, pricing_version: str) -> str:
-    dimension, key = _dimension_columns(DIMENSIONS)
-    sets = ", ".join(f"({column})" for _, column in DIMENSIONS)
+    dimension, key = _dimension_columns(ROLLED)
+    sets = ", ".join(f"({column})" for _, column in ROLLED)
     version = pricing_version.replace("'", "''")
-    return f"""
-SELECT
+    sums = """
+  COALESCE(SUM({input}), 0) AS input_tokens,
+  COALESCE(SUM({output}), 0) AS output_tokens,
+  COALESCE(SUM({cache_read}), 0) AS cache_read_tokens,
+  COALESCE(SUM({cache_write}), 0) AS cache_write_tokens,
+  COALESCE(SUM({unpriced}), 0) AS unpriced_tokens,
+  SUM(cost_usd) AS cost_usd"""
+    head = f"""
   CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
   CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
-  '{window.name}' AS `window`,
-  {dimension},
-  {key},
-  COUNT(*) AS requests,
-  COUNT(cost_usd) AS priced_requests,
-  COUNT(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_requests,
-  SUM(input_tokens) AS input_tokens,
-  SUM(output_tokens) AS output_tokens,
-  SUM(cache_read_tokens) AS cache_read_tokens,
-  SUM(cache_write_tokens) AS cache_write_tokens,
-  COALESCE(SUM(input_tokens + output_tokens) FILTER (WHERE cost_usd IS NULL), 0)
-    AS unpriced_tokens,
-  SUM(cost_usd) AS cost_usd,
-  CAST('{version}' AS STRING) AS pricing_version
-FROM TABLE({window.tvf("cost_events")})
-GROUP BY window_start, window_end, GROUPING SETS ({sets}, ())"""
+  '{window.name}' AS `window`"""
+    version_column = f"CAST('{version}' AS STRING) AS pricing_version"
+    rolled_sums = sums.format(
+        input="input_tokens_sum",
+        output="output_tokens_sum",
+        cache_read="cache_read_tokens_sum",
+        cache_write="cache_write_tokens_sum",
+        unpriced="unpriced_tokens",
+    )
+    session_sums = sums.format(
+        input="input_tokens",
+        output="output_tokens",
+        cache_read="cache_read_tokens",
+        cache_write="cache_write_tokens",
+        unpriced="CASE WHEN cost_usd IS NULL THEN "
+        "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0) END",
+    )
+    return f"""
+SELECT {head}, dimension, `key`, requests, priced_requests,
+  requests - priced_requests AS unpriced_requests,
+  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, unpriced_tokens, cost_usd,
+  {version_column}
+FROM (
+  SELECT window_start, window_end, {dimension}, {key},
+    SUM(requests) AS requests, SUM(priced_requests) AS priced_requests,
+    {rolled_sums}
+  FROM TABLE({window.tvf("minute_stats", "minute_time")})
+  GROUP BY window_start, window_end, GROUPING SETS ({sets}, ())
+)
+UNION ALL
+SELECT {head}, CAST('session' AS STRING) AS dimension, `key`, COUNT(*) AS requests,
+  COUNT(cost_usd) AS priced_requests, COUNT(*) - COUNT(cost_usd) AS unpriced_requests,
+  {session_sums},
+  {version_column}
+FROM (
+  SELECT window_start, window_end, COALESCE(session_id, '{UNKNOWN}') AS `key`, input_tokens,
+    output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
+  FROM TABLE({window.tvf("minute_events")})
+)
+GROUP BY window_start, window_end, `key`"""
 
 
 def budget_spend_sql(window: Window, scopes: list[str]) -> str:
     """Rolling spend per key of the scopes some budget watches, keeping window_time."""
-    dimensions = [(name, column) for name, column in DIMENSIONS if name in scopes]
+    dimensions = [(name, column) for name, column in ROLLED if name in scopes]
     dimension, key = _dimension_columns(dimensions)
     sets = ", ".join(f"({column})" for _, column in dimensions)
     return f"""
 SELECT window_start, window_end, window_time, {dimension}, {key},
   COALESCE(SUM(cost_usd), 0) AS cost_usd
-FROM TABLE({window.tvf("cost_events")})
+FROM TABLE({window.tvf("minute_stats", "minute_time")})
 GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets})"""
 
 
@@ -185,7 +202,7 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
 
     table = pricing if pricing is not None else prices.load(settings.cost.pricing_file)
     statements = statements if statements is not None else t_env.create_statement_set()
-    register_events(t_env, prices.cost_sql(table))
+    minutes.register(t_env, settings, prices.cost_sql(table))
     window = spend_window(settings)
     view = f"cost_{window.name}"
     t_env.execute_sql(f"CREATE TEMPORARY VIEW {view} AS {spend_sql(window, table.version)}")

@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import entry_points
 from genai_apm.jobs.windows import Window, tumbling_and_sliding
 from genai_apm.rules import METRICS, SCOPES, ThresholdRule
@@ -35,16 +36,17 @@ from genai_apm.rules import METRICS, SCOPES, ThresholdRule
 JOB = "errors"
 ALL = "*"
 UNKNOWN_APP = "unknown"
-OUTCOMES = (  # (outcome, count column, rate column)
-    ("success", "successes", "success_rate"),
-    ("client", "client_errors", "client_error_rate"),
-    ("server", "server_errors", "server_error_rate"),
-    ("throttle", "throttles", "throttle_rate"),
-    ("timeout", "timeouts", "timeout_rate"),
-    ("content_filtered", "content_filtered", "content_filtered_rate"),
-    ("unclassified", "unclassified_errors", None),
-)
-FAILURES = ("client", "server", "throttle", "timeout", "unclassified")
+# (outcome, count column, rate column): the counts come from jobs/minutes.py
+RATES = {
+    "success": "success_rate",
+    "client": "client_error_rate",
+    "server": "server_error_rate",
+    "throttle": "throttle_rate",
+    "timeout": "timeout_rate",
+    "content_filtered": "content_filtered_rate",
+}
+OUTCOMES = tuple((outcome, count, RATES.get(outcome)) for outcome, count in minutes.OUTCOMES)
+FAILURES = minutes.FAILURES
 UNAVAILABLE = ("server", "throttle", "timeout", "unclassified")
 
 
@@ -70,38 +72,14 @@ def output_columns() -> list[tuple[str, str]]:
     return cols
 
 
-def register_events(t_env) -> None:
-    """error_events: one row per valid call with its single outcome."""
-    known = ", ".join(f"'{c}'" for c in FAILURES if c != "unclassified")
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW error_events AS
-SELECT
-  event_ts, model_id, COALESCE(app_id, '{UNKNOWN_APP}') AS app_id, error_type,
-  CASE
-    WHEN status = 'error' THEN
-      CASE WHEN error_class IN ({known}) THEN error_class ELSE 'unclassified' END
-    WHEN error_class = 'content_filtered' OR guardrail_intervened THEN 'content_filtered'
-    ELSE 'success'
-  END AS outcome
-FROM invocations""")
-
-
 def aggregate_sql(window: Window) -> str:
-    """Counts per window and key, with the window's rowtime (window_time) kept for alerts."""
-    counts = ",\n    ".join(
-        f"COUNT(*) FILTER (WHERE outcome = '{outcome}') AS {count}"
-        for outcome, count, _ in OUTCOMES
-    )
+    """Counts per window and key from the shared per-minute rollup (jobs/minutes.py), with the
+    window's rowtime (window_time) kept for alerts."""
+    counts = ", ".join(count for _, count, _ in OUTCOMES)
     return f"""
-SELECT window_start, window_end, window_time,
-    CASE WHEN GROUPING(model_id) = 1 THEN '{ALL}' ELSE model_id END AS model_id,
-    CASE WHEN GROUPING(app_id) = 1 THEN '{ALL}' ELSE app_id END AS app_id,
-    COUNT(*) AS requests,
-    {counts},
-    COLLECT(error_type) FILTER (WHERE error_type IS NOT NULL) AS error_types
-FROM TABLE({window.tvf("error_events")})
-GROUP BY window_start, window_end, window_time,
-  GROUPING SETS ((model_id, app_id), (model_id), (app_id), ())"""
+SELECT window_start, window_end, window_time, model_id, app_id, requests, {counts},
+  error_types
+FROM {minutes.rollup_name(window)}"""
 
 
 def metrics_sql(window: Window, aggregate_view: str) -> str:
@@ -178,8 +156,9 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None):
     from genai_apm.rules import threshold_rules
 
     statements = statements if statements is not None else t_env.create_statement_set()
-    register_events(t_env)
+    minutes.register(t_env, settings)
     for window in windows(settings):
+        minutes.rollup(t_env, settings, window)
         aggregate, view = f"errors_counts_{window.name}", f"errors_metrics_{window.name}"
         t_env.execute_sql(f"CREATE TEMPORARY VIEW {aggregate} AS {aggregate_sql(window)}")
         t_env.execute_sql(f"CREATE TEMPORARY VIEW {view} AS {metrics_sql(window, aggregate)}")

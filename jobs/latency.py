@@ -1,8 +1,12 @@
 """Latency analytics: percentiles of latency, TTFT, time per output token and token speed,
 per model, per model x app and over all models, in tumbling and sliding event-time windows.
 
-Percentiles are exact, with linear interpolation between closest ranks (Flink's PERCENTILE,
-DuckDB's quantile_cont, numpy's default), over successful calls only: a throttled call
+Every row derives from the shared per-minute aggregation (jobs/minutes.py), which reads each
+call once and keeps mergeable log-bucketed histograms. Percentiles are read from the merged
+histograms with linear interpolation between closest ranks (the rule of DuckDB's quantile_cont
+and numpy's default), so each is within the histograms' relative error
+(``latency.histogram_relative_error``, 1%) of the exact interpolated percentile; counts, sums,
+means and maxima are exact. Percentiles are over successful calls only: a throttled call
 answering in 20 ms would otherwise pull p50 down exactly when things go wrong. TTFT is over
 successful streaming calls. Time per output token (TPOT) is (latency - TTFT) / (tokens - 1)
 for streaming calls and latency / tokens otherwise; token speed is 1000 / TPOT tokens/s.
@@ -27,6 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.jobs import minutes
+from genai_apm.jobs.minutes import histogram_gamma  # noqa: F401  (rollups, exporter, Athena)
 from genai_apm.jobs.runner import entry_points
 from genai_apm.jobs.windows import Window, tumbling_and_sliding
 
@@ -38,10 +44,6 @@ UNKNOWN_APP = "unknown"
 def percentile_name(p: float) -> str:
     """0.5 -> p50, 0.999 -> p99_9: valid column names for every sink and Athena."""
     return "p" + f"{p * 100:g}".replace(".", "_")
-
-
-def histogram_gamma(relative_error: float) -> float:
-    return (1 + relative_error) / (1 - relative_error)
 
 
 def bucket_value(index: int, gamma: float) -> float:
@@ -141,54 +143,14 @@ LATE_COUNT_COLUMNS = (
 )
 
 
-def register_events(t_env, settings: Settings) -> None:
-    """latency_events: the derived per-call values, each call flagged late or on time."""
-    log_gamma = math.log(histogram_gamma(settings.latency.histogram_relative_error))
-    tumble_s = settings.latency.tumbling_minutes * 60
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW latency_events AS
-SELECT
-  event_ts, request_id, model_id, COALESCE(app_id, '{UNKNOWN_APP}') AS app_id, status,
-  latency_ms, input_tokens, output_tokens,
-  CASE WHEN status = 'success' THEN latency_ms END AS ok_latency_ms,
-  CASE WHEN status = 'success' AND streaming THEN ttft_ms END AS ttft_ms,
-  tpot_ms,
-  CASE WHEN tpot_ms > 0 THEN 1000 / tpot_ms END AS tokens_per_s,
-  CASE WHEN status = 'success' AND latency_ms IS NOT NULL THEN CAST(CAST(
-    CEIL(LN(GREATEST(latency_ms, 0.001)) / {log_gamma!r}) AS INT) AS STRING) END
-    AS latency_bucket,
-  CASE WHEN status = 'success' AND streaming AND ttft_ms IS NOT NULL THEN CAST(CAST(
-    CEIL(LN(GREATEST(ttft_ms, 0.001)) / {log_gamma!r}) AS INT) AS STRING) END
-    AS ttft_bucket,
-  CURRENT_WATERMARK(event_ts) AS `watermark`,
-  -- a late call can no longer reach its window; it is routed, not silently dropped
-  COALESCE(event_ts <= CURRENT_WATERMARK(event_ts), FALSE) AS is_late,
-  -- the tumbling window the call belongs to; BIGINT, as epoch milliseconds overflow INT
-  TO_TIMESTAMP_LTZ(
-    CAST(TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), event_ts) AS BIGINT)
-      / {tumble_s} * {tumble_s}, 0) AS tumble_start
-FROM (
-  SELECT *,
-    CASE WHEN status = 'success' AND output_tokens > 0 THEN
-      CASE WHEN streaming AND ttft_ms IS NOT NULL AND output_tokens > 1
-           THEN (latency_ms - ttft_ms) / (output_tokens - 1)
-           ELSE latency_ms / output_tokens END
-    END AS tpot_ms
-  FROM invocations
-)""")
-    t_env.execute_sql(
-        "CREATE TEMPORARY VIEW latency_on_time AS SELECT * FROM latency_events WHERE NOT is_late"
-    )
-
-
 def aggregate_sql(settings: Settings, window: Window) -> str:
+    """The window's output rows, from the shared per-minute rollup (jobs/minutes.py):
+    percentiles read from the merged histograms, within the histograms' relative error."""
+    rollup = minutes.rollup_name(window)
     ps = settings.latency.percentiles
-    array = "ARRAY[" + ", ".join(repr(float(p)) for p in ps) + "]"
-    aggregates, picks = [], []
-    for prefix, suffix, column in METRICS:
-        aggregates.append(
-            f"PERCENTILE({column}, {array}) FILTER (WHERE {column} IS NOT NULL) AS {prefix}_p"
-        )
+    quantiles, picks = [], []
+    for (prefix, suffix, _), histogram in zip(METRICS, HISTOGRAMS, strict=True):
+        quantiles.append(f"{minutes.quantiles(settings, histogram, ps)} AS {prefix}_p")
         picks += [
             f"{prefix}_p[{i + 1}] AS {prefix}_{percentile_name(p)}{suffix}"
             for i, p in enumerate(ps)
@@ -199,25 +161,21 @@ SELECT
   CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
   '{window.name}' AS `window`, model_id, app_id, requests, errors,
   {", ".join(picks)},
-  latency_max_ms, input_tokens_sum, output_tokens_sum, input_tokens_mean, output_tokens_mean,
-  latency_hist, ttft_hist
+  latency_max_ms, input_tokens_sum, output_tokens_sum,
+  CAST(input_tokens_sum AS DOUBLE) / NULLIF(input_tokens_n, 0) AS input_tokens_mean,
+  CAST(output_tokens_sum AS DOUBLE) / NULLIF(output_tokens_n, 0) AS output_tokens_mean,
+  GENAI_HIST_MULTISET(latency_h) AS latency_hist,
+  GENAI_HIST_MULTISET(ttft_h) AS ttft_hist
 FROM (
-  SELECT window_start, window_end,
-    CASE WHEN GROUPING(model_id) = 1 THEN '{ALL}' ELSE model_id END AS model_id,
-    CASE WHEN GROUPING(app_id) = 1 THEN '{ALL}' ELSE app_id END AS app_id,
-    COUNT(*) AS requests,
-    COUNT(*) FILTER (WHERE status = 'error') AS errors,
-    {", ".join(aggregates)},
-    MAX(ok_latency_ms) AS latency_max_ms,
-    SUM(input_tokens) AS input_tokens_sum,
-    SUM(output_tokens) AS output_tokens_sum,
-    AVG(CAST(input_tokens AS DOUBLE)) AS input_tokens_mean,
-    AVG(CAST(output_tokens AS DOUBLE)) AS output_tokens_mean,
-    COLLECT(latency_bucket) FILTER (WHERE latency_bucket IS NOT NULL) AS latency_hist,
-    COLLECT(ttft_bucket) FILTER (WHERE ttft_bucket IS NOT NULL) AS ttft_hist
-  FROM TABLE({window.tvf("latency_on_time")})
-  GROUP BY window_start, window_end, GROUPING SETS ((model_id, app_id), (model_id), ())
+  SELECT *, {", ".join(quantiles)}
+  FROM {rollup}
+  -- per model x app, per model and the fleet; the per-app rows are the errors analytic's
+  WHERE `level` <> {minutes.APP}
 )"""
+
+
+# the minute_stats histogram of each METRICS entry, in order
+HISTOGRAMS = ("latency_h", "ttft_h", "tpot_h", "tokens_per_s_h")
 
 
 @dataclass(frozen=True)
@@ -237,9 +195,10 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None):
     (jobs/sources.add_deadletters), so analytics can share one job and one source."""
     from genai_apm.connectors.files import partition_values
 
-    register_events(t_env, settings)
+    minutes.register(t_env, settings)
     statements = statements if statements is not None else t_env.create_statement_set()
     for window in windows(settings):
+        minutes.rollup(t_env, settings, window)
         view = f"latency_{window.name}"
         t_env.execute_sql(f"CREATE TEMPORARY VIEW {view} AS {aggregate_sql(settings, window)}")
         if sinks.metrics_topic:
@@ -252,7 +211,7 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None):
     late = """
 SELECT tumble_start AS missed_window_start, event_ts AS event_time, `watermark`, request_id,
   model_id, app_id, status, latency_ms
-FROM latency_events WHERE is_late"""
+FROM minute_calls WHERE is_late"""
     if sinks.late_topic:
         statements.add_insert_sql(f"INSERT INTO `{sinks.late_topic}` {late}")
     if sinks.late_table:
@@ -264,7 +223,7 @@ FROM latency_events WHERE is_late"""
         # an updating count: the topic is compacted by (window, model), latest value wins
         statements.add_insert_sql(f"""
 INSERT INTO `{sinks.late_counts}`
-SELECT tumble_start, model_id, COUNT(*) FROM latency_events WHERE is_late
+SELECT tumble_start, model_id, COUNT(*) FROM minute_calls WHERE is_late
 GROUP BY tumble_start, model_id""")
     return statements
 

@@ -107,7 +107,8 @@ def test_parquet_on_s3_query_and_cloudwatch(s3_settings, monkeypatch, capsys):
     # every multipart upload of the S3 writer was completed by a checkpoint
     assert not s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads")
 
-    # DuckDB over the same tables: per-window exact percentiles and counts agree with numpy
+    # DuckDB over the same tables: counts exact, percentiles within the histograms' relative
+    # error of numpy's
     groups = _groups(events)
     columns, rows = query.run(
         s,
@@ -122,7 +123,9 @@ def test_parquet_on_s3_query_and_cloudwatch(s3_settings, monkeypatch, capsys):
         assert row["requests"] == len(calls), key
         assert row["errors"] == sum(c["status"] == "error" for c in calls), key
         assert row["input_tokens_sum"] == sum(c["input_tokens"] for c in calls), key
-        assert row["latency_p99_ms"] == pytest.approx(float(np.percentile(ok, 99)), rel=1e-9)
+        exact = float(np.percentile(ok, 99))
+        bound = s.latency.histogram_relative_error * (1 + 1e-9)
+        assert abs(row["latency_p99_ms"] - exact) <= bound * exact, key
         assert (row["dt"], row["hour"]) == ("2026-01-01", "00")  # strings, as in Athena
 
     # the CLI prints the same numbers as a table

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from genai_apm import config, scoring
-from genai_apm.jobs import anomalies
+from genai_apm.jobs import anomalies, minutes
 from genai_apm.scoring import Label, Opened
 
 MIN = scoring.MINUTE
@@ -57,7 +57,7 @@ def test_sql_uses_settings_and_excludes_the_current_window(base_settings):
     e = anomalies.evaluation_sql("anomaly_baselines", a)
     assert f"input_tokens_mean_baseline_n >= {a.warmup_windows}" in e
     assert f"{a.relative_floor * anomalies.TAIL!r} * ABS(latency_p99_ms_center)" in e
-    w = anomalies.window_rows_sql(anomalies.window(s), a)
+    w = anomalies.window_rows_sql(anomalies.window(s), a, minutes.gamma(s))
     assert f"requests >= {a.min_requests} THEN latency_p50_ms" in w
     assert "GROUPING SETS ((model_id, app_id), (model_id), (app_id), (user_id))" in w
 
