@@ -189,7 +189,12 @@ class KafkaBroker:
 
 
 def _cluster_id() -> str:
-    # KRaft cluster ids are 16 random bytes in URL-safe base64 without padding
+    # KRaft cluster ids are 16 random bytes in URL-safe base64 without padding; one in 64
+    # starts with '-', which the storage tool's argument parser takes for an option (Kafka's
+    # own Uuid.randomUuid draws again for the same reason)
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
