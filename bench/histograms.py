@@ -15,6 +15,7 @@ repetition; medians and ranges are printed, with the load average before each ru
 
     python bench/histograms.py                       # 1,000,000 rows, 3 repetitions
     python bench/histograms.py --events 500000 --keys 1000 --reps 2
+    python bench/histograms.py --accumulators       # GENAI_HIST's accumulator vs a HashMap
 """
 
 from __future__ import annotations
@@ -113,6 +114,18 @@ def run_child(variant: str, path: Path, log_dir: Path) -> float:
     return float(walls[0])
 
 
+def accumulators() -> None:
+    """bench/HistAccumulators.java: the accumulator alone, against a boxed HashMap."""
+    import pyflink
+
+    from genai_apm.home import jars
+
+    # the project's jars, and Flink's own (flink-core, flink-table-common) from the wheel
+    classpath = [*map(str, jars("flink")), str(Path(pyflink.__file__).parent / "lib" / "*")]
+    source = Path(__file__).with_name("HistAccumulators.java")
+    subprocess.run(["java", "-cp", ":".join(classpath), str(source)], check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -120,11 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=200)
     parser.add_argument("--minutes", type=int, default=30)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--accumulators", action="store_true", help="the accumulator alone")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args.child, args.input)
+        return 0
+    if args.accumulators:
+        accumulators()
         return 0
 
     with tempfile.TemporaryDirectory(prefix="bench-histograms-") as tmp:
