@@ -8,10 +8,12 @@ blackhole sink, computing
 - hist: plain + GENAI_HIST of each measure (the Java functions of infra/udfs);
 - collect: plain + COLLECT(CAST(bucket AS STRING)) of each measure, as jobs/latency.py does.
 
-Every run is a fresh local MiniCluster (its own JVM) at parallelism 1, object reuse on. A
-rate is marginal: (big events - small events) / (big wall - small wall), so JVM start,
-planning and submission cancel out. Variants are interleaved, their order rotated per
-repetition; medians and ranges are printed, with the load average before each run.
+Every run is a fresh local MiniCluster (its own JVM) at parallelism 1, object reuse on.
+Costs are marginal: (big - small) / (big events - small events), so JVM start, planning and
+submission cancel out; both the JVM's CPU time (user + system, from /proc: what the
+variant costs, little affected by other load) and the wall time are reported. Variants are
+interleaved, their order rotated per repetition; medians and ranges are printed, with the
+load average before each run.
 
     python bench/histograms.py                       # 1,000,000 rows, 3 repetitions
     python bench/histograms.py --events 500000 --keys 1000 --reps 2
@@ -97,21 +99,34 @@ def child(variant: str, input_path: str) -> None:
         ts AS TO_TIMESTAMP_LTZ(ms, 3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
       WITH ('connector' = 'filesystem', 'path' = '{Path(input_path).as_uri()}',
             'format' = 'csv', 'csv.null-literal' = 'null')""")
-    started = time.perf_counter()
+    from bench.memory import java_below
+
+    jvm = java_below(os.getpid())
+    cpu, started = jvm_cpu_s(jvm), time.perf_counter()
     select = query(variant, math.log(histogram_gamma(0.01)))
     t_env.execute_sql(f"CREATE TABLE sink WITH ('connector' = 'blackhole') AS {select}").wait()
-    print(f"HIST_WALL {time.perf_counter() - started:.3f}", flush=True)
+    wall, cpu = time.perf_counter() - started, jvm_cpu_s(jvm) - cpu
+    print(f"HIST_RUN {wall:.3f} {cpu:.3f}", flush=True)
 
 
-def run_child(variant: str, path: Path, log_dir: Path) -> float:
+def jvm_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (fields 14 and 15 of /proc/pid/stat)."""
+    if pid is None:
+        raise SystemExit("no JVM below this process: cannot measure its CPU time")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_child(variant: str, path: Path, log_dir: Path) -> tuple[float, float]:
+    """(wall s, JVM CPU s) of one run."""
     env = dict(os.environ, FLINK_LOG_DIR=str(log_dir))
     argv = [sys.executable, __file__, "--child", variant, "--input", str(path)]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800)
-    walls = [ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("HIST_WALL ")]
-    if proc.returncode != 0 or not walls:
+    runs = [ln.split()[1:] for ln in proc.stdout.splitlines() if ln.startswith("HIST_RUN ")]
+    if proc.returncode != 0 or not runs:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-5:]
         raise SystemExit(f"{variant} over {path.name}: exit {proc.returncode}: {' | '.join(tail)}")
-    return float(walls[0])
+    return float(runs[0][0]), float(runs[0][1])
 
 
 def accumulators() -> None:
@@ -151,30 +166,44 @@ def main(argv: list[str] | None = None) -> int:
             files[label] = tmp_path / f"{label}.csv"
             write_rows(files[label], events, args.keys, args.minutes)
         runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+        extra = args.events - args.small
         for rep in range(args.reps):
             order = VARIANTS[rep % len(VARIANTS) :] + VARIANTS[: rep % len(VARIANTS)]
             for variant in order:
                 load = os.getloadavg()[0]
-                small = run_child(variant, files["small"], tmp_path)
-                big = run_child(variant, files["big"], tmp_path)
-                rate = (args.events - args.small) / (big - small)
-                run = {"small_s": small, "big_s": big, "events_per_s": rate, "load1": load}
+                small_wall, small_cpu = run_child(variant, files["small"], tmp_path)
+                big_wall, big_cpu = run_child(variant, files["big"], tmp_path)
+                run = {
+                    "cpu_us_per_event": (big_cpu - small_cpu) / extra * 1e6,
+                    "wall_us_per_event": (big_wall - small_wall) / extra * 1e6,
+                    "small": [small_wall, small_cpu],
+                    "big": [big_wall, big_cpu],
+                    "load1": load,
+                }
                 runs[variant].append(run)
-                print(f"bench: rep {rep + 1} {variant:8} small {small:6.1f} s  big {big:6.1f} s  "
-                      f"{rate:9,.0f} events/s  (load {load:.1f})", flush=True)  # fmt: skip
+                print(f"bench: rep {rep + 1} {variant:8} CPU {run['cpu_us_per_event']:6.2f} "
+                      f"us/event, wall {run['wall_us_per_event']:6.2f} us/event "
+                      f"(small {small_wall:.1f} s / {small_cpu:.1f} CPU s, big {big_wall:.1f} s "
+                      f"/ {big_cpu:.1f} CPU s, load {load:.1f})", flush=True)  # fmt: skip
 
     print(f"\n{args.events:,} rows, {args.keys} keys, {args.minutes} 1-minute windows, p1, "
-          f"{args.reps} interleaved repetitions (median [min-max])")  # fmt: skip
-    summary = {}
-    plain_us = 1e6 / statistics.median(r["events_per_s"] for r in runs["plain"])
+          f"{args.reps} repetitions: median [min-max] marginal us per event")  # fmt: skip
+    medians = {
+        v: {
+            k: statistics.median(r[k] for r in runs[v])
+            for k in ("cpu_us_per_event", "wall_us_per_event")
+        }  # fmt: skip
+        for v in VARIANTS
+    }
     for variant in VARIANTS:
-        rates = [r["events_per_s"] for r in runs[variant]]
-        us = 1e6 / statistics.median(rates)
-        summary[variant] = {"median_events_per_s": statistics.median(rates), "runs": runs[variant]}
-        print(f"  {variant:8} {statistics.median(rates):9,.0f} events/s "
-              f"[{min(rates):,.0f}-{max(rates):,.0f}]  {us:6.2f} us/event "
-              f"({us - plain_us:+6.2f} over plain)")  # fmt: skip
-    print(json.dumps({"args": vars(args), "variants": summary}))
+        line = f"  {variant:8}"
+        for k, label in (("cpu_us_per_event", "CPU"), ("wall_us_per_event", "wall")):
+            values = [r[k] for r in runs[variant]]
+            over = medians[variant][k] - medians["plain"][k]
+            line += (f"  {label} {medians[variant][k]:6.2f} [{min(values):.2f}-{max(values):.2f}]"
+                     f" ({over:+.2f} over plain)")  # fmt: skip
+        print(line)
+    print(json.dumps({"args": vars(args), "medians": medians, "runs": runs}))
     return 0
 
 
