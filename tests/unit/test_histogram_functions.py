@@ -107,7 +107,7 @@ def flink_rows(tmp_path_factory):
                 f"GENAI_HIST(v, {LOG_GAMMA!r})",
                 f"COLLECT(CAST({sql_bucket} AS STRING)) FILTER (WHERE v IS NOT NULL)",
                 per_key,
-            ),  # fmt: skip
+            ),
             level("3m", "k", tumble3, h, c, per_key),
             level("3m", "'*'", tumble3, h, c, fleet),
             level("hop", "k", hop, h, c, per_key),

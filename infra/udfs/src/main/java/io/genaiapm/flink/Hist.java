@@ -1,7 +1,6 @@
 package io.genaiapm.flink;
 
 import java.io.IOException;
-import java.util.Arrays;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
@@ -15,82 +14,96 @@ import org.apache.flink.table.data.binary.BinaryMapData;
  * A log-bucketed histogram: bucket index -> count, the accumulator of GENAI_HIST and
  * GENAI_HIST_MERGE.
  *
- * <p>Open addressing over two primitive arrays (a slot is empty while its count is 0), so an
- * insertion boxes nothing and a per-minute histogram of ~100 buckets takes ~2.5 KB, not the
- * ~10 KB of a HashMap&lt;Integer, Long&gt;. It travels as a RAW value with its own serializer
- * (below): the generated aggregation code then hands this very object to accumulate/merge
- * without converting it to or from Flink's internal data structures, and only the occupied
- * buckets are written to the network and to state.
+ * <p>A dense array of counts over the span of buckets seen (DDSketch's dense store): adding a
+ * value is an index and an increment, nothing is boxed, and the buckets come out in order.
+ * Measured with `python bench/histograms.py --accumulators` (CPU time, 300 lognormal
+ * latencies per histogram, loaded 2-core machine): 9-10 ns per value against 20 for a
+ * HashMap&lt;Integer, Long&gt; in the same run; an open-addressing int/long table (the first
+ * version) took 22 against the HashMap's 20, its growth costing half of that. The span is bounded: values are raised to 0.001 and 1 ms .. 1 h is
+ * ~750 buckets at 1%, so even a histogram of two far-apart values stays under ~10 KB, and a
+ * typical per-minute one (~150 buckets over a span of ~300) takes ~2.5 KB. It travels as a
+ * RAW value with its own serializer (below), so the generated aggregation code hands this
+ * very object to accumulate/merge without converting it to or from Flink's internal data
+ * structures, and only the occupied buckets are written to the network and to state.
  */
 public final class Hist {
-  private static final int MIN_CAPACITY = 16;
+  private static final int MIN_LENGTH = 32;
+  // 8 MB of counts: far beyond any real span (the largest double is bucket ~35,000 at 1%),
+  // so reaching it means a log_gamma near 0 or foreign keys; failing beats exhausting memory
+  static final int MAX_SPAN = 1 << 20;
 
-  private int[] keys;
-  private long[] counts;
-  private int size;
-  private int mask;
+  private long[] counts = new long[0];
+  private int offset; // the bucket of counts[0]
+  private int size; // occupied buckets
 
-  public Hist() {
-    this(MIN_CAPACITY);
-  }
-
-  private Hist(int capacity) {
-    keys = new int[capacity];
-    counts = new long[capacity];
-    mask = capacity - 1;
-  }
-
-  /** A table large enough for {@code n} buckets without growing (load <= 1/2). */
-  static Hist withRoomFor(int n) {
-    return new Hist(Math.max(MIN_CAPACITY, Integer.highestOneBit(Math.max(1, n) * 2 - 1) << 1));
-  }
-
-  private static int slot(int key, int mask) {
-    return (key * 0x9E3779B9) >>> 7 & mask; // consecutive buckets spread over the table
-  }
-
+  /** Adds n (> 0; anything else is ignored) to bucket key's count. */
   public void add(int key, long n) {
-    int i = slot(key, mask);
-    while (counts[i] != 0) {
-      if (keys[i] == key) {
-        counts[i] += n;
-        return;
-      }
-      i = (i + 1) & mask;
+    if (n <= 0) {
+      return;
     }
-    keys[i] = key;
-    counts[i] = n;
-    if (++size * 2 > keys.length) {
-      grow();
+    int i = key - offset;
+    if (i < 0 || i >= counts.length) {
+      cover(key, key);
+      i = key - offset;
     }
+    if (counts[i] == 0) {
+      size++;
+    }
+    counts[i] += n;
   }
 
   public void addAll(Hist other) {
-    int[] k = other.keys;
+    if (other.size == 0) {
+      return;
+    }
     long[] c = other.counts;
-    for (int i = 0; i < k.length; i++) {
-      if (c[i] != 0) {
-        add(k[i], c[i]);
+    int first = 0;
+    int last = c.length - 1;
+    while (c[first] == 0) {
+      first++;
+    }
+    while (c[last] == 0) {
+      last--;
+    }
+    cover(other.offset + first, other.offset + last);
+    for (int j = first; j <= last; j++) {
+      if (c[j] != 0) {
+        int i = other.offset + j - offset;
+        if (counts[i] == 0) {
+          size++;
+        }
+        counts[i] += c[j];
       }
     }
   }
 
-  private void grow() {
-    int[] oldKeys = keys;
-    long[] oldCounts = counts;
-    keys = new int[oldKeys.length * 2];
-    counts = new long[oldKeys.length * 2];
-    mask = keys.length - 1;
-    for (int j = 0; j < oldKeys.length; j++) {
-      if (oldCounts[j] != 0) {
-        int i = slot(oldKeys[j], mask);
-        while (counts[i] != 0) {
-          i = (i + 1) & mask;
-        }
-        keys[i] = oldKeys[j];
-        counts[i] = oldCounts[j];
-      }
+  /** Grows the array (at least doubling) so that it holds buckets lo..hi. */
+  private void cover(int lo, int hi) {
+    long span = (long) Math.max(hi, offset + counts.length - 1) - Math.min(lo, offset) + 1;
+    if (counts.length > 0 && span > MAX_SPAN || hi - lo >= MAX_SPAN) {
+      throw new IllegalArgumentException(
+          "histogram: buckets " + Math.min(lo, offset) + " to " + Math.max(hi, offset + counts.length - 1)
+              + " span more than " + MAX_SPAN + " (is log_gamma the log of (1 + a) / (1 - a)?)");
     }
+    if (counts.length == 0) {
+      int length = Math.max(MIN_LENGTH, hi - lo + 1);
+      counts = new long[length];
+      offset = lo - (length - (hi - lo + 1)) / 2; // room on both sides
+      return;
+    }
+    int end = offset + counts.length - 1;
+    if (lo >= offset && hi <= end) {
+      return;
+    }
+    int newLo = Math.min(lo, offset);
+    int newHi = Math.max(hi, end);
+    int length = Math.max(counts.length * 2, newHi - newLo + 1);
+    // the spare room goes where the array had to grow
+    int newOffset = lo < offset ? newHi - length + 1 : newLo;
+    long[] grown = new long[length];
+    System.arraycopy(counts, 0, grown, offset - newOffset, counts.length);
+    counts = grown;
+    offset = newOffset;
   }
 
   public int size() {
@@ -99,34 +112,23 @@ public final class Hist {
 
   /** The histogram as MAP&lt;INT, BIGINT&gt; in Flink's binary form, buckets in ascending order. */
   public MapData toMapData() {
-    int[] sortedKeys = new int[size];
+    int[] keys = new int[size];
+    long[] values = new long[size];
     int n = 0;
-    for (int i = 0; i < keys.length; i++) {
+    for (int i = 0; i < counts.length && n < size; i++) {
       if (counts[i] != 0) {
-        sortedKeys[n++] = keys[i];
+        keys[n] = offset + i;
+        values[n++] = counts[i];
       }
     }
-    Arrays.sort(sortedKeys);
-    long[] values = new long[size];
-    for (int j = 0; j < size; j++) {
-      values[j] = count(sortedKeys[j]);
-    }
     return BinaryMapData.valueOf(
-        BinaryArrayData.fromPrimitiveArray(sortedKeys), BinaryArrayData.fromPrimitiveArray(values));
-  }
-
-  private long count(int key) {
-    int i = slot(key, mask);
-    while (keys[i] != key) {
-      i = (i + 1) & mask;
-    }
-    return counts[i];
+        BinaryArrayData.fromPrimitiveArray(keys), BinaryArrayData.fromPrimitiveArray(values));
   }
 
   Hist copy() {
-    Hist h = new Hist(keys.length);
-    System.arraycopy(keys, 0, h.keys, 0, keys.length);
-    System.arraycopy(counts, 0, h.counts, 0, counts.length);
+    Hist h = new Hist();
+    h.counts = counts.clone();
+    h.offset = offset;
     h.size = size;
     return h;
   }
@@ -168,9 +170,9 @@ public final class Hist {
     @Override
     public void serialize(Hist h, DataOutputView out) throws IOException {
       out.writeInt(h.size);
-      for (int i = 0; i < h.keys.length; i++) {
+      for (int i = 0; i < h.counts.length; i++) {
         if (h.counts[i] != 0) {
-          out.writeInt(h.keys[i]);
+          out.writeInt(h.offset + i);
           out.writeLong(h.counts[i]);
         }
       }
@@ -179,8 +181,8 @@ public final class Hist {
     @Override
     public Hist deserialize(DataInputView in) throws IOException {
       int n = in.readInt();
-      Hist h = withRoomFor(n);
-      for (int j = 0; j < n; j++) {
+      Hist h = new Hist();
+      for (int j = 0; j < n; j++) { // written in ascending order: the array grows upwards
         h.add(in.readInt(), in.readLong());
       }
       return h;

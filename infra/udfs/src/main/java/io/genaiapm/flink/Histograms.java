@@ -38,7 +38,9 @@ public final class Histograms {
     return 2 * Math.pow(gamma, bucket) / (gamma + 1);
   }
 
-  /** GENAI_HIST(value DOUBLE, log_gamma DOUBLE): the histogram of the non-NULL values. */
+  /**
+   * GENAI_HIST(value DOUBLE, log_gamma DOUBLE): the histogram of the non-NULL finite values.
+   */
   @FunctionHint(
       accumulator = @DataTypeHint(value = "RAW", bridgedTo = Hist.class, rawSerializer = Hist.Serializer.class),
       output = @DataTypeHint(value = "MAP<INT, BIGINT>", bridgedTo = MapData.class))
@@ -49,7 +51,9 @@ public final class Histograms {
     }
 
     public void accumulate(Hist acc, Double value, Double logGamma) {
-      if (value != null) {
+      // NaN and infinities (which the contract rejects) have no bucket: (int) casts would
+      // put them at 0 and Integer.MAX_VALUE
+      if (value != null && Double.isFinite(value)) {
         acc.add(bucket(value, logGamma), 1);
       }
     }
@@ -66,7 +70,10 @@ public final class Histograms {
     }
   }
 
-  /** GENAI_HIST_MERGE(h MAP&lt;INT, BIGINT&gt;): counts summed per bucket; NULL maps ignored. */
+  /**
+   * GENAI_HIST_MERGE(h MAP&lt;INT, BIGINT&gt;): counts summed per bucket; NULL maps, NULL
+   * entries and counts &lt;= 0 ignored.
+   */
   @FunctionHint(
       accumulator = @DataTypeHint(value = "RAW", bridgedTo = Hist.class, rawSerializer = Hist.Serializer.class),
       output = @DataTypeHint(value = "MAP<INT, BIGINT>", bridgedTo = MapData.class))
@@ -84,8 +91,8 @@ public final class Histograms {
       ArrayData keys = h.keyArray();
       ArrayData counts = h.valueArray();
       for (int i = 0; i < h.size(); i++) {
-        if (!keys.isNullAt(i) && !counts.isNullAt(i) && counts.getLong(i) != 0) {
-          acc.add(keys.getInt(i), counts.getLong(i));
+        if (!keys.isNullAt(i) && !counts.isNullAt(i)) {
+          acc.add(keys.getInt(i), counts.getLong(i)); // counts <= 0 are ignored
         }
       }
     }
