@@ -56,10 +56,17 @@ def parquet_table_ddl(
     """A Parquet table partitioned Hive-style by dt=YYYY-MM-DD/hour=HH.
 
     Parquet is a bulk format: Flink writes in-progress files and commits them only when a
-    checkpoint completes, so readers never see a partial file. Files roll at checkpoints,
-    at ``rolling_file_size`` or after ``rollover_interval``: with one-minute checkpoints a
-    busy partition gets about one file per checkpoint per writer, not one per record.
-    A _SUCCESS file marks each committed partition.
+    checkpoint completes, so readers never see a partial file. Files roll at every
+    checkpoint (and at ``rolling_file_size`` or after ``rollover_interval``), so a partition
+    gets a file per writer for each checkpoint that brought it rows. ``auto-compaction``
+    merges the files of one checkpoint (all writers) into files of up to
+    ``rolling_file_size`` before they become visible: one file per checkpoint with rows,
+    whatever the parallelism. Files of different checkpoints are not merged: a 1-minute
+    table gets a file per minute (its rows arrive once per window), a table of single
+    events up to one per checkpoint interval (docs/sinks.md). Names: committed files are
+    ``compacted-part-<uuid>-...`` without a suffix (Flink's SQL filesystem sink has no
+    option for one); in-flight ones start with '.', and a _SUCCESS file marks each committed
+    partition: readers take the files not starting with '.' or '_' (query.py, Athena).
 
     Timestamps are INT64 TIMESTAMP(MILLIS) holding UTC, not Flink's default INT96: Athena
     and DuckDB read both, but INT96 is deprecated and has no min/max statistics, so filters on
@@ -77,6 +84,8 @@ def parquet_table_ddl(
         "sink.rolling-policy.file-size": rolling_file_size,
         "sink.rolling-policy.rollover-interval": rollover_interval,
         "sink.partition-commit.policy.kind": "success-file",
+        "auto-compaction": "true",
+        "compaction.file-size": rolling_file_size,
     }
     return create_table(
         table,

@@ -10,13 +10,20 @@ from genai_apm.config import Settings
 from genai_apm.home import jars, project_root
 
 
-def _quiet_local_logging(settings: Settings) -> None:
-    """Send the local Flink JVM's logs to a file: read before that JVM starts, once."""
+def _prepare_local_jvm(settings: Settings) -> None:
+    """Logs to a file and a bounded heap for the local Flink JVM (PyFlink's Java gateway,
+    which also hosts the local MiniCluster): read when that JVM starts, once per process."""
     log_dir = Path(settings.stack.state_dir).resolve() / "flink-local"
     log_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FLINK_LOG_DIR", str(log_dir))
     config = project_root() / "infra" / "flink" / "log4j-local.properties"
     os.environ.setdefault("LOG4J_PROPERTIES", str(config))
+    # pyflink_gateway_server passes $JVM_ARGS to the gateway JVM; without -Xmx the JVM sizes
+    # its heap from the machine (a quarter of it) and the heap grows into all of that. An
+    # -Xmx the caller already put there wins (the JVM takes the last one: theirs goes last).
+    if "PYFLINK_GATEWAY_PORT" not in os.environ:
+        theirs = os.environ.get("JVM_ARGS", "")
+        os.environ["JVM_ARGS"] = f"-Xmx{settings.flink.local_heap} {theirs}".strip()
 
 
 # genai-apm's Java functions (infra/udfs): SQL name -> class
@@ -87,14 +94,9 @@ def init_local_filesystems(settings: Settings) -> None:
     _local_filesystems = wanted
 
 
-# A bounded run ends with a final checkpoint that commits its Parquet files; waiting a
-# whole production interval for it would only slow backfills and tests down.
-BOUNDED_CHECKPOINT_INTERVAL = "2 s"
-
-
 def table_env(settings: Settings, job_name: str, *, streaming: bool = True, bounded: bool = False):
     """A TableEnvironment with the project's connector jars, UTC time and the configured limits."""
-    _quiet_local_logging(settings)
+    _prepare_local_jvm(settings)
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     mode = (
@@ -111,10 +113,22 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
     # window boundaries and TIMESTAMP casts are UTC whatever the machine's zone
     conf.set("table.local-time-zone", "UTC")
     conf.set("table.exec.source.idle-timeout", f"{settings.flink.idle_timeout_s} s")
-    interval = f"{settings.flink.checkpoint_interval_s} s"
-    conf.set(
-        "execution.checkpointing.interval", BOUNDED_CHECKPOINT_INTERVAL if bounded else interval
+    interval = (
+        settings.flink.bounded_checkpoint_interval_s
+        if bounded
+        else settings.flink.checkpoint_interval_s
     )
+    conf.set("execution.checkpointing.interval", f"{interval} s")
+    # Chained operators hand records on without copying them (-23% processing time on the
+    # `all` job). Safe here: the SQL runtime copies where it keeps a record (state, buffers),
+    # and the jobs have no DataStream functions that would hold on to an input object.
+    conf.set("pipeline.object-reuse", "true")
+    if "PYFLINK_GATEWAY_PORT" not in os.environ:
+        # the local MiniCluster's TaskManager (its heap is the gateway JVM's -Xmx); under
+        # `flink run` the cluster's own configuration decides these
+        conf.set("taskmanager.memory.managed.size", settings.flink.local_managed_memory)
+        conf.set("taskmanager.memory.network.min", settings.flink.local_network_memory)
+        conf.set("taskmanager.memory.network.max", settings.flink.local_network_memory)
     checkpoints = (
         settings.flink.checkpoint_dir
         or (Path(settings.stack.state_dir).resolve() / "checkpoints").as_uri()

@@ -40,7 +40,7 @@ def hourly_model_quantile(tables_path: str, q: float, relative_error: float = 0.
     import duckdb
 
     con = duckdb.connect()
-    files = f"{tables_path}/latency_1m/*/*/part-*".replace("'", "''")
+    files = f"{tables_path}/latency_1m/*/*/[!._]*".replace("'", "''")
     con.execute(
         f"CREATE VIEW latency_1m AS SELECT * FROM read_parquet('{files}', hive_partitioning = true)"
     )

@@ -126,7 +126,7 @@ def parquet_rows(path: str) -> Counter:
     con.execute("SET TimeZone = 'UTC'")
     rows = con.sql(
         "SELECT strftime(window_start, '%Y-%m-%dT%H:%M:%SZ'), model_id, app_id, requests "
-        f"FROM read_parquet('{path}/*/*/part-*', hive_partitioning = true)"
+        f"FROM read_parquet('{path}/*/*/[!._]*', hive_partitioning = true)"
     ).fetchall()
     return Counter(rows)
 

@@ -282,5 +282,5 @@ def _read_parquet(path: str) -> list[dict]:
     import duckdb
 
     con = duckdb.connect()
-    rel = con.sql(f"SELECT * FROM read_parquet('{path}/*/*/part-*', hive_partitioning = true)")
+    rel = con.sql(f"SELECT * FROM read_parquet('{path}/*/*/[!._]*', hive_partitioning = true)")
     return [dict(zip(rel.columns, values, strict=True)) for values in rel.fetchall()]

@@ -230,7 +230,7 @@ def test_anomaly_incident_lifecycle(settings, unique, tmp_path):
     # the Parquet table holds what the topic holds
     con = duckdb.connect()
     parquet = con.execute(
-        f"SELECT count(*) FROM read_parquet('{tmp_path}/tables/anomalies/*/*/part-*')"
+        f"SELECT count(*) FROM read_parquet('{tmp_path}/tables/anomalies/*/*/[!._]*')"
     ).fetchone()[0]
     assert parquet == len(records)
     print(f"{len(opened)} incidents opened:", sorted({(r["dimension"], r["key"]) for r in opened}))

@@ -190,7 +190,7 @@ def _committed_keys(s3, bucket: str, prefix: str) -> list[str]:
         o["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for o in page.get("Contents", [])
-        if o["Key"].rsplit("/", 1)[-1].startswith("part-")
+        if not o["Key"].rsplit("/", 1)[-1].startswith((".", "_"))
     ]
 
 
@@ -199,7 +199,7 @@ def _table_rows(root: Path, table: str, sentinel_ms: int) -> Counter:
     windows holding the sentinel (a streaming run never closes those)."""
     import duckdb
 
-    files = sorted(str(p) for p in (root / table).glob("dt=*/hour=*/part-*"))
+    files = sorted(str(p) for p in (root / table).glob("dt=*/hour=*/[!._]*"))
     if not files:
         return Counter()
     con = duckdb.connect()

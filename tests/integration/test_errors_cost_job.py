@@ -98,7 +98,7 @@ def assert_alerts_match(got: list[dict], want: list) -> None:
 def _read_parquet(path: str) -> list[dict]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    rel = con.sql(f"SELECT * FROM read_parquet('{path}/*/*/part-*', hive_partitioning = true)")
+    rel = con.sql(f"SELECT * FROM read_parquet('{path}/*/*/[!._]*', hive_partitioning = true)")
     return [dict(zip(rel.columns, values, strict=True)) for values in rel.fetchall()]
 
 

@@ -144,7 +144,7 @@ def test_bodies_on_redacted_in_their_own_outputs(settings, unique, tmp_path):
     con = duckdb.connect()
     table = con.sql(
         f"SELECT request_id, prompt, response FROM read_parquet("
-        f"'{s.output.tables_path}/bodies/*/*/part-*', hive_partitioning = true)"
+        f"'{s.output.tables_path}/bodies/*/*/[!._]*', hive_partitioning = true)"
     ).fetchall()
     assert sorted(table) == sorted((b["request_id"], b["prompt"], b["response"]) for b in bodies)
     # nothing unredacted anywhere; body text only in the bodies outputs and the dead letters

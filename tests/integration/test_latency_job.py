@@ -277,7 +277,7 @@ def _row_key(r: dict) -> tuple:
 def _read_parquet(path: str) -> list[dict]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    rel = con.sql(f"SELECT * FROM read_parquet('{path}/*/*/part-*', hive_partitioning = true)")
+    rel = con.sql(f"SELECT * FROM read_parquet('{path}/*/*/[!._]*', hive_partitioning = true)")
     rows = [dict(zip(rel.columns, values, strict=True)) for values in rel.fetchall()]
     for r in rows:
         if "latency_hist" in r and r["latency_hist"] is not None:

@@ -101,9 +101,14 @@ def test_parquet_on_s3_query_and_cloudwatch(s3_settings, monkeypatch, capsys):
         for o in page.get("Contents", [])
     ]
     prefix = s.output.tables_path.removeprefix(f"s3://{BUCKET}/")
-    parts = [k for k in keys if k.startswith(f"{prefix}/latency_1m/dt=2026-01-01/hour=00/part-")]
+    partition = f"{prefix}/latency_1m/dt=2026-01-01/hour=00/"
+    names = [k.removeprefix(partition) for k in keys if k.startswith(partition)]
+    parts = [n for n in names if not n.startswith((".", "_"))]
     assert parts, keys
-    assert not [k for k in keys if ".inprogress" in k]
+    # auto-compaction: every committed file is the merge of one checkpoint's files, and no
+    # uncompacted or in-progress file is left once the bounded run has ended
+    assert all(n.startswith("compacted-part-") for n in parts), names
+    assert not [k for k in keys if ".inprogress" in k or ".uncompacted-" in k], keys
     # every multipart upload of the S3 writer was completed by a checkpoint
     assert not s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads")
 

@@ -86,7 +86,7 @@ def test_at_least_once_writes_no_transactions_and_upsert_sinks_follow_the_settin
     [
         ({"GENAI_APM_FLINK_DELIVERY_GUARANTEE": "twice"}, "is not one of exactly-once"),
         (
-            {"GENAI_APM_FLINK_TRANSACTION_TIMEOUT_S": "60"},
+            {"GENAI_APM_FLINK_TRANSACTION_TIMEOUT_S": "5"},
             "transaction_timeout_s must exceed flink.checkpoint_interval_s",
         ),
     ],
@@ -135,6 +135,34 @@ def test_state_backend_is_a_setting_and_reaches_the_job_config():
     assert conf.get("execution.checkpointing.externalized-checkpoint-retention", "") == (
         "RETAIN_ON_CANCELLATION"
     )
+
+
+def test_runtime_defaults_reach_the_job_config():
+    """Object reuse on; streaming jobs checkpoint every flink.checkpoint_interval_s, bounded
+    runs every flink.bounded_checkpoint_interval_s; the local TaskManager's memory is set."""
+    from genai_apm.flink_env import table_env
+
+    s = config.load(
+        path=None,
+        environ={
+            "GENAI_APM_FLINK_CHECKPOINT_INTERVAL_S": "7",
+            "GENAI_APM_FLINK_BOUNDED_CHECKPOINT_INTERVAL_S": "13",
+            "GENAI_APM_FLINK_LOCAL_MANAGED_MEMORY": "96m",
+        },
+    )
+    streaming = table_env(s, "streaming check").get_config()
+    bounded = table_env(s, "bounded check", bounded=True).get_config()
+    for conf in (streaming, bounded):
+        assert conf.get("pipeline.object-reuse", "") == "true"
+        assert conf.get("taskmanager.memory.managed.size", "") == "96m"
+    assert streaming.get("execution.checkpointing.interval", "") == "7 s"
+    assert bounded.get("execution.checkpointing.interval", "") == "13 s"
+
+
+@pytest.mark.parametrize("key", ["CHECKPOINT_INTERVAL_S", "BOUNDED_CHECKPOINT_INTERVAL_S"])
+def test_checkpoint_intervals_must_be_positive(key):
+    with pytest.raises(GenaiApmError, match="at least 1 second"):
+        config.load(path=None, environ={f"GENAI_APM_FLINK_{key}": "0"})
 
 
 def _kafka_sinks(plan: str) -> Counter:
