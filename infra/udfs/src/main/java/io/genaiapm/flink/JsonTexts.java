@@ -46,8 +46,15 @@ public class JsonTexts extends ScalarFunction {
       return null;
     }
     Layout layout = LAYOUTS.computeIfAbsent(fields, Layout::new);
-    Map<String, Integer> index = layout.index;
-    String[] texts = new String[layout.size];
+    return texts(doc, layout.index, layout.size);
+  }
+
+  /**
+   * The texts of the fields ``index`` names (name -> position among ``size``), or null when doc
+   * is not a JSON object. Shared with the genai-contract format (ContractDecoder).
+   */
+  static String[] texts(String doc, Map<String, Integer> index, int size) {
+    String[] texts = new String[size];
     // One pass over the tokens, keeping only the wanted top-level values: building the whole
     // tree (readTree) was 11-15% of the analytics job's source thread (bench/flight.py).
     // Nested values are still read to their end (skipChildren), so a document that readTree
