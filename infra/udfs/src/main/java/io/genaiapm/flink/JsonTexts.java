@@ -16,7 +16,8 @@ import org.apache.flink.table.functions.ScalarFunction;
  * <p>The text of a field is what Flink's JSON_VALUE gives for it, so the generated SQL and the
  * Python reference validator keep one meaning: strings as they are, true/false, numbers as
  * BigDecimal.toString of their literal (1.5e1 is "15", 1e2 is "1E+2"), NULL for null, objects
- * and arrays. Unlike JSON_VALUE, the document is parsed once for all fields.
+ * and arrays. Unlike JSON_VALUE, the document is parsed once for all fields. The
+ * genai-contract source format (ContractDecoder) reads its texts with the same code.
  *
  * <p>Declared non-deterministic on purpose: the planner then never merges the projection
  * that computes it into the projections that read its elements, which would call it (and
