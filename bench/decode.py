@@ -12,10 +12,12 @@ source and writes the decoded columns to a blackhole, with a watermark on `event
 - ``format``: the `genai-contract` source format (schemas/flink_format.py): every field typed,
   `reason`, `event_ts` and `raw` from one parse.
 
-Every run is its own process (its own JVM). The cost per event is the marginal one: the JVM's
-CPU time (user + system, from /proc) over the big file minus that over the small one, divided
-by the difference in events, so JVM start, planning and deployment cancel out; CPU time is
-also far less sensitive than wall time to other load on a shared machine. The same marginal
+Each repetition of a variant is its own process (its own JVM), which runs a warm-up job over
+the small file, then the measured jobs over the small and the big file. The cost per event is
+the marginal one: the JVM's CPU time (user + system, from /proc) during the big job minus that
+during the small one, divided by the difference in events, so planning, deployment and the
+JIT's warm-up cancel out; CPU time is also far less sensitive than wall time to other load on
+a shared machine. The same marginal
 of the job's net runtime (Flink's JobExecutionResult) is printed beside it. Variants are
 interleaved within each repetition; medians and spreads are printed, with the load average.
 
@@ -96,21 +98,30 @@ def _statement(t_env, variant: str, path: str, settings) -> str:
 
 
 def child(args: argparse.Namespace) -> int:
+    """In one JVM: a warm-up job over the small file, then the measured small and big jobs."""
     from genai_apm import config
     from genai_apm.flink_env import table_env
 
     settings = config.load(path=None, environ={}).replace(
         flink={"parallelism": args.parallelism}, stack={"state_dir": args.state_dir}
     )
-    started = time.perf_counter()
-    t_env = table_env(settings, f"bench decode {args.variant}", bounded=True)
-    insert = _statement(t_env, args.variant, args.input, settings)
-    result = t_env.execute_sql(insert)
-    client = result.get_job_client()
-    net_ms = client.get_job_execution_result().result().get_net_runtime()
-    wall_s = time.perf_counter() - started
-    result = {"net_s": net_ms / 1000, "wall_s": wall_s, "jvm_cpu_s": descendants_cpu_s()}
-    print(RESULT_TAG + json.dumps(result), flush=True)
+    runs = {}
+    for label, path in (
+        ("warmup", args.small_input),
+        ("small", args.small_input),
+        ("big", args.input),
+    ):
+        cpu_before, started = descendants_cpu_s(), time.perf_counter()
+        t_env = table_env(settings, f"bench decode {args.variant} {label}", bounded=True)
+        result = t_env.execute_sql(_statement(t_env, args.variant, path, settings))
+        net_ms = result.get_job_client().get_job_execution_result().result().get_net_runtime()
+        runs[label] = {
+            "net_s": net_ms / 1000,
+            "wall_s": time.perf_counter() - started,
+            "jvm_cpu_s": descendants_cpu_s() - cpu_before,
+        }
+    print(RESULT_TAG + json.dumps(runs), flush=True)
+    return 0
 
 
 def descendants_cpu_s() -> float:
@@ -136,7 +147,7 @@ def descendants_cpu_s() -> float:
     return 0
 
 
-def run_one(variant: str, path: Path, args, log: Path) -> dict:
+def run_one(variant: str, small: Path, big: Path, args, log: Path) -> dict:
     argv = [
         sys.executable,
         __file__,
@@ -144,17 +155,19 @@ def run_one(variant: str, path: Path, args, log: Path) -> dict:
         "--variant",
         variant,
         "--input",
-        str(path),
+        str(big),
+        "--small-input",
+        str(small),
         "--parallelism",
         str(args.parallelism),
         "--state-dir",
         str(args.workdir / "state"),
     ]
     with open(log, "w") as err:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=err, text=True, timeout=900)
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=err, text=True, timeout=1800)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
     if proc.returncode != 0 or not lines:
-        raise SystemExit(f"{variant} over {path.name}: exit {proc.returncode}; see {log}")
+        raise SystemExit(f"{variant}: exit {proc.returncode}; see {log}")
     return json.loads(lines[-1][len(RESULT_TAG) :])
 
 
@@ -174,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     # child only
     parser.add_argument("--variant", choices=VARIANTS)
     parser.add_argument("--input")
+    parser.add_argument("--small-input")
     parser.add_argument("--state-dir")
     args = parser.parse_args(argv)
     if args.command == "_child":
@@ -191,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(args.repeats):
         for variant in variants:
             load = load_average()
-            small = run_one(variant, files[args.small], args, args.workdir / f"{variant}-s.log")
-            big = run_one(variant, files[args.events], args, args.workdir / f"{variant}-b.log")
+            log = args.workdir / f"{variant}-{rep}.log"
+            jobs = run_one(variant, files[args.small], files[args.events], args, log)
+            small, big = jobs["small"], jobs["big"]
             events = args.events - args.small
             us = 1e6 * (big["jvm_cpu_s"] - small["jvm_cpu_s"]) / events
             net_us = 1e6 * (big["net_s"] - small["net_s"]) / events
