@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from genai_apm.config import FlinkSettings
 from genai_apm.errors import GenaiApmError
+from genai_apm.schemas.flink_format import EVENT_TS_COLUMN, Decoding
 from genai_apm.schemas.flink_sql import quote_ident
 
 # The payload as text, for JSON functions; computed columns cannot reference each other,
@@ -52,20 +53,39 @@ def typed_columns(columns: Sequence[tuple[str, str]]) -> list[str]:
 
 
 def raw_record_columns(
-    metadata: Sequence[str], *, event_time_sql: str, flink: FlinkSettings
+    metadata: Sequence[str],
+    *,
+    flink: FlinkSettings,
+    event_time_sql: str | None = None,
+    decoding: Decoding | None = None,
 ) -> list[str]:
-    """The columns every raw source has: payload, where it came from, doc, rowtime.
+    """The columns every raw source has: the record, where it came from, rowtime `event_ts`.
 
-    ``metadata`` declares src_name, src_partition, src_offset and src_timestamp. Records
-    without a usable event time get the epoch as rowtime: a NULL rowtime fails the
+    ``metadata`` declares src_name, src_partition, src_offset and src_timestamp. With
+    ``decoding`` the `genai-contract` format fills the physical columns from one parse of the
+    record (every field typed, `reason`, `event_ts`, `raw`) and the watermark is declared on
+    its `event_ts`; without it the record stays `raw` bytes (with a `doc` text column) and
+    ``event_time_sql`` over RAW_DOC computes `event_ts`.
+
+    Records without a usable event time get the epoch as rowtime: a NULL rowtime fails the
     watermark operator, and any real "now" would drag the watermark past historic events
     being replayed. The records themselves go to the dead-letter topic.
     """
+    if (event_time_sql is None) == (decoding is None):
+        raise ValueError("a raw source needs exactly one of event_time_sql and decoding")
     delay = f"INTERVAL '{int(flink.watermark_delay_s)}' SECOND"
+    watermark = f"WATERMARK FOR `{EVENT_TS_COLUMN}` AS `{EVENT_TS_COLUMN}` - {delay}"
+    if decoding is not None:
+        return [*decoding.columns(), *metadata, watermark]
     return [
         "`raw` BYTES",
         *metadata,
         f"`doc` AS {RAW_DOC}",
         f"`event_ts` AS COALESCE({event_time_sql}, {NO_EVENT_TIME})",
-        f"WATERMARK FOR `event_ts` AS `event_ts` - {delay}",
+        watermark,
     ]
+
+
+def source_format(decoding: Decoding | None) -> dict[str, str]:
+    """The format options of a raw source: the contract's decoding, or the bytes as they are."""
+    return {"format": "raw"} if decoding is None else decoding.options()

@@ -8,9 +8,11 @@ from genai_apm.config import FlinkSettings
 from genai_apm.connectors.ddl import (
     create_table,
     raw_record_columns,
+    source_format,
     typed_columns,
     watermark_options,
 )
+from genai_apm.schemas.flink_format import Decoding
 
 # A file has a path and a modification time but no partition or offset.
 FILE_METADATA = [
@@ -30,13 +32,23 @@ def as_uri(path: str) -> str:
     return Path(path).resolve().as_uri()
 
 
-def raw_file_source_ddl(table: str, path: str, *, event_time_sql: str, flink: FlinkSettings) -> str:
-    """One record per line of every file under ``path`` (a file or a directory)."""
-    columns = raw_record_columns(FILE_METADATA, event_time_sql=event_time_sql, flink=flink)
+def raw_file_source_ddl(
+    table: str,
+    path: str,
+    *,
+    flink: FlinkSettings,
+    event_time_sql: str | None = None,
+    decoding: Decoding | None = None,
+) -> str:
+    """One record per line of every file under ``path`` (a file or a directory); the columns
+    and the two ways to get rowtime are raw_record_columns'."""
+    columns = raw_record_columns(
+        FILE_METADATA, event_time_sql=event_time_sql, decoding=decoding, flink=flink
+    )
     options = {
         "connector": "filesystem",
         "path": as_uri(path),
-        "format": "raw",
+        **source_format(decoding),
         **watermark_options(flink),
     }
     return create_table(table, columns, options)

@@ -11,10 +11,12 @@ from genai_apm.connectors.ddl import (
     RAW_DOC,
     create_table,
     raw_record_columns,
+    source_format,
     typed_columns,
     watermark_options,
 )
 from genai_apm.errors import GenaiApmError
+from genai_apm.schemas.flink_format import Decoding
 from genai_apm.schemas.flink_sql import quote_ident
 
 __all__ = [
@@ -116,12 +118,14 @@ def raw_source_ddl(
     topic: str,
     kafka: KafkaSettings,
     *,
-    event_time_sql: str,
     flink: FlinkSettings,
     bounded: bool,
+    event_time_sql: str | None = None,
+    decoding: Decoding | None = None,
     start_offsets: dict[int, int] | None = None,
 ) -> str:
-    """A source whose payload is raw bytes, with rowtime ``event_time_sql`` (over RAW_DOC)."""
+    """A source of the topic's records, decoded by ``decoding`` (the contract's format) or
+    kept as raw bytes with rowtime ``event_time_sql`` (over RAW_DOC): raw_record_columns."""
     metadata = [
         f"{quote_ident(name)} {sql_type} METADATA FROM '{key}' VIRTUAL"
         for name, sql_type, key in SOURCE_METADATA
@@ -133,7 +137,7 @@ def raw_source_ddl(
         **client_properties(kafka),
         "properties.group.id": kafka.consumer_group,
         "scan.startup.mode": startup,
-        "format": "raw",
+        **source_format(decoding),
         **watermark_options(flink),
     }
     if start_offsets is not None:
@@ -146,7 +150,9 @@ def raw_source_ddl(
     if bounded:
         # stop at the offsets that were latest when the job started: a finite replay
         options["scan.bounded.mode"] = "latest-offset"
-    columns = raw_record_columns(metadata, event_time_sql=event_time_sql, flink=flink)
+    columns = raw_record_columns(
+        metadata, event_time_sql=event_time_sql, decoding=decoding, flink=flink
+    )
     return create_table(table, columns, options)
 
 

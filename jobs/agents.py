@@ -215,29 +215,20 @@ def epoch_ms(column: str) -> str:
     )
 
 
-def register_spans(t_env, raw_source: str) -> None:
-    """Views over the raw span records: `spans` (valid, typed) and `spans_rejected`."""
+def register_spans(t_env, decoded_source: str) -> None:
+    """Views over the span records, decoded once by the source's `genai-contract` format
+    (``decoding()``): `spans` (valid, typed) and `spans_rejected`."""
     from genai_apm.jobs.deadletters import deadletter_select
-    from genai_apm.schemas.flink_sql import (
-        quote_ident,
-        rejection_reason,
-        texts_view_sql,
-        typed_columns,
-    )
+    from genai_apm.schemas.flink_sql import quote_ident
     from genai_apm.schemas.span import SPAN_V1
 
-    view, texts = texts_view_sql(SPAN_V1, quote_ident(raw_source))
-    t_env.execute_sql(f"CREATE TEMPORARY VIEW spans_texts AS\n{view}")
-    cols = ",\n  ".join(typed_columns(SPAN_V1, texts))
+    names = ", ".join(quote_ident(n) for n in SPAN_V1.names)
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW spans_checked AS
 SELECT
-  {cols},
-  `event_ts`,
-  {rejection_reason(SPAN_V1, texts)} AS `reason`,
-  `raw`, `src_name`, `src_partition`, `src_offset`
-FROM spans_texts""")
-    names = ", ".join(quote_ident(n) for n in SPAN_V1.names)
+  {names},
+  `event_ts`, `reason`, `raw`, `src_name`, `src_partition`, `src_offset`
+FROM {quote_ident(decoded_source)}""")
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW spans AS
 SELECT {names}, `event_ts` FROM spans_checked WHERE `reason` IS NULL""")
@@ -624,12 +615,12 @@ def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_pat
     )
 
 
-def _start_time() -> str:
-    from genai_apm.connectors.ddl import RAW_DOC
-    from genai_apm.schemas.flink_sql import typed
+def decoding():
+    """Span records decoded once by the contract's format, rowtime from start_time."""
+    from genai_apm.schemas.flink_format import Decoding
     from genai_apm.schemas.span import SPAN_V1
 
-    return typed(SPAN_V1.field("start_time"), RAW_DOC)
+    return Decoding(SPAN_V1, "start_time")
 
 
 def run(
@@ -652,7 +643,7 @@ def run(
             RAW_TABLE,
             settings.topics.spans,
             settings.kafka,
-            event_time_sql=_start_time(),
+            decoding=decoding(),
             flink=settings.flink,
             bounded=bounded,
             start_offsets=start_offsets,
@@ -674,9 +665,7 @@ def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
 
     t_env = table_env(settings, f"{JOB} backfill", bounded=True)
     t_env.execute_sql(
-        files.raw_file_source_ddl(
-            RAW_TABLE, input_path, event_time_sql=_start_time(), flink=settings.flink
-        )
+        files.raw_file_source_ddl(RAW_TABLE, input_path, decoding=decoding(), flink=settings.flink)
     )
     register_spans(t_env, RAW_TABLE)
     sinks = register_sinks(t_env, settings, kafka_outputs=False, tables_path=output_path)

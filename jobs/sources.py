@@ -8,12 +8,12 @@ from genai_apm.config import Settings
 RAW_TABLE = "invocations_raw"
 
 
-def _event_time() -> str:
-    from genai_apm.connectors.ddl import RAW_DOC
-    from genai_apm.schemas.flink_sql import typed
+def decoding():
+    """Invocation records decoded once by the contract's format, rowtime from event_time."""
+    from genai_apm.schemas.flink_format import Decoding
     from genai_apm.schemas.invocation import INVOCATION_V1
 
-    return typed(INVOCATION_V1.field("event_time"), RAW_DOC)
+    return Decoding(INVOCATION_V1, "event_time")
 
 
 def kafka_invocations(
@@ -27,7 +27,7 @@ def kafka_invocations(
             RAW_TABLE,
             settings.topics.invocations,
             settings.kafka,
-            event_time_sql=_event_time(),
+            decoding=decoding(),
             flink=settings.flink,
             bounded=bounded,
             start_offsets=start_offsets,
@@ -41,9 +41,7 @@ def file_invocations(t_env, settings: Settings, input_path: str) -> None:
     from genai_apm.jobs import invocations
 
     t_env.execute_sql(
-        files.raw_file_source_ddl(
-            RAW_TABLE, input_path, event_time_sql=_event_time(), flink=settings.flink
-        )
+        files.raw_file_source_ddl(RAW_TABLE, input_path, decoding=decoding(), flink=settings.flink)
     )
     invocations.register(t_env, RAW_TABLE, privacy=settings.privacy)
 

@@ -1,7 +1,12 @@
 r"""Flink SQL generated from a contract: typed extraction from raw JSON plus a rejection reason.
 
-Sources read the Kafka value as raw bytes, so a malformed record is still a row: it gets a
-reason and goes to the dead-letter topic instead of failing the job or vanishing.
+Invocation and span sources decode records with the `genai-contract` format instead (one
+parse per record, flink_format.py), which implements these rules in Java with the same
+functions; this SQL serves where the document is built inside the job (ingest's adapters)
+and is held to the same Python reference by tests/unit/test_validate_vs_flink.py.
+
+A malformed record is still a row: it gets a reason and goes to the dead-letter topic instead
+of failing the job or vanishing.
 JSON_VALUE's RETURNING DOUBLE/BIGINT fails the *job* on a mistyped value (checked on Flink 2.2),
 so every scalar is extracted as text, matched against the contract's lexical rules and only
 then converted, with TRY_CAST. ``genai_apm.schemas.validate`` is the same logic in Python;

@@ -235,7 +235,7 @@ def _statement_sets(s):
             agents.RAW_TABLE,
             "spans",
             s.kafka,
-            event_time_sql=agents._start_time(),
+            decoding=agents.decoding(),
             flink=s.flink,
             bounded=False,
         )

@@ -107,3 +107,50 @@ def test_typed_event_time_and_rejection_reasons(batch_env):
         if want_reason == ET:
             assert got_ms is None, (payload, got_ms)
         assert got_reason == want_reason, payload
+
+
+def _format_source(batch_env, tmp_path, name: str, lines: list[str], edit=None) -> None:
+    from genai_apm.config import FlinkSettings
+    from genai_apm.connectors.files import raw_file_source_ddl
+    from genai_apm.jobs.sources import decoding
+
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    ddl = raw_file_source_ddl(name, str(path), decoding=decoding(), flink=FlinkSettings())
+    batch_env.execute_sql(edit(ddl) if edit else ddl)
+
+
+def test_the_source_format_gives_the_same_event_times_and_reasons(batch_env, tmp_path):
+    """The CASES above through the `genai-contract` format of a file source: its physical
+    `event_ts` (the epoch when the record has no usable time) and `reason`."""
+    _format_source(batch_env, tmp_path, "cases", [payload for payload, _, _ in CASES])
+    query = """
+        SELECT `reason`, CAST(UNIX_TIMESTAMP(CAST(ts AS STRING)) AS BIGINT) * 1000
+                  + EXTRACT(MILLISECOND FROM ts), event_time IS NULL, CAST(`raw` AS STRING)
+        FROM (SELECT *, CAST(`event_ts` AS TIMESTAMP(3)) AS ts FROM cases)"""
+    with batch_env.execute_sql(query).collect() as results:
+        got = {row[3]: (row[0], row[1], row[2]) for row in results}
+    assert len(got) == len(CASES)
+    for payload, want_ms, want_reason in CASES:
+        reason, event_ms, no_time = got[payload]
+        assert reason == want_reason, payload
+        if want_ms is not None:
+            assert event_ms == want_ms, payload
+        if want_reason in (ET, "not a JSON object"):
+            assert (event_ms, no_time) == (0, True), payload
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ("`raw` BYTES,", "`raw` BYTES, `latency` DOUBLE,", "column latency is neither a field"),
+        ("`latency_ms` DOUBLE", "`latency_ms` STRING", "column latency_ms must be DOUBLE"),
+    ],
+)
+def test_the_source_format_names_a_column_it_cannot_fill(batch_env, tmp_path, old, new, error):
+    from py4j.protocol import Py4JJavaError
+
+    name = f"odd_{len(new)}"
+    _format_source(batch_env, tmp_path, name, [with_()], edit=lambda ddl: ddl.replace(old, new))
+    with pytest.raises(Py4JJavaError, match=error):
+        batch_env.execute_sql(f"SELECT * FROM {name}").collect().close()

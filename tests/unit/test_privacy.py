@@ -58,28 +58,30 @@ def batch_env():
     return t_env
 
 
-def _user_ids(t_env, events: list[dict], privacy: PrivacySettings, name: str) -> dict:
-    docs = ", ".join("('" + json.dumps(e).replace("'", "''") + "')" for e in events)
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW {name} AS
-SELECT CAST(doc AS BYTES) AS `raw`, doc AS `doc`, 'file' AS src_name,
-  CAST(NULL AS INT) AS src_partition, CAST(NULL AS BIGINT) AS src_offset,
-  CAST(NULL AS TIMESTAMP_LTZ(3)) AS event_ts
-FROM (VALUES {docs}) AS T(doc)""")
+def _user_ids(t_env, events: list[dict], privacy: PrivacySettings, name: str, tmp_path) -> dict:
+    from genai_apm.config import FlinkSettings
+    from genai_apm.connectors.files import raw_file_source_ddl
+    from genai_apm.jobs.sources import decoding
+
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    t_env.execute_sql(
+        raw_file_source_ddl(name, str(path), decoding=decoding(), flink=FlinkSettings())
+    )
     invocations.register(t_env, name, privacy=privacy)
     with t_env.execute_sql("SELECT request_id, user_id FROM invocations").collect() as rows:
         got = {r[0]: r[1] for r in rows}
-    for view in ("invocations_rejected", "invocations", "invocations_checked", "invocations_texts"):
+    for view in ("invocations_rejected", "invocations", "invocations_checked"):
         t_env.drop_temporary_view(view)
     return got
 
 
-def test_invocations_view_hashes_user_ids_as_hashlib_does(batch_env):
+def test_invocations_view_hashes_user_ids_as_hashlib_does(batch_env, tmp_path):
     users = ["alice", "bob@example.com", "", "ünïcode-用户", "alice", pseudonym("carol", SALT)]
     events = [_event(i, u) for i, u in enumerate(users)]
     events += [_event(len(users), None), _event(len(users) + 1, ...)]
     on = PrivacySettings(hash_user_ids=True, user_id_salt=SALT)
-    got = _user_ids(batch_env, events, on, "raw_hashed")
+    got = _user_ids(batch_env, events, on, "raw_hashed", tmp_path)
     assert got == {
         **{f"r{i}": pseudonym(u, SALT) for i, u in enumerate(users)},
         f"r{len(users)}": None,
@@ -90,7 +92,7 @@ def test_invocations_view_hashes_user_ids_as_hashlib_does(batch_env):
     assert got["r3"] == expected("ünïcode-用户")
     assert got["r5"] == expected("carol")
 
-    off = _user_ids(batch_env, events[:2], PrivacySettings(), "raw_plain")
+    off = _user_ids(batch_env, events[:2], PrivacySettings(), "raw_plain", tmp_path)
     assert off == {"r0": "alice", "r1": "bob@example.com"}
 
 

@@ -1,8 +1,10 @@
-"""The Python reference validator against the generated SQL, run by a local batch Flink.
+"""The Python reference validator against Flink's two forms of the contract checks.
 
 A few hundred payloads, mostly seeded random mutations of valid events, go through ONE Flink
-query (each query costs seconds); for every payload and both contracts, Python's reason and
-every typed value must equal Flink's.
+query of the generated SQL (each query costs seconds; ingest still checks that way) and through
+the `genai-contract` source format's deserializer (what invocation and span sources decode
+with), called directly in Flink's JVM so payloads with line breaks are records too; for every
+payload and both contracts, Python's reason and every typed value must equal Flink's.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from genai_apm.flink_env import register_functions
 from genai_apm.generator import TrafficSpec, invocations
 from genai_apm.schemas import validate
 from genai_apm.schemas.contract import Contract, Kind
+from genai_apm.schemas.flink_format import EXTRA_COLUMNS, RAW_COLUMN, contract_json
 from genai_apm.schemas.flink_sql import quote_ident, rejection_reason, typed
 from genai_apm.schemas.invocation import INVOCATION_V1
 from genai_apm.schemas.span import SPAN_V1
 
 CONTRACTS = (INVOCATION_V1, SPAN_V1)
+EVENT_TIME = {INVOCATION_V1.name: "event_time", SPAN_V1.name: "start_time"}
 
 
 @dataclass(frozen=True)
@@ -294,3 +298,86 @@ def test_payloads_exercise_every_rule_and_typed_value(flink_rows):
     event_times = {row[at["InvocationEvent.event_time"]] for row in rows} - {None}
     assert len(event_times) >= 200, len(event_times)
     assert any(t.endswith(".000") is False for t in event_times), "fractions were compared"
+
+
+@pytest.fixture(scope="module")
+def format_rows(flink_rows):
+    """Each payload's bytes through ContractDeserializationSchema, as the sources decode them:
+    per contract [reason, every field (timestamps as UTC text)] and the rowtime in epoch ms."""
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()  # flink_rows registered the jar with this JVM
+    docs, _ = flink_rows
+    got: dict[int, list] = {i: [] for i in range(len(docs))}
+    rowtimes: dict[str, list[int]] = {}
+    for contract in CONTRACTS:
+        names = [*contract.names, *(n for n, _ in EXTRA_COLUMNS), RAW_COLUMN]
+        columns = gateway.new_array(gateway.jvm.String, len(names))
+        for j, name in enumerate(names):
+            columns[j] = name
+        schema = gateway.jvm.io.genaiapm.flink.ContractDeserializationSchema(
+            contract_json(contract, EVENT_TIME[contract.name]), columns, None
+        )
+        kinds = [f.kind for f in contract.fields]
+        rowtimes[contract.name] = []
+        for i, doc in enumerate(docs):
+            payload = doc.encode()
+            row = schema.deserialize(payload)
+            values = [row.getField(j) for j in range(len(names))]
+            fields, (reason, event_ts, raw) = values[: len(kinds)], values[len(kinds) :]
+            typed = []
+            for kind, v in zip(kinds, fields, strict=True):
+                if v is not None and kind is Kind.TIMESTAMP:
+                    v = timestamp_text(v.getMillisecond())
+                elif v is not None and kind is Kind.STRING:
+                    v = v.toString()
+                typed.append(v)
+            got[i] += [None if reason is None else reason.toString(), *typed]
+            rowtimes[contract.name].append(event_ts.getMillisecond())
+            assert bytes(raw) == payload
+    return docs, got, rowtimes
+
+
+def test_python_validator_agrees_with_the_source_format_on_every_payload(format_rows):
+    docs, got, rowtimes = format_rows
+    disagreements = []
+    for i, doc in enumerate(docs):
+        obj = validate.parse(doc)
+        want = python_row(INVOCATION_V1, obj) + python_row(SPAN_V1, obj)
+        diff = {
+            label: {"python": w, "format": g}
+            for label, w, g in zip(labels(), want, got[i], strict=True)
+            if w != g
+        }
+        for contract in CONTRACTS:
+            # the rowtime: the event-time field's instant, the epoch when it has none
+            field = contract.field(EVENT_TIME[contract.name])
+            want_ms = validate.value(field, obj) or 0
+            if rowtimes[contract.name][i] != want_ms:
+                diff[f"{contract.name} rowtime"] = (want_ms, rowtimes[contract.name][i])
+        if diff:
+            disagreements.append((doc[:300], diff))
+    assert not disagreements, f"{len(disagreements)} disagreements, e.g. {disagreements[:3]}"
+    # the comparison above means little unless the format saw most rules fire and pass
+    reasons = [row[0] for row in got.values()]
+    assert sum(r is None for r in reasons) >= 100
+    assert any(r and "not finite" in r for r in reasons)
+    assert any(r and "newer than supported" in r for r in reasons)
+    assert len({t for ts in rowtimes.values() for t in ts}) >= 200
+
+
+def test_the_format_keeps_a_null_record_as_a_dead_letter(flink_rows):
+    """A Kafka tombstone is "not a JSON object", as the raw format's NULL payload was."""
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()
+    columns = gateway.new_array(gateway.jvm.String, 3)
+    for j, name in enumerate(("reason", "event_ts", "raw")):
+        columns[j] = name
+    schema = gateway.jvm.io.genaiapm.flink.ContractDeserializationSchema(
+        contract_json(INVOCATION_V1, "event_time"), columns, None
+    )
+    row = schema.deserialize(None)
+    assert row.getField(0).toString() == "not a JSON object"
+    assert row.getField(1).getMillisecond() == 0
+    assert row.getField(2) is None

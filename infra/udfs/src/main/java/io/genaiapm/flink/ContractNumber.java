@@ -22,21 +22,31 @@ public final class ContractNumber {
 
   private ContractNumber() {}
 
-  static boolean matches(String text, String regex) {
-    return PATTERNS.computeIfAbsent(regex, Pattern::compile).matcher(text).matches();
+  private static Pattern pattern(String regex) {
+    return PATTERNS.computeIfAbsent(regex, Pattern::compile);
+  }
+
+  /** The long a text denotes under the contract's pattern, or null (shared with the format). */
+  static java.lang.Long toLong(String text, Pattern pattern) {
+    if (!pattern.matcher(text).matches()) {
+      return null;
+    }
+    try {
+      return java.lang.Long.parseLong(text);
+    } catch (NumberFormatException e) { // beyond the BIGINT range: TRY_CAST's NULL
+      return null;
+    }
+  }
+
+  /** The double a text denotes under the contract's pattern, or null (shared with the format). */
+  static java.lang.Double toDouble(String text, Pattern pattern) {
+    return pattern.matcher(text).matches() ? java.lang.Double.parseDouble(text) : null;
   }
 
   /** GENAI_LONG: a whole number of the contract that fits a BIGINT. */
   public static class Long extends ScalarFunction {
     public @DataTypeHint("BIGINT") java.lang.Long eval(String text, String pattern) {
-      if (text == null || !matches(text, pattern)) {
-        return null;
-      }
-      try {
-        return java.lang.Long.parseLong(text);
-      } catch (NumberFormatException e) { // beyond the BIGINT range: TRY_CAST's NULL
-        return null;
-      }
+      return text == null ? null : toLong(text, pattern(pattern));
     }
 
     @Override
@@ -48,10 +58,7 @@ public final class ContractNumber {
   /** GENAI_DOUBLE: a decimal number of the contract (1e400 is Infinity, as CAST makes it). */
   public static class Double extends ScalarFunction {
     public @DataTypeHint("DOUBLE") java.lang.Double eval(String text, String pattern) {
-      if (text == null || !matches(text, pattern)) {
-        return null;
-      }
-      return java.lang.Double.parseDouble(text);
+      return text == null ? null : toDouble(text, pattern(pattern));
     }
 
     @Override

@@ -26,11 +26,17 @@ public class ContractTimestamp extends ScalarFunction {
     if (raw == null) {
       return null;
     }
-    if (pattern(epochPattern).matcher(raw).matches()) {
+    Long ms = millis(raw, pattern(epochPattern), pattern(rfcPattern), minMs, maxMs);
+    return ms == null ? null : Instant.ofEpochMilli(ms);
+  }
+
+  /** The algorithm itself, shared with the genai-contract format (ContractDecoder). */
+  static Long millis(String raw, Pattern epoch, Pattern rfc, long minMs, long maxMs) {
+    if (epoch.matcher(raw).matches()) {
       long ms = Long.parseLong(raw);
-      return ms <= maxMs ? Instant.ofEpochMilli(ms) : null;
+      return ms <= maxMs ? ms : null;
     }
-    if (!pattern(rfcPattern).matcher(raw).matches()) {
+    if (!rfc.matcher(raw).matches()) {
       return null;
     }
     int year = Integer.parseInt(raw.substring(0, 4));
@@ -71,7 +77,7 @@ public class ContractTimestamp extends ScalarFunction {
               * (sign == '+' ? 1 : -1);
     }
     long ms = day.toEpochDay() * DAY_MS + (seconds - offset) * 1000L + millis;
-    return ms >= minMs && ms <= maxMs ? Instant.ofEpochMilli(ms) : null;
+    return ms >= minMs && ms <= maxMs ? ms : null;
   }
 
   private static Pattern pattern(String regex) {

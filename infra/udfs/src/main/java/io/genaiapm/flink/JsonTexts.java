@@ -16,7 +16,8 @@ import org.apache.flink.table.functions.ScalarFunction;
  * <p>The text of a field is what Flink's JSON_VALUE gives for it, so the generated SQL and the
  * Python reference validator keep one meaning: strings as they are, true/false, numbers as
  * BigDecimal.toString of their literal (1.5e1 is "15", 1e2 is "1E+2"), NULL for null, objects
- * and arrays. Unlike JSON_VALUE, the document is parsed once for all fields.
+ * and arrays. Unlike JSON_VALUE, the document is parsed once for all fields. The
+ * genai-contract source format (ContractDecoder) reads its texts with the same code.
  *
  * <p>Declared non-deterministic on purpose: the planner then never merges the projection
  * that computes it into the projections that read its elements, which would call it (and
@@ -46,8 +47,15 @@ public class JsonTexts extends ScalarFunction {
       return null;
     }
     Layout layout = LAYOUTS.computeIfAbsent(fields, Layout::new);
-    Map<String, Integer> index = layout.index;
-    String[] texts = new String[layout.size];
+    return texts(doc, layout.index, layout.size);
+  }
+
+  /**
+   * The texts of the fields ``index`` names (name -> position among ``size``), or null when doc
+   * is not a JSON object. Shared with the genai-contract format (ContractDecoder).
+   */
+  static String[] texts(String doc, Map<String, Integer> index, int size) {
+    String[] texts = new String[size];
     // One pass over the tokens, keeping only the wanted top-level values: building the whole
     // tree (readTree) was 11-15% of the analytics job's source thread (bench/flight.py).
     // Nested values are still read to their end (skipChildren), so a document that readTree
