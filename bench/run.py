@@ -1051,6 +1051,7 @@ def targets(results: dict) -> dict:
     r = results.get("ratios", {})
     fresh = results.get("freshness", {}).get("freshness", {})
     mem = results.get("freshness", {}).get("memory", {})
+    lag = results.get("freshness", {}).get("lag", {}).get("slope_s_per_min")
     return {
         "all_analyses_of_flink_json_source": r.get("all_p1", {}).get("of_flink_json_source"),
         "all_analyses_ge_60pct_of_ceiling": _met(
@@ -1060,12 +1061,8 @@ def targets(results: dict) -> dict:
         "checked_table_ge_spark": _met(r.get("flink_table_checked", {}).get("of_spark"), 1.0),
         "freshness_p99_s": fresh.get("p99_s"),
         "freshness_p99_le_15s": None if fresh.get("p99_s") is None else fresh["p99_s"] <= 15.0,
-        "lag_slope_s_per_min": results.get("freshness", {}).get("lag", {}).get("slope_s_per_min"),
-        "lag_slope_le_0_1": _met(
-            -(results.get("freshness", {}).get("lag", {}).get("slope_s_per_min") or 0), -0.1
-        )
-        if results.get("freshness", {}).get("lag", {}).get("slope_s_per_min") is not None
-        else None,
+        "lag_slope_s_per_min": lag,
+        "lag_slope_le_0_1": None if lag is None else lag <= 0.1,
         "memory_slope_mb_per_min": mem.get("slope_mb_per_min_second_half"),
         "memory_peak_mb": mem.get("peak_mb"),
         "memory_peak_le_2gb": None if mem.get("peak_mb") is None else mem["peak_mb"] <= 2048,

@@ -355,3 +355,25 @@ def test_freshness_line_gives_committed_and_written_freshness():
         in line
     )
     assert "what at-least-once delivery shows): p50 6.2 s, p99 15.2 s" in line
+
+
+@pytest.mark.parametrize(
+    ("p99", "slope", "peak", "met"),
+    [(14.9, 0.1, 2048.0, True), (15.1, 0.11, 2049.0, False)],
+)
+def test_targets_check_the_soak_against_the_issue_bounds(p99, slope, peak, met):
+    from bench import run
+
+    soak = {
+        "freshness": {"p99_s": p99},
+        "lag": {"slope_s_per_min": slope},
+        "memory": {"peak_mb": peak, "slope_mb_per_min_second_half": 0.5},
+    }
+    t = run.targets({"freshness": soak})
+    assert (t["freshness_p99_le_15s"], t["lag_slope_le_0_1"], t["memory_peak_le_2gb"]) == (
+        met,
+        met,
+        met,
+    )
+    assert t["all_analyses_ge_60pct_of_ceiling"] is None  # nothing measured is not a miss
+    assert run.targets({})["lag_slope_le_0_1"] is None
