@@ -1130,6 +1130,8 @@ def bench(args: argparse.Namespace) -> dict:
                 print(f"bench: {name}: {e}", file=sys.stderr, flush=True)
                 results[name] = {"error": str(e)}
             timings[name] = round(time.perf_counter() - t, 1)
+            # a bench stopped later (a timeout, ^C) keeps what it measured so far
+            (tmp / "results.partial.json").write_text(json.dumps(results, indent=2) + "\n")
         results["ratios"] = ratios(results)
         results["targets"] = targets(results)
     finally:
