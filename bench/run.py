@@ -587,6 +587,9 @@ class Bench:
             return finish_child(proc, log, label, self.args.run_timeout), monitor
         finally:
             monitor.finish()
+            if proc.poll() is None:  # the bench itself is stopping: take the run with it
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
     def flink_run(self, row: str, label: str, source: str, events: int) -> dict:
         """One bounded Flink run of ``row`` over ``source``: rate from its processing phase."""
@@ -1316,6 +1319,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from genai_apm.errors import GenaiApmError
 
+    # a terminated bench (a timeout) still stops its runs and its stack on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         result = bench(args)
     except (BenchError, GenaiApmError) as e:
