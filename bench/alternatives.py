@@ -5,11 +5,16 @@ Flink's PERCENTILE) with request and error counts.
 - ``polars_microbatch``: kafka-python polls micro-batches, polars decodes them
   (``read_ndjson``) and aggregates each minute once an event-time watermark (the latest
   event time minus ``WATERMARK_DELAY_MS``) has passed its end; the rest is flushed at the end.
-- ``spark_streaming``: Spark Structured Streaming in local mode, Kafka source,
-  ``trigger(availableNow=True)``, complete output mode into ``foreachBatch``.
+- ``spark_streaming``: Spark Structured Streaming in local mode, Kafka source, bounded
+  (``trigger(availableNow=True)``), in two forms: ``spark_complete`` (no watermark, complete
+  output mode, one micro-batch) and ``spark_stream`` (5 s event-time watermark, append output
+  mode, 50k records per micro-batch). Both write JSON rows to a Kafka topic with Spark's Kafka
+  sink, which is at-least-once; the Flink table rows in bench/run.py write the same rows to
+  the same kind of sink with the same guarantee.
 
-Each returns its result rows (minute_ms, model_id, requests, errors, p50, p90, p99) so the two
-can be checked against each other.
+polars returns its result rows (minute_ms, model_id, requests, errors, p50, p90, p99);
+``read_table`` reads the same rows back from an output topic, so every table can be checked
+against polars group by group (``compare``).
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ def polars_microbatch(kafka_settings, topic: str, events: int) -> dict:
             consumer.seek_to_beginning(*tps)
             for tp in tps:
                 consumer.position(tp)  # connect and look the offsets up before the clock runs
-            first = time.perf_counter()
+            first, first_epoch = time.perf_counter(), time.time()
             deadline = time.monotonic() + READ_TIMEOUT_S
             while count < events:
                 if time.monotonic() > deadline:
@@ -114,7 +119,9 @@ def polars_microbatch(kafka_settings, topic: str, events: int) -> dict:
     return {
         "events": count,
         "events_per_s": count / seconds,
-        "seconds": seconds,
+        "processing_s": seconds,
+        "phase_start": first_epoch,
+        "phase_end": first_epoch + seconds,
         "micro_batches": batches,
         "late_rows": late_rows,
         "measured": "first poll (connected, offsets known) to the last minute aggregated",
@@ -123,6 +130,12 @@ def polars_microbatch(kafka_settings, topic: str, events: int) -> dict:
 
 
 # -- Spark -----------------------------------------------------------------------------------
+
+SPARK_FORMS = {
+    # label -> (output mode, watermark, records per micro-batch or None for one batch)
+    "spark_complete": ("complete", False, None),
+    "spark_stream": ("append", True, BATCH_RECORDS),
+}
 
 
 def spark_session(jars: list[Path], tmp: Path):
@@ -144,8 +157,10 @@ def spark_session(jars: list[Path], tmp: Path):
     )
 
 
-def spark_query(spark, bootstrap: str, topic: str, checkpoint: Path) -> tuple[float, list]:
-    """One availableNow query over the whole topic: (wall seconds, final result rows)."""
+def spark_table(spark, bootstrap: str, topic: str, *, watermark: bool, max_offsets: int | None):
+    """The per-minute per-model table over ``topic`` as a streaming DataFrame of JSON values
+    (the same columns as the Flink rows write: window, window_start, window_end, model_id,
+    requests, errors, p50, p90, p99)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
@@ -157,72 +172,198 @@ def spark_query(spark, bootstrap: str, topic: str, checkpoint: Path) -> tuple[fl
             StructField("latency_ms", DoubleType()),
         ]
     )
-    events = (
+    reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap)
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
-        .load()
+    )
+    if max_offsets:
+        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
+    events = (
+        reader.load()
         .select(F.from_json(F.col("value").cast("string"), schema).alias("e"))
         .select("e.*")
-        .withColumn("minute_ms", F.floor(F.col("event_time") / 60_000) * 60_000)
+        .withColumn("event_ts", F.timestamp_millis("event_time"))
     )
+    if watermark:
+        events = events.withWatermark("event_ts", f"{WATERMARK_DELAY_MS // 1000} seconds")
     ok_latency = F.when(F.col("status") == "success", F.col("latency_ms"))
-    table = events.groupBy("minute_ms", "model_id").agg(
-        F.count(F.lit(1)).alias("requests"),
-        F.sum(F.when(F.col("status") == "error", 1).otherwise(0)).alias("errors"),
-        F.percentile(ok_latency, list(QUANTILES)).alias("p"),
+    iso = "yyyy-MM-dd'T'HH:mm:ss'Z'"
+    return (
+        events.groupBy(F.window("event_ts", "1 minute").alias("w"), "model_id")
+        .agg(
+            F.count(F.lit(1)).alias("requests"),
+            F.sum(F.when(F.col("status") == "error", 1).otherwise(0)).alias("errors"),
+            F.percentile(ok_latency, list(QUANTILES)).alias("p"),
+        )
+        .select(
+            F.lit("1m").alias("window"),
+            F.date_format("w.start", iso).alias("window_start"),
+            F.date_format("w.end", iso).alias("window_end"),
+            "model_id",
+            "requests",
+            "errors",
+            *(F.col("p")[i].alias(f"p{round(q * 100)}") for i, q in enumerate(QUANTILES)),
+        )
     )
-    final: list = []
 
-    def keep(batch, _batch_id) -> None:
-        # complete mode: every batch holds the whole table; the last one is the result
-        final[:] = [
-            [r.minute_ms, r.model_id, r.requests, r.errors, *(r.p or [None] * len(QUANTILES))]
-            for r in batch.collect()
-        ]
 
-    started = time.perf_counter()
-    query = (
-        table.writeStream.outputMode("complete")
-        .foreachBatch(keep)
+def spark_query(
+    spark,
+    bootstrap: str,
+    topic: str,
+    out_topic: str,
+    checkpoint: Path,
+    form: str,
+    trigger: dict | None = None,
+):
+    """Start the per-minute table query of ``form`` (SPARK_FORMS) writing JSON rows to
+    ``out_topic`` with Spark's Kafka sink (at-least-once, the only guarantee it has)."""
+    mode, watermark, max_offsets = SPARK_FORMS[form]
+    table = spark_table(spark, bootstrap, topic, watermark=watermark, max_offsets=max_offsets)
+    from pyspark.sql import functions as F
+
+    writer = (
+        table.select(F.to_json(F.struct("*")).alias("value"))
+        .writeStream.outputMode(mode)
+        .format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("topic", out_topic)
         .option("checkpointLocation", str(checkpoint))
-        .trigger(availableNow=True)
-        .start()
+        .trigger(**(trigger or {"availableNow": True}))
     )
-    query.awaitTermination()
-    return time.perf_counter() - started, sorted(final, key=lambda r: (r[0], r[1]))
+    return writer.start()
 
 
-def spark_streaming(
-    bootstrap: str, topics: dict[str, str], events: int, baseline_events: int, tmp: Path
-) -> dict:
-    """Warm-up query on the small topic, then timed queries on the small and the big topic in
-    the same session: the rate is marginal, as the Flink rates are."""
+def query_phases(query) -> dict:
+    """Processing time from the query's own progress reports: the sum of its micro-batches'
+    triggerExecution, and the span from the first batch's start to the last one's end."""
+    batches = [p for p in query.recentProgress if p.get("numInputRows") is not None]
+    if not batches:
+        raise AlternativeError("spark: the query reported no progress")
+    starts = [_iso_epoch(p["timestamp"]) for p in batches]
+    durations = [p["durationMs"].get("triggerExecution", 0) / 1000 for p in batches]
+    return {
+        "processing_s": sum(durations),
+        "phase_start": min(starts),
+        "phase_end": max(s + d for s, d in zip(starts, durations, strict=True)),
+        "micro_batches": len(batches),
+        "input_rows": sum(p["numInputRows"] for p in batches),
+    }
+
+
+def _iso_epoch(text: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def spark_streaming(bootstrap: str, topics: dict[str, str], events: int, tmp: Path) -> dict:
+    """In one session: a warm-up query on the small topic (not measured), then one bounded
+    (availableNow) query per form over the big topic, each to its own output topic. Rates
+    come from the queries' progress reports: processing time, not session or query start."""
+    from genai_apm.home import jars
+
+    spark = spark_session(jars("spark"), tmp)
+    spark.sparkContext.setLogLevel("ERROR")
+    out = {}
+    try:
+        spark_query(
+            spark,
+            bootstrap,
+            topics["small"],
+            topics["warmup_out"],
+            tmp / "ckpt-warmup",
+            "spark_complete",
+        ).awaitTermination()
+        for form in SPARK_FORMS:
+            started = time.perf_counter()
+            query = spark_query(
+                spark, bootstrap, topics["big"], topics[form], tmp / f"ckpt-{form}", form
+            )
+            query.awaitTermination()
+            wall = time.perf_counter() - started
+            phases = query_phases(query)
+            if phases["input_rows"] != events:
+                raise AlternativeError(f"{form}: read {phases['input_rows']} of {events} records")
+            mode, watermark, max_offsets = SPARK_FORMS[form]
+            out[form] = phases | {
+                "events": events,
+                "events_per_s": events / phases["processing_s"],
+                "wall_s": wall,
+                "output_mode": mode,
+                "watermark": f"{WATERMARK_DELAY_MS // 1000} s" if watermark else None,
+                "max_offsets_per_trigger": max_offsets,
+            }
+    finally:
+        spark.stop()
+    return out
+
+
+def spark_paced(bootstrap: str, topic: str, out_topic: str, tmp: Path, stop_file: Path) -> None:
+    """The streaming form on live traffic (default trigger: the next micro-batch as soon as the
+    last ends) until ``stop_file`` exists: its output rows' freshness is measured outside."""
     from genai_apm.home import jars
 
     spark = spark_session(jars("spark"), tmp)
     spark.sparkContext.setLogLevel("ERROR")
     try:
-        spark_query(spark, bootstrap, topics["small"], tmp / "ckpt-warmup")
-        small_s, _ = spark_query(spark, bootstrap, topics["small"], tmp / "ckpt-small")
-        big_s, rows = spark_query(spark, bootstrap, topics["big"], tmp / "ckpt-big")
+        query = spark_query(
+            spark,
+            bootstrap,
+            topic,
+            out_topic,
+            tmp / "ckpt-paced",
+            "spark_stream",
+            trigger={"processingTime": "0 seconds"},
+        )
+        print("submitted spark paced query", flush=True)
+        while not stop_file.exists() and query.isActive:
+            time.sleep(0.5)
+        if query.exception():
+            raise AlternativeError(f"spark paced query: {query.exception()}")
+        query.stop()
     finally:
         spark.stop()
-    delta = big_s - small_s
-    return {
-        "events": events,
-        "events_per_s": (events - baseline_events) / delta if delta > 0 else None,
-        "wall_s": big_s,
-        "baseline_wall_s": small_s,
-        "events_per_s_incl_query_start": events / big_s,
-        "measured": (
-            "marginal, one session: (events - baseline) / (wall(big) - wall(small)) after a "
-            "warm-up query; Structured Streaming, availableNow, complete mode, local[2], "
-            "driver 1g"
-        ),
-        "rows": rows,
-    }
+
+
+def read_table(kafka_settings, topic: str) -> list:
+    """Every row of a per-minute table topic, as [minute_ms, model_id, requests, errors,
+    p50, p90, p99] sorted by minute and model (the form ``compare`` takes)."""
+    import json
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    from genai_apm.kafka_io import client_args, end_offsets, kafka_errors
+
+    ends = end_offsets(kafka_settings, topic)
+    rows = []
+    with kafka_errors(kafka_settings):
+        consumer = KafkaConsumer(**client_args(kafka_settings), enable_auto_commit=False)
+        try:
+            tps = [TopicPartition(topic, p) for p in sorted(ends)]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            deadline = time.monotonic() + 60
+            while any(consumer.position(tp) < ends[tp.partition] for tp in tps):
+                if time.monotonic() > deadline:
+                    raise AlternativeError(f"reading {topic}: not at its end in 60 s")
+                for records in consumer.poll(timeout_ms=500).values():
+                    rows.extend(json.loads(r.value) for r in records)
+        finally:
+            consumer.close()
+    table = [
+        [
+            round(_iso_epoch(r["window_start"]) * 1000),
+            r["model_id"],
+            r["requests"],
+            r["errors"],
+            *(r[f"p{round(q * 100)}"] for q in QUANTILES),
+        ]
+        for r in rows
+    ]
+    return sorted(table, key=lambda r: (r[0], r[1]))
 
 
 def compare(a: list, b: list) -> dict:

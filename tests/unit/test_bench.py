@@ -77,7 +77,7 @@ def test_soak_rate_is_80_percent_of_all_p1_unless_given():
 
     from bench import run
 
-    measured = {"pipeline": {"all_p1": {"events_per_s": 12_500.0}}}
+    measured = {"throughput": {"all_p1": {"events_per_s": 12_500.0}}}
     b = SimpleNamespace(args=SimpleNamespace(fresh_rate=None))
     assert run.soak_rate(b, measured)[0] == 10_000
     assert run.soak_rate(b, {})[0] == 1_000  # nothing measured: the fixed default
@@ -141,12 +141,51 @@ def test_readme_rewrite_replaces_only_between_the_markers(tmp_path):
     assert plain.read_text() == "no markers\n"
 
 
-def test_section_shows_every_measured_row_and_ratio():
+def _runs(rates, cpu=2.0):
+    return [
+        {"events_per_s": r, "cpu_us_per_event": cpu * (i + 1), "other_cores_busy": 0.1 * i}
+        for i, r in enumerate(rates)
+    ]
+
+
+def test_section_shows_every_labelled_row_with_median_spread_cpu_and_ratios():
+    from bench import run
+
+    throughput = {
+        "flink_json_source": {
+            "what": "ceiling: JSON",
+            **run.summarise(_runs([90e3, 100e3, 120e3])),
+        },
+        "all_p1": {"what": "all analyses, p1", **run.summarise(_runs([30e3, 20e3, 40e3]))},
+        "flink_table_checked": {"what": "checked table", **run.summarise(_runs([50e3] * 3))},
+        "spark_complete": {"what": "Spark complete", **run.summarise(_runs([40e3, 45e3, 60e3]))},
+        "spark_stream": {"what": "Spark stream", "error": "boom", "runs": []},
+        "agreement": {
+            "reference": "polars, first run",
+            "flink_table_checked#1": {
+                "groups": 10,
+                "only_in_first": 0,
+                "only_in_second": 0,
+                "count_mismatches": 0,
+                "max_percentile_diff_ms": 0.0,
+                "held_back_last_minute": 0,
+            },
+            "spark_stream#1": {
+                "groups": 8,
+                "only_in_first": 2,
+                "only_in_second": 0,
+                "count_mismatches": 0,
+                "max_percentile_diff_ms": 0.0,
+                "held_back_last_minute": 2,
+            },
+        },
+    }
     result = {
         "date": "2026-11-27T00:00:00Z",
         "command": "make bench",
         "bench_s": 600.0,
         "events": 1000,
+        "repeats": 3,
         "topic": {"mean_value_bytes": 650, "partitions": 2},
         "machine": {
             "cores": 2,
@@ -155,26 +194,141 @@ def test_section_shows_every_measured_row_and_ratio():
             "java": "java 17",
             "apache_flink": "2.2.1",
             "python": "3.11",
+            "load_average_at_start": 1.5,
         },
-        "ceilings": {"flink_json_source_p1": {"events_per_s": 100_000.0}},
-        "pipeline": {"all_p1": {"events_per_s": 30_000.0, "what": "all analyses, p1"}},
-        "alternatives": {"polars": {"events_per_s": 15_000.0}, "spark": {"error": "boom"}},
-        "ratios": {"all_p1": {"of_flink_source": 0.3, "of_polars": 2.0, "of_spark": None}},
-        "targets": {
-            "all_analyses_of_flink_ceiling_ge_60pct": False,
-            "faster_than_polars": True,
-            "faster_than_spark": None,
-            "freshness_p99_le_5s": None,
-            "memory_slope_mb_per_min": None,
-        },
+        "ceilings": {"kafka_python": {"events_per_s": 12_000.0}},
+        "throughput": throughput,
     }
+    result["ratios"] = run.ratios(result)
+    result["targets"] = run.targets(result)
+    # medians: JSON 100k, all 30k, checked 50k, Spark (the faster form) 45k
+    assert result["ratios"]["all_p1"]["of_flink_json_source"] == 0.3
+    assert result["ratios"]["flink_table_checked"]["of_spark"] == round(50 / 45, 3)
+    assert result["targets"]["all_analyses_ge_60pct_of_ceiling"] is False
+    assert result["targets"]["checked_table_ge_spark"] is True
     text = report.section(result)
-    assert "| ceiling: Flink Kafka source, JSON format -> blackhole, p1 | 100,000 |" in text
-    assert "| pipeline: all analyses, p1 | 30,000 |" in text
-    assert "| 30% | 2.00x |  |" in text
-    assert "Spark Structured Streaming, local[2] | failed (see JSON)" in text
-    assert "Flink JSON source: missed; faster than polars: met; faster than Spark: not" in text
+    assert "| all analyses, p1 | 30,000 | 20,000-40,000 (±33%, n=3) | 4.0 | 30% |" in text
+    assert (
+        "| checked table | 50,000 | 50,000-50,000 (±0%, n=3) | 4.0 | 50% | 1.11x | 0.10 |" in text
+    )
+    assert "| Spark stream | failed (see JSON) |" in text
+    assert "flink_table_checked#1: 10 groups, equal" in text
+    assert "spark_stream#1: 8 groups, equal, max percentile difference 0.0 ms, 2 held back" in text
+    assert "3 interleaved runs per row" in text
+    assert "(30%): missed; the checked table >= 1.0x the faster Spark form (1.11x): met" in text
     json.dumps(result)  # the section reads nothing a JSON round trip would lose
+
+
+def test_summarise_gives_median_min_max_of_the_runs_that_succeeded():
+    from bench import run
+
+    runs = _runs([10.0, 40.0, 20.0, 30.0]) + [{"events_per_s": None, "error": "stuck"}]
+    out = run.summarise(runs)
+    assert out["events_per_s"] == np.median([10, 40, 20, 30])
+    assert (out["events_per_s_min"], out["events_per_s_max"]) == (10.0, 40.0)
+    assert out["spread"] == pytest.approx(30 / 25, abs=1e-3)
+    assert out["cpu_us_per_event"] == np.median([2, 4, 6, 8])
+    assert (out["repeats"], out["succeeded"], out["errors"]) == (5, 4, ["stuck"])
+    assert "error" not in out  # some runs measured: the row stands, the failure is listed
+    assert run.summarise([{"events_per_s": None, "error": "x"}])["error"] == "x"
+
+
+FLINK_LOG = """\
+2026-12-02 13:13:23,090 INFO  org.apache.flink.runtime.dispatcher.StandaloneDispatcher [] - \
+Submitting job 'genai-apm bench source' (76ade0dd).
+2026-12-02 13:13:28,199 INFO  o.a.f.r.executiongraph.ExecutionGraph [] - Source (1/1) switched \
+from INITIALIZING to RUNNING.
+2026-12-02 13:13:30,365 INFO  o.a.f.c.b.s.reader.fetcher.SplitFetcher [] - Starting split fetcher 0
+2026-12-02 13:13:32,665 INFO  o.a.f.SourceReaderBase [] - Finished reading split(s) [t-0]
+2026-12-02 13:13:33,705 INFO  o.a.f.SourceReaderBase [] - Finished reading split(s) [t-1]
+  at a stack trace line without a time
+2026-12-02 13:13:33,835 INFO  o.a.f.c.b.s.reader.fetcher.SplitFetcher [] - Starting split fetcher 1
+2026-12-02 13:13:34,391 INFO  o.a.f.r.executiongraph.ExecutionGraph [] - Job genai-apm bench \
+source (76ade0dd) switched from state RUNNING to FINISHED.
+"""
+
+
+def test_flink_phases_run_from_the_first_fetcher_to_the_last_split_read(tmp_path):
+    from bench import run
+
+    log = tmp_path / "flink.log"
+    log.write_text(FLINK_LOG)
+
+    def t(clock: str) -> float:
+        return dt.datetime.strptime(f"2026-12-02 {clock}", "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+    phases = run.flink_phases(log)
+    assert phases["phase_start"] == t("13:13:30,365")  # not the later "fetcher 1"
+    assert phases["phase_end"] == t("13:13:33,705")
+    assert phases["processing_s"] == pytest.approx(33.705 - 30.365)
+    assert phases["startup_s"] == pytest.approx(30.365 - 23.090, abs=0.01)
+    assert phases["drain_s"] == pytest.approx(34.391 - 33.705, abs=0.01)
+    log.write_text(FLINK_LOG.split("Starting split fetcher 0")[0])
+    with pytest.raises(run.BenchError, match="no split fetcher start"):
+        run.flink_phases(log)
+
+
+def test_monitor_gives_cpu_of_the_run_and_of_everyone_else_over_a_span():
+    from bench import run
+
+    monitor = run.RunMonitor(root=1)
+    # (time, run CPU s, bench tree CPU s, machine busy CPU s)
+    monitor.samples = [(100.0, 1.0, 3.0, 10.0), (101.0, 2.0, 4.5, 12.0), (102.0, 3.5, 6.0, 14.0)]
+    monitor.load_end = 2.0
+    out = monitor.between(100.5, 102.0)
+    # run: 1.5 at 100.5 (halfway) -> 3.5; bench: 3.75 -> 6.0; machine: 11 -> 14
+    assert out["cpu_s"] == pytest.approx(2.0)
+    assert out["other_cpu_s"] == pytest.approx((14 - 11) - (6.0 - 3.75))
+    assert out["other_cores_busy"] == pytest.approx(0.75 / 1.5, abs=0.01)
+    assert run.interpolate(monitor.samples, 99.0, 1) == 1.0  # before the first sample
+    assert run.interpolate(monitor.samples, 200.0, 1) == 3.5  # after the last
+    assert monitor.between(102.0, 101.0) == {}
+
+
+def test_tree_cpu_sums_a_process_and_its_descendants_only():
+    from bench import run
+
+    table = {1: (0, 1.0), 10: (1, 2.0), 11: (10, 4.0), 20: (0, 8.0), 21: (20, 16.0)}
+    assert run.tree_cpu_s(table, 10) == 6.0
+    assert run.tree_cpu_s(table, 1) == 7.0
+    assert run.tree_cpu_s(table, 99) == 0.0
+    # this process: its own CPU time is part of its tree's
+    assert run.tree_cpu_s(run.proc_table(), __import__("os").getpid()) > 0
+
+
+def test_agreement_compares_every_table_with_the_first_polars_run():
+    from bench import run
+
+    polars = [[0, "a", 3, 1, 1.0, 2.0, 3.0], [60_000, "a", 2, 0, 1.0, 1.5, 2.0]]
+    tables = {
+        "polars#1": polars,
+        "polars#2": polars,
+        "flink_table#1": polars,
+        "spark_stream#1": polars[:1],  # the last minute held back by the watermark
+        "spark_complete#1": [[0, "a", 3, 2, 1.0, 2.0, 3.0], *polars[1:]],
+    }
+    out = run.agreement(tables, 5)
+    assert "polars#1" not in out and out["polars#2"]["groups"] == 2
+    assert out["flink_table#1"]["count_mismatches"] == 0
+    assert out["spark_stream#1"]["only_in_first"] == 1
+    assert out["spark_stream#1"]["held_back_last_minute"] == 1
+    assert out["spark_complete#1"]["count_mismatches"] == 1
+    failed = run.failures({"throughput": {"agreement": out}})
+    assert failed == ["agreement.spark_complete#1"]
+
+
+def test_rounds_run_each_spark_session_once_and_quick_keeps_every_section():
+    from bench import run
+
+    assert run._units(["flink_table", "spark_complete", "polars", "spark_stream"]) == [
+        "flink_table",
+        "spark",
+        "polars",
+    ]
+    args = run.parse_args(["--quick", "--repeats", "3"])
+    assert args.events == run.QUICK["events"] and args.repeats == 3
+    assert args.only == list(run.SECTIONS) and args.rows == run.DEFAULT_ROWS
+    assert run.parse_args(["--quick", "--events", "30000"]).events == 30_000
 
 
 def test_freshness_line_gives_committed_and_written_freshness():
@@ -201,3 +355,25 @@ def test_freshness_line_gives_committed_and_written_freshness():
         in line
     )
     assert "what at-least-once delivery shows): p50 6.2 s, p99 15.2 s" in line
+
+
+@pytest.mark.parametrize(
+    ("p99", "slope", "peak", "met"),
+    [(14.9, 0.1, 2048.0, True), (15.1, 0.11, 2049.0, False)],
+)
+def test_targets_check_the_soak_against_the_issue_bounds(p99, slope, peak, met):
+    from bench import run
+
+    soak = {
+        "freshness": {"p99_s": p99},
+        "lag": {"slope_s_per_min": slope},
+        "memory": {"peak_mb": peak, "slope_mb_per_min_second_half": 0.5},
+    }
+    t = run.targets({"freshness": soak})
+    assert (t["freshness_p99_le_15s"], t["lag_slope_le_0_1"], t["memory_peak_le_2gb"]) == (
+        met,
+        met,
+        met,
+    )
+    assert t["all_analyses_ge_60pct_of_ceiling"] is None  # nothing measured is not a miss
+    assert run.targets({})["lag_slope_le_0_1"] is None
