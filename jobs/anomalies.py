@@ -41,6 +41,7 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import AnomalySettings, Settings
+from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import entry_points
 from genai_apm.jobs.windows import Window
@@ -819,7 +820,7 @@ def register_views(t_env, settings: Settings, cost_expression: str) -> None:
         ("anomaly_counts", counts_sql("anomaly_state_times", w)),
     )
     for name, sql in views:
-        t_env.execute_sql(f"CREATE TEMPORARY VIEW {name} AS {sql}")
+        create_view(t_env, name, sql)
 
 
 @dataclass(frozen=True)

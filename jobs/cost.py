@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import entry_points
 from genai_apm.jobs.windows import Window, duration_name
@@ -205,7 +206,7 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
     minutes.register(t_env, settings, prices.cost_sql(table))
     window = spend_window(settings)
     view = f"cost_{window.name}"
-    t_env.execute_sql(f"CREATE TEMPORARY VIEW {view} AS {spend_sql(window, table.version)}")
+    create_view(t_env, view, spend_sql(window, table.version))
     if sinks.metrics_topic:
         statements.add_insert_sql(f"INSERT INTO `{sinks.metrics_topic}` SELECT * FROM {view}")
     if sinks.table:
@@ -216,9 +217,7 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
     for period, hopping in budget_windows(settings).items():
         scopes = sorted({b.scope for b in budgets if b.period == period})
         if scopes:
-            t_env.execute_sql(
-                f"CREATE TEMPORARY VIEW cost_budget_{period} AS {budget_spend_sql(hopping, scopes)}"
-            )
+            create_view(t_env, f"cost_budget_{period}", budget_spend_sql(hopping, scopes))
     if sinks.alerts and budgets:
         evaluations = [budget_evaluation(b) for b in budgets]
         statements.add_insert_sql(

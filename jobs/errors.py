@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import entry_points
 from genai_apm.jobs.windows import Window, tumbling_and_sliding
@@ -160,8 +161,8 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None):
     for window in windows(settings):
         minutes.rollup(t_env, settings, window)
         aggregate, view = f"errors_counts_{window.name}", f"errors_metrics_{window.name}"
-        t_env.execute_sql(f"CREATE TEMPORARY VIEW {aggregate} AS {aggregate_sql(window)}")
-        t_env.execute_sql(f"CREATE TEMPORARY VIEW {view} AS {metrics_sql(window, aggregate)}")
+        create_view(t_env, aggregate, aggregate_sql(window))
+        create_view(t_env, view, metrics_sql(window, aggregate))
         columns = ", ".join(f"`{name}`" for name, _ in output_columns())
         if sinks.metrics_topic:
             statements.add_insert_sql(

@@ -11,6 +11,7 @@ format (schemas/flink_format.py): its physical columns are the typed fields, `re
 from __future__ import annotations
 
 from genai_apm.config import PrivacySettings
+from genai_apm.flink_env import create_view
 from genai_apm.jobs.deadletters import deadletter_select
 from genai_apm.privacy import register_pseudonym_function, user_id_sql
 from genai_apm.schemas.contract import Contract
@@ -31,25 +32,27 @@ def register(
         f"{_column_sql(quote_ident(f.name), f.name, privacy)} AS {quote_ident(f.name)}"
         for f in contract.fields
     )
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW invocations_checked AS
+    create_view(
+        t_env,
+        "invocations_checked",
+        f"""
 SELECT
   {cols},
   `event_ts`, `reason`, `raw`, `src_name`, `src_partition`, `src_offset`
-FROM {quote_ident(decoded_source)}""")
-    t_env.execute_sql("""
-CREATE TEMPORARY VIEW invocations AS
-SELECT * FROM invocations_checked WHERE `reason` IS NULL""")
-    t_env.execute_sql(
-        "CREATE TEMPORARY VIEW invocations_rejected AS"
-        + deadletter_select(
+FROM {quote_ident(decoded_source)}""",
+    )
+    create_view(t_env, "invocations", "SELECT * FROM invocations_checked WHERE `reason` IS NULL")
+    create_view(
+        t_env,
+        "invocations_rejected",
+        deadletter_select(
             "invocations_checked",
             reason="`reason`",
             event="CAST(NULL AS STRING)",
             fmt="'native'",
             contract=f"'{contract.name}/v{contract.version}'",
             where="`reason` IS NOT NULL",
-        )
+        ),
     )
 
 

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.minutes import histogram_gamma  # noqa: F401  (rollups, exporter, Athena)
 from genai_apm.jobs.runner import entry_points
@@ -200,7 +201,7 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None):
     for window in windows(settings):
         minutes.rollup(t_env, settings, window)
         view = f"latency_{window.name}"
-        t_env.execute_sql(f"CREATE TEMPORARY VIEW {view} AS {aggregate_sql(settings, window)}")
+        create_view(t_env, view, aggregate_sql(settings, window))
         if sinks.metrics_topic:
             statements.add_insert_sql(f"INSERT INTO `{sinks.metrics_topic}` SELECT * FROM {view}")
         if window.name in sinks.tables:

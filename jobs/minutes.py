@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 from genai_apm.config import Settings
+from genai_apm.flink_env import create_view
 
 UNKNOWN = "unknown"  # the key of calls without that attribute
 KEY = ("model_id", "app_id", "user_id", "feature", "provider", "region")
@@ -116,8 +117,10 @@ def register(t_env, settings: Settings, cost_expression: str | None = None) -> N
     known = ", ".join(f"'{c}'" for c in FAILURES if c != "unclassified")
     keys = ",\n  ".join(f"COALESCE({c}, '{UNKNOWN}') AS {c}" for c in KEY)
     tumble_s = 60
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW minute_calls AS
+    create_view(
+        t_env,
+        "minute_calls",
+        f"""
 SELECT
   event_ts, request_id, session_id,
   {keys},
@@ -153,19 +156,21 @@ FROM (
            ELSE latency_ms / output_tokens END
     END AS tpot_ms
   FROM invocations
-)""")
-    t_env.execute_sql(
-        "CREATE TEMPORARY VIEW minute_events AS SELECT * FROM minute_calls WHERE NOT is_late"
+)""",
     )
+    create_view(t_env, "minute_events", "SELECT * FROM minute_calls WHERE NOT is_late")
     cols = ",\n  ".join(f"{sql} AS {name}" for name, sql in aggregates(settings))
     key = ", ".join(KEY)
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW minute_stats AS
+    create_view(
+        t_env,
+        "minute_stats",
+        f"""
 -- renamed: a window TVF over these rows adds its own window_start, window_end, window_time
 SELECT window_start AS minute_start, window_time AS minute_time, {key},
   {cols}
 FROM TABLE(TUMBLE(TABLE minute_events, DESCRIPTOR(event_ts), INTERVAL '1' MINUTE))
-GROUP BY window_start, window_end, window_time, {key}""")
+GROUP BY window_start, window_end, window_time, {key}""",
+    )
 
 
 def merged(settings: Settings, extra: tuple[str, ...] = ()) -> list[tuple[str, str]]:
@@ -209,8 +214,10 @@ def rollup(t_env, settings: Settings, window) -> str:
     if name in t_env.list_temporary_views():
         return name
     cols = ",\n  ".join(f"{sql} AS {column}" for column, sql in merged(settings))
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW {name} AS
+    create_view(
+        t_env,
+        name,
+        f"""
 SELECT window_start, window_end, window_time,
   CASE WHEN GROUPING(model_id) = 1 THEN '{ALL}' ELSE model_id END AS model_id,
   CASE WHEN GROUPING(app_id) = 1 THEN '{ALL}' ELSE app_id END AS app_id,
@@ -218,5 +225,6 @@ SELECT window_start, window_end, window_time,
   {cols}
 FROM TABLE({window.tvf("minute_stats", "minute_time")})
 GROUP BY window_start, window_end, window_time,
-  GROUPING SETS ((model_id, app_id), (model_id), (app_id), ())""")
+  GROUPING SETS ((model_id, app_id), (model_id), (app_id), ())""",
+    )
     return name
