@@ -91,8 +91,17 @@ $(MANAGED_FLINK_JAR): infra/pom.xml infra/managed-flink/pom.xml $(UDF_SOURCES)
 	@command -v mvn >/dev/null || { echo "error: Maven is required to build the package jar (no mvn on PATH)" >&2; exit 1; }
 	mvn -q -B -f infra/pom.xml -P managed-flink -pl managed-flink package
 
-package: install $(MANAGED_FLINK_JAR) ## dist/genai-apm-managed-flink.zip for Managed Flink (Flink 1.20 connectors; README "Deploying to AWS")
+package: install $(MANAGED_FLINK_JAR) ## dist/genai-apm-managed-flink.zip for Managed Flink FLINK-2_2 (docs/aws.md)
 	$(BIN)/python -m genai_apm.managed_flink
+
+BRIDGE_PACKAGE := .cache/jars/kinesis-bridge-managed-flink/genai-apm-kinesis-bridge.jar
+$(BRIDGE_PACKAGE): infra/pom.xml infra/kinesis-bridge/pom.xml $(BRIDGE_SOURCES)
+	@command -v mvn >/dev/null || { echo "error: Maven is required to build the bridge jar (no mvn on PATH)" >&2; exit 1; }
+	mvn -q -B -f infra/pom.xml -P kinesis-bridge,bridge-managed-flink -pl kinesis-bridge package
+
+package-bridge: $(BRIDGE_PACKAGE) ## dist/genai-apm-kinesis-bridge.jar for Managed Flink FLINK-1_19 (infra/aws/kinesis-bridge.yaml)
+	mkdir -p dist && cp $(BRIDGE_PACKAGE) dist/genai-apm-kinesis-bridge.jar
+	@echo "wrote dist/genai-apm-kinesis-bridge.jar: upload it to the ArtifactBucket of infra/aws/kinesis-bridge.yaml"
 
 test-unit: install browser ## unit tests only (no servers)
 	$(BIN)/pytest -m "not integration" tests
@@ -113,4 +122,4 @@ profile: setup ## where a job's time goes: JFR samples per task thread and hotte
 clean: down ## remove the venv, jar cache and local state
 	rm -rf $(VENV) .cache .state
 
-.PHONY: help install jars bridge setup run up down status lint format browser test test-unit soak fuzz validate-infra package bench profile clean
+.PHONY: help install jars bridge setup run up down status lint format browser test test-unit soak fuzz validate-infra package package-bridge bench profile clean

@@ -14,6 +14,7 @@ variables, a Kafka password only through the settings file, readable by its owne
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -134,7 +135,10 @@ def properties(settings: Settings) -> dict[str, str]:
     }
     if settings.aws.endpoint_url:
         props["aws.endpoint"] = settings.aws.endpoint_url
-    for key, value in client_properties(settings.kafka).items():
+    # the bridge bundles the plain Kafka client (infra/kinesis-bridge/pom.xml), so login
+    # modules keep their own class names and MSK IAM works
+    plain = dataclasses.replace(settings.kafka, shaded_client=False)
+    for key, value in client_properties(plain).items():
         if key != "properties.bootstrap.servers":
             props["kafka." + key] = value
     return props

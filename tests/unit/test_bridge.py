@@ -52,10 +52,18 @@ def test_secrets_stay_off_the_command_line_and_the_file_is_private(base_settings
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
     assert "s3cr3t-aws" not in text  # AWS keys go through the environment
-    # the bridge's Kafka client is the relocated one of flink-sql-connector-kafka
-    assert "org.apache.flink.kafka.shaded.org.apache.kafka" in text
+    # the bridge bundles the plain Kafka client: login modules by their own names
+    assert "org.apache.kafka.common.security.scram.ScramLoginModule" in text
     env = bridge.environment(s)
     assert env["AWS_SECRET_ACCESS_KEY"] == "s3cr3t-aws"
+
+
+def test_msk_iam_is_accepted(base_settings):
+    s = base_settings.replace(
+        kafka={"security_protocol": "SASL_SSL", "sasl_mechanism": "AWS_MSK_IAM"}
+    )
+    props = bridge.properties(s)
+    assert props["kafka.properties.sasl.jaas.config"].startswith("software.amazon.msk.auth.iam.")
 
 
 def test_command_turns_cbor_off_and_runs_the_main_class(base_settings, tmp_path, monkeypatch):
@@ -65,3 +73,26 @@ def test_command_turns_cbor_off_and_runs_the_main_class(base_settings, tmp_path,
     assert "--add-opens=java.base/java.util=ALL-UNNAMED" in cmd
     assert cmd[-3:] == [bridge.MAIN_CLASS, "--config", str(tmp_path / "b.properties")]
     assert not any("s3cr3t" in c for c in cmd)
+
+
+def test_the_managed_flink_template_passes_what_the_jvm_requires():
+    from genai_apm import aws_templates
+    from genai_apm.config import Settings
+
+    template = aws_templates.bridge_template(Settings())
+    app = template["Resources"]["Application"]["Properties"]
+    assert app["RuntimeEnvironment"] == "FLINK-1_19"
+    (group,) = app["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]
+    # BridgeConfig.java reads this group on Managed Flink; these keys are required there
+    assert group["PropertyGroupId"] == "genai_apm.bridge"
+    props = group["PropertyMap"]
+    for key in ("stream", "aws.region", "kafka.bootstrap_servers", "kafka.topic"):
+        assert key in props, key
+    # MSK Serverless: IAM, through the plain client the bridge bundles
+    assert props["kafka.properties.sasl.mechanism"] == "AWS_MSK_IAM"
+    # the service owns checkpoints, restarts and parallelism: no local-mode keys
+    assert "local" not in props and "checkpoint_dir" not in props
+    assert not any(k.startswith("flink.") for k in props)
+    statements = template["Resources"]["BridgeRole"]["Properties"]["Policies"][0]
+    kinesis = [s for s in statements["PolicyDocument"]["Statement"] if s["Sid"] == "ReadStream"]
+    assert "kinesis:SubscribeToShard" not in kinesis[0]["Action"]  # polling only
