@@ -800,6 +800,9 @@ def bridge_properties(settings: Settings) -> dict[str, Any]:
         if key not in {"local", "checkpoint_dir"} and not key.startswith("flink.")
     }
     props |= {
+        # the service checkpoints every minute by default (and may take longer): the
+        # transactions that commit on checkpoints get the broker's maximum, 15 minutes
+        "kafka.properties.transaction.timeout.ms": "900000",
         "stream": ref("StreamName"),
         "start_position": ref("StartPosition"),
         "aws.region": ref("AWS::Region"),
