@@ -96,3 +96,14 @@ def test_the_managed_flink_template_passes_what_the_jvm_requires():
     statements = template["Resources"]["BridgeRole"]["Properties"]["Policies"][0]
     kinesis = [s for s in statements["PolicyDocument"]["Statement"] if s["Sid"] == "ReadStream"]
     assert "kinesis:SubscribeToShard" not in kinesis[0]["Action"]  # polling only
+
+
+def test_missing_credentials_are_one_clear_error(base_settings, monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    s = base_settings.replace(aws={"endpoint_url": "http://127.0.0.1:9"})
+    with pytest.raises(GenaiApmError, match="no AWS credentials"):
+        bridge.check_stream(s)
