@@ -28,9 +28,19 @@ $(JARS): $(POMS) $(UDF_SOURCES)
 	mvn -q -B -f infra/pom.xml package
 	@touch $@
 
+# The Kinesis -> Kafka bridge (Flink 1.19, infra/kinesis-bridge): its own Maven profile, so
+# `make jars` and `make setup` do not download a second Flink; built for its tests and users.
+BRIDGE_JAR := .cache/jars/kinesis-bridge/genai-apm-kinesis-bridge.jar
+BRIDGE_SOURCES := $(shell find infra/kinesis-bridge/src -name '*.java' 2>/dev/null)
+$(BRIDGE_JAR): infra/pom.xml infra/kinesis-bridge/pom.xml $(BRIDGE_SOURCES)
+	@command -v mvn >/dev/null || { echo "error: Maven is required to build the Kinesis bridge (no mvn on PATH)" >&2; exit 1; }
+	rm -rf .cache/jars/kinesis-bridge
+	mvn -q -B -f infra/pom.xml -P kinesis-bridge -pl kinesis-bridge package
+
 install: $(INSTALLED) ## create .venv and install genai-apm with its dev extras
 jars: $(JARS) ## resolve Kafka and Flink connector jars with Maven into .cache/jars
 setup: install jars ## everything `run` and `test` need
+bridge: $(BRIDGE_JAR) ## the Kinesis -> Kafka bridge's jar and classpath (genai-apm bridge kinesis, docs/aws.md)
 
 run: setup ## the embedded default: stack up, traffic, latency job, table, stack down
 	$(BIN)/genai-apm demo
@@ -59,7 +69,7 @@ browser: ## Debian's chromium, for the report's browser test (installed only whe
 	  apt-get install -y -q --no-install-recommends chromium \
 	  || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }; }
 
-test: setup lint validate-infra browser ## unit tests, then integration tests on a real broker and Flink
+test: setup bridge lint validate-infra browser ## unit tests, then integration tests on a real broker and Flink
 	$(BIN)/pytest -m "not integration" tests
 	$(BIN)/pytest -m "integration and not soak" tests
 
@@ -81,8 +91,17 @@ $(MANAGED_FLINK_JAR): infra/pom.xml infra/managed-flink/pom.xml $(UDF_SOURCES)
 	@command -v mvn >/dev/null || { echo "error: Maven is required to build the package jar (no mvn on PATH)" >&2; exit 1; }
 	mvn -q -B -f infra/pom.xml -P managed-flink -pl managed-flink package
 
-package: install $(MANAGED_FLINK_JAR) ## dist/genai-apm-managed-flink.zip for Managed Flink (Flink 1.20 connectors; README "Deploying to AWS")
+package: install $(MANAGED_FLINK_JAR) ## dist/genai-apm-managed-flink.zip for Managed Flink FLINK-2_2 (docs/aws.md)
 	$(BIN)/python -m genai_apm.managed_flink
+
+BRIDGE_PACKAGE := .cache/jars/kinesis-bridge-managed-flink/genai-apm-kinesis-bridge.jar
+$(BRIDGE_PACKAGE): infra/pom.xml infra/kinesis-bridge/pom.xml $(BRIDGE_SOURCES)
+	@command -v mvn >/dev/null || { echo "error: Maven is required to build the bridge jar (no mvn on PATH)" >&2; exit 1; }
+	mvn -q -B -f infra/pom.xml -P kinesis-bridge,bridge-managed-flink -pl kinesis-bridge package
+
+package-bridge: $(BRIDGE_PACKAGE) ## dist/genai-apm-kinesis-bridge.jar for Managed Flink FLINK-1_19 (infra/aws/kinesis-bridge.yaml)
+	mkdir -p dist && cp $(BRIDGE_PACKAGE) dist/genai-apm-kinesis-bridge.jar
+	@echo "wrote dist/genai-apm-kinesis-bridge.jar: upload it to the ArtifactBucket of infra/aws/kinesis-bridge.yaml"
 
 test-unit: install browser ## unit tests only (no servers)
 	$(BIN)/pytest -m "not integration" tests
@@ -103,4 +122,4 @@ profile: setup ## where a job's time goes: JFR samples per task thread and hotte
 clean: down ## remove the venv, jar cache and local state
 	rm -rf $(VENV) .cache .state
 
-.PHONY: help install jars setup run up down status lint format browser test test-unit soak fuzz validate-infra package bench profile clean
+.PHONY: help install jars bridge setup run up down status lint format browser test test-unit soak fuzz validate-infra package package-bridge bench profile clean

@@ -5,6 +5,7 @@
   infra/aws/pipeline.yaml            CloudFormation: S3 bucket, Glue tables, Athena workgroup,
                                      IAM roles and policies, the Managed Flink application
   infra/aws/monitoring.yaml          CloudFormation: alarms and the CloudWatch dashboard
+  infra/aws/kinesis-bridge.yaml      CloudFormation: the Kinesis -> MSK bridge application
   infra/aws/dashboard.json           the dashboard body alone (what monitoring.yaml deploys)
   infra/aws/application_properties.json   the runtime properties pipeline.yaml sets, for a
                                      local try-out (``GENAI_APM_APP_PROPERTIES=...``)
@@ -33,9 +34,10 @@ COMMAND = "python -m genai_apm.aws_templates"
 AWS_DIR = Path("infra/aws")
 K8S_DIR = Path("infra/k8s")
 
-# The newest runtime Managed Service for Apache Flink offers (CreateApplication's
-# RuntimeEnvironment values end at FLINK-1_20); the project itself runs Flink 2.2.
-MANAGED_FLINK_RUNTIME = "FLINK-1_20"
+# Managed Service for Apache Flink's Flink 2.2 runtime (Java 17, Python 3.12): the Flink the
+# project is built and tested on, so the package runs the jobs as they run locally
+# (PERCENTILE needs Flink 2.0+). docs/aws.md says what was and was not verified.
+MANAGED_FLINK_RUNTIME = "FLINK-2_2"
 # `make package` output and the paths inside it (infra/managed-flink)
 PACKAGE_ZIP = "genai-apm-managed-flink.zip"
 PACKAGE_MAIN = "main.py"
@@ -43,11 +45,16 @@ PACKAGE_MAIN = "main.py"
 # jobs' own pipeline.jars names the same file Managed Flink loads
 PACKAGE_JAR = ".cache/jars/flink/genai-apm-managed-flink.jar"
 PACKAGE_PYTHON = "python/"
+# the Kinesis bridge on Managed Flink: a Java application on Flink 1.19, the newest runtime
+# the only served Kinesis connector (flink-connector-kinesis 4.3.0-1.19) runs on
+BRIDGE_RUNTIME = "FLINK-1_19"
+BRIDGE_JAR = "genai-apm-kinesis-bridge.jar"
 # where the Parquet tables go inside the data bucket (output.tables_path)
 TABLES_PREFIX = "tables"
 CHECKPOINTS_PREFIX = "checkpoints"
 ATHENA_RESULTS_PREFIX = "athena-results"
-DEFAULT_JOB = "analytics"
+# the job `make bench` measures: every analysis over one parse of the source
+DEFAULT_JOB = "all"
 
 # Flink Kubernetes Operator: v2_1 is the newest FlinkVersion the operator releases we
 # checked accept (1.13 added it); the image runs the Flink 2.2 the project is built for
@@ -777,6 +784,219 @@ def pipeline_template(settings: Settings, published: Published) -> dict:
 # ---- monitoring.yaml and dashboard.json ------------------------------------------------
 
 
+def bridge_properties(settings: Settings) -> dict[str, Any]:
+    """The bridge's property group on Managed Flink: the keys `genai-apm bridge kinesis`
+    writes (genai_apm.bridge.properties) for MSK IAM, minus what the service owns
+    (checkpoints, parallelism, restarts), with the stack's values."""
+    from genai_apm import bridge
+
+    msk = settings.replace(
+        kafka={"security_protocol": "SASL_SSL", "sasl_mechanism": "AWS_MSK_IAM"},
+        aws={"endpoint_url": ""},
+    )
+    props: dict[str, Any] = {
+        key: value
+        for key, value in bridge.properties(msk).items()
+        if key not in {"local", "checkpoint_dir"} and not key.startswith("flink.")
+    }
+    props |= {
+        # the service checkpoints every minute by default (and may take longer): the
+        # transactions that commit on checkpoints get the broker's maximum, 15 minutes
+        "kafka.properties.transaction.timeout.ms": "900000",
+        "stream": ref("StreamName"),
+        "start_position": ref("StartPosition"),
+        "aws.region": ref("AWS::Region"),
+        "kafka.bootstrap_servers": ref("KafkaBootstrapServers"),
+    }
+    return props
+
+
+def bridge_template(settings: Settings) -> dict:
+    """The Kinesis -> MSK bridge as its own Managed Flink application (a Java jar on
+    FLINK-1_19), reading an existing stream, writing topics.invocations of the MSK cluster
+    stream.yaml creates, exactly once."""
+    topic = settings.topics.invocations
+    prefix = bridge_properties(settings)["kafka.transactional_id_prefix"]
+    stream_arn = sub(
+        "arn:${AWS::Partition}:kinesis:${AWS::Region}:${AWS::AccountId}:stream/${StreamName}"
+    )
+    parameters = {
+        "StreamName": {"Type": "String", "Description": "the existing Kinesis data stream"},
+        "StartPosition": {
+            "Type": "String",
+            "Default": settings.bridge.start_position,
+            "AllowedValues": ["TRIM_HORIZON", "LATEST"],
+            "Description": "where a first start reads every shard (later: the snapshot)",
+        },
+        "KafkaClusterArn": {"Type": "String", "Description": "stream.yaml's ClusterArn"},
+        "KafkaBootstrapServers": {
+            "Type": "String",
+            "Description": "the cluster's IAM bootstrap brokers (port 9098)",
+        },
+        "SubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>"},
+        "SecurityGroupIds": {"Type": "List<AWS::EC2::SecurityGroup::Id>"},
+        "ArtifactBucket": {
+            "Type": "String",
+            "Description": f"an existing bucket holding `make package-bridge`'s {BRIDGE_JAR}",
+        },
+        "ArtifactKey": {"Type": "String", "Default": f"genai-apm/{BRIDGE_JAR}"},
+        "Parallelism": {"Type": "Number", "Default": 1, "MinValue": 1},
+    }
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            _statement(
+                "ReadApplicationCode",
+                ["s3:GetObject", "s3:GetObjectVersion"],
+                sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}/${ArtifactKey}"),
+            ),
+            # the polling consumer's calls (no enhanced fan-out)
+            _statement(
+                "ReadStream",
+                [
+                    "kinesis:DescribeStream",
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:ListShards",
+                    "kinesis:GetShardIterator",
+                    "kinesis:GetRecords",
+                ],
+                stream_arn,
+            ),
+            _statement(
+                "ConnectToCluster",
+                ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"],
+                ref("KafkaClusterArn"),
+            ),
+            _statement(
+                "WriteInvocations",
+                ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
+                _kafka_arn("topic", topic),
+            ),
+            _statement(
+                "ExactlyOnceTransactions",
+                ["kafka-cluster:AlterTransactionalId", "kafka-cluster:DescribeTransactionalId"],
+                _kafka_arn("transactional-id", f"{prefix}*"),
+            ),
+            _statement(
+                "WriteLogs",
+                ["logs:PutLogEvents", "logs:DescribeLogStreams"],
+                sub(
+                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
+                    "log-group:${LogGroup}:*"
+                ),
+            ),
+            _statement(
+                "VpcAccess",
+                [
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                ],
+                "*",
+            ),
+        ],
+    }
+    resources = {
+        "LogGroup": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 30}},
+        "LogStream": {
+            "Type": "AWS::Logs::LogStream",
+            "Properties": {"LogGroupName": ref("LogGroup"), "LogStreamName": "bridge"},
+        },
+        "BridgeRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Description": "genai-apm Kinesis bridge (Managed Flink)",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "kinesisanalytics.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}
+                            },
+                        }
+                    ],
+                },
+                "Policies": [{"PolicyName": "genai-apm-bridge", "PolicyDocument": policy}],
+            },
+        },
+        "Application": {
+            "Type": "AWS::KinesisAnalyticsV2::Application",
+            "Properties": {
+                "ApplicationDescription": "genai-apm Kinesis -> Kafka bridge (exactly once)",
+                "RuntimeEnvironment": BRIDGE_RUNTIME,
+                "ServiceExecutionRole": att("BridgeRole", "Arn"),
+                "ApplicationConfiguration": {
+                    "ApplicationCodeConfiguration": {
+                        "CodeContentType": "ZIPFILE",
+                        "CodeContent": {
+                            "S3ContentLocation": {
+                                "BucketARN": sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}"),
+                                "FileKey": ref("ArtifactKey"),
+                            }
+                        },
+                    },
+                    "EnvironmentProperties": {
+                        "PropertyGroups": [
+                            {
+                                "PropertyGroupId": "genai_apm.bridge",
+                                "PropertyMap": bridge_properties(settings),
+                            }
+                        ]
+                    },
+                    "FlinkApplicationConfiguration": {
+                        # exactly once needs checkpoints: Kafka transactions commit on them
+                        "CheckpointConfiguration": {"ConfigurationType": "DEFAULT"},
+                        "MonitoringConfiguration": {
+                            "ConfigurationType": "CUSTOM",
+                            "LogLevel": "INFO",
+                            "MetricsLevel": "APPLICATION",
+                        },
+                        "ParallelismConfiguration": {
+                            "ConfigurationType": "CUSTOM",
+                            "Parallelism": ref("Parallelism"),
+                            "ParallelismPerKPU": 1,
+                            "AutoScalingEnabled": False,
+                        },
+                    },
+                    "ApplicationSnapshotConfiguration": {"SnapshotsEnabled": True},
+                    "VpcConfigurations": [
+                        {"SubnetIds": ref("SubnetIds"), "SecurityGroupIds": ref("SecurityGroupIds")}
+                    ],
+                },
+            },
+        },
+        "ApplicationLogging": {
+            "Type": "AWS::KinesisAnalyticsV2::ApplicationCloudWatchLoggingOption",
+            "Properties": {
+                "ApplicationName": ref("Application"),
+                "CloudWatchLoggingOption": {
+                    "LogStreamARN": sub(
+                        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
+                        "log-group:${LogGroup}:log-stream:${LogStream}"
+                    )
+                },
+            },
+        },
+    }
+    outputs = {
+        "Application": _output(ref("Application"), "the bridge application: start it"),
+    }
+    return _template(
+        "genai-apm: Kinesis data stream -> MSK topic, exactly once (Managed Flink, Flink 1.19)",
+        parameters,
+        resources,
+        outputs,
+    )
+
+
 def _alarm(description: str, comparison: str, threshold: Any, **metric: Any) -> dict:
     props = {
         "AlarmDescription": description,
@@ -1232,6 +1452,10 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
             monitoring, _header("the CloudWatch exporter's metric names (genai_apm/cloudwatch.py)")
         ),
         AWS_DIR / "dashboard.json": json.dumps(body, indent=2) + "\n",
+        AWS_DIR / "kinesis-bridge.yaml": _yaml(
+            bridge_template(settings),
+            _header("the bridge's settings (genai_apm/aws_templates.py, genai_apm/bridge.py)"),
+        ),
         AWS_DIR / "application_properties.json": json.dumps(
             [
                 {

@@ -101,9 +101,8 @@ def _output(args, settings):
             raise GenaiApmError("--to file needs --out DIR")
         return publish.FileOutput(args.out)
     if args.to == "kinesis":
-        if not args.stream:
-            raise GenaiApmError("--to kinesis needs --stream NAME")
-        return publish.KinesisOutput(settings, args.stream)
+        # default: the stream the Kinesis bridge reads
+        return publish.KinesisOutput(settings, args.stream or settings.bridge.stream)
     return publish.KafkaOutput(settings, args.topic)
 
 
@@ -338,6 +337,19 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_bridge(args) -> int:
+    from genai_apm import bridge
+
+    settings = _settings(args)
+    if args.stream:
+        settings = settings.replace(bridge={"stream": args.stream})
+    if args.check:
+        shards = bridge.check_stream(settings)
+        print(f"Kinesis stream {settings.bridge.stream}: ACTIVE, {shards} open shards")
+        return 0
+    return bridge.run(settings)
+
+
 def cmd_config(args) -> int:
     for section, values in _settings(args).redacted().items():
         print(f"[{section}]")
@@ -430,8 +442,16 @@ def parser() -> argparse.ArgumentParser:
         "--to", choices=["kafka", "kinesis", "file"], default="kafka", help="where (default kafka)"
     )
     s.add_argument("--topic", help="Kafka topic (default: by format, from settings)")
-    s.add_argument("--stream", help="Kinesis stream name (with --to kinesis)")
+    s.add_argument("--stream", help="Kinesis stream (with --to kinesis; default bridge.stream)")
     s.add_argument("--out", metavar="DIR", help="directory for --to file")
+    s = add(
+        "bridge",
+        cmd_bridge,
+        "copy a Kinesis stream into the invocations topic, exactly once (docs/aws.md)",
+    )
+    s.add_argument("source", choices=["kinesis"], help="where records come from")
+    s.add_argument("--stream", help="Kinesis stream (default: bridge.stream)")
+    s.add_argument("--check", action="store_true", help="only check the stream and credentials")
     s = add("replay", cmd_replay, "publish a file, directory or s3:// prefix to Kafka")
     s.add_argument("path", help="file, directory or s3:// prefix; .gz files are decompressed")
     s.add_argument(

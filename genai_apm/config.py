@@ -332,6 +332,30 @@ class AwsSettings:
 
 
 @dataclass(frozen=True)
+class BridgeSettings:
+    """`genai-apm bridge kinesis`: a Kinesis stream -> topics.invocations (docs/aws.md)."""
+
+    stream: str = "genai-invocations"
+    # where a first start reads every shard: TRIM_HORIZON (all retained) or LATEST; later
+    # starts resume from the checkpoint
+    start_position: str = "TRIM_HORIZON"
+    # Kafka transactions commit on checkpoints: this is also the delay read_committed sees
+    checkpoint_interval_s: int = 10
+    # empty: <stack.state_dir>/kinesis-bridge/checkpoints
+    checkpoint_dir: str = ""
+    parallelism: int = 1
+    # the Kinesis connector's polling: GetRecords pace per shard (5 calls/s/shard allowed),
+    # new-shard discovery (splits, merges), retries with exponential backoff
+    getrecords_interval_ms: int = 200
+    shard_discovery_interval_ms: int = 10000
+    max_retries: int = 10
+    backoff_base_ms: int = 300
+    backoff_max_ms: int = 10000
+    restart_attempts: int = 5
+    heap: str = "512m"
+
+
+@dataclass(frozen=True)
 class CloudWatchSettings:
     """`genai-apm export cloudwatch`: derived metric topics -> PutMetricData (docs/sinks.md)."""
 
@@ -367,6 +391,7 @@ class Settings:
     stack: StackSettings = field(default_factory=StackSettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
     cloudwatch: CloudWatchSettings = field(default_factory=CloudWatchSettings)
+    bridge: BridgeSettings = field(default_factory=BridgeSettings)
 
     def __post_init__(self) -> None:
         # alert and budget rules are strings here (one env var can carry them); their syntax

@@ -3,8 +3,12 @@
 Layout (the run options in infra/aws/pipeline.yaml point at these paths):
   main.py                                   infra/managed-flink/main.py: runs the named job
   python/genai_apm/...                      the package, laid out as pip installs it
-  .cache/jars/flink/genai-apm-managed-flink.jar   connectors for Flink 1.20 (infra/managed-flink)
+  .cache/jars/flink/genai-apm-managed-flink.jar   connectors for Flink 2.2 (infra/managed-flink)
   application_properties.json               example runtime properties, for a local try-out
+
+The runtime is FLINK-2_2 (Java 17, Python 3.12, PyFlink and its dependencies preinstalled;
+no pip at deploy time). genai_apm's job code needs nothing beyond PyFlink and the standard
+library; tests/integration/test_managed_flink_package.py runs the zip as the service does.
 
 The jar must be built first (``make package`` runs Maven with the managed-flink profile).
 Entries are sorted and dated 1980-01-01, so the same sources give the same zip, byte for byte.
@@ -26,6 +30,23 @@ JAR = Path(".cache/jars/managed-flink/genai-apm-managed-flink.jar")
 MAIN = Path("infra/managed-flink/main.py")
 PROPERTIES = aws_templates.AWS_DIR / "application_properties.json"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def build_jar(root: Path = ROOT) -> Path:
+    """Maven's managed-flink profile: the shaded connector jar (what `make package` runs)."""
+    import shutil
+    import subprocess
+
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise GenaiApmError("Maven (mvn) is not on PATH; it builds the package's connector jar")
+    pom = root / "infra" / "pom.xml"
+    command = [mvn, "-q", "-B", "-f", str(pom), "-P", "managed-flink", "-pl", "managed-flink"]
+    result = subprocess.run([*command, "package"], capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["(no output)"]
+        raise GenaiApmError(f"Maven could not build {JAR}: {last[0]}")
+    return root / JAR
 
 
 def python_files(root: Path = ROOT) -> dict[str, Path]:

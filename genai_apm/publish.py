@@ -135,12 +135,10 @@ class KinesisOutput:
     """PutRecords in batches of 500 (the API's limit); failed entries are retried."""
 
     def __init__(self, settings: Settings, stream_name: str):
-        import boto3
+        from genai_apm.aws import client
 
-        kw = {"region_name": settings.aws.region}
-        if settings.aws.endpoint_url:
-            kw["endpoint_url"] = settings.aws.endpoint_url
-        self.client = boto3.client("kinesis", **kw)
+        # endpoint, region and credentials from [aws], as every other AWS call
+        self.client = client(settings.aws, "kinesis")
         self.stream_name, self.pending, self.sent = stream_name, [], 0
 
     def send(self, stream: str, payload: bytes) -> None:

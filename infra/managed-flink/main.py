@@ -3,7 +3,8 @@
 `make package` puts this beside python/ (the genai_apm package, also the run option
 `pyFiles`) and .cache/jars/flink/ (the connector jar, run option `jarfile`). It runs the job
 the property group `genai_apm` names (key `job`), with settings from the `genai_apm.<section>`
-groups (genai_apm.app_properties).
+groups (genai_apm.app_properties). The service passes no arguments; any given go to the job
+(the package test adds `--bounded`, so a local run ends).
 """
 
 import importlib
@@ -29,7 +30,7 @@ def main() -> int:
                 f"no {app_properties.MANAGED_FLINK_PATH} and no ${app_properties.ENV_VAR}: "
                 "this runs on Managed Flink, or locally with the variable set"
             )
-        return importlib.import_module(JOBS[app_properties.job(path)]).main([])
+        return importlib.import_module(JOBS[app_properties.job(path)]).main(sys.argv[1:])
     except GenaiApmError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -256,11 +256,12 @@ def test_cfn_lint_accepts_every_template_and_catches_a_broken_one():
 
     texts = {p: t for p, t in aws_templates.artifacts().items() if p.suffix == ".yaml"}
     texts = {p: t for p, t in texts.items() if p.parent == aws_templates.AWS_DIR}
-    assert len(texts) == 3
+    assert len(texts) == 4
     for path, text in texts.items():
         assert [str(m) for m in lint(text)] == [], path
     # the validator really checks: a misspelt property in the pipeline is an error
     broken = texts[aws_templates.AWS_DIR / "pipeline.yaml"].replace(
-        "RuntimeEnvironment: FLINK-1_20", "RuntimeEnviroment: FLINK-1_20"
+        f"RuntimeEnvironment: {aws_templates.MANAGED_FLINK_RUNTIME}",
+        f"RuntimeEnviroment: {aws_templates.MANAGED_FLINK_RUNTIME}",
     )
     assert any("RuntimeEnviroment" in str(m) for m in lint(broken))
