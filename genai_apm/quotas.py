@@ -49,7 +49,8 @@ class QuotaTable:
 
     def quota_for(self, provider: str, model_id: str, region: str) -> Quota | None:
         for q in self.quotas:
-            if q.provider == provider and q.model_id == model_id and q.region in (region, ANY_REGION):
+            same_model = (q.provider, q.model_id) == (provider, model_id)
+            if same_model and q.region in (region, ANY_REGION):
                 return q
         return None
 
