@@ -113,6 +113,10 @@ class Evaluation:
     alarm_sql: str | None = None
     # STRING SQL appended to the message: the context of the value (burn per window, top app)
     detail_sql: str | None = None
+    # STRING SQL naming the rule per row, when one evaluation serves several rules (SLOs): a
+    # filter per rule would copy the relation's whole plan once per rule
+    rule_sql: str | None = None
+    scope_sql: str | None = None
 
     def select(self) -> str:
         observed = f"CAST({self.observed_sql} AS DOUBLE)"
@@ -126,8 +130,8 @@ SELECT `rule`, `kind`, `metric`, `scope`, `key`, `state`, `observed`, `op`, `thr
   `window`, window_start, window_end, window_time, {message} AS message
 FROM (
 SELECT
-  {sql_string(self.rule)} AS `rule`, {sql_string(self.kind)} AS `kind`,
-  {sql_string(self.metric)} AS `metric`, {sql_string(self.scope)} AS `scope`,
+  {self.rule_sql or sql_string(self.rule)} AS `rule`, {sql_string(self.kind)} AS `kind`,
+  {sql_string(self.metric)} AS `metric`, {self.scope_sql or sql_string(self.scope)} AS `scope`,
   CAST({self.key_sql} AS STRING) AS `key`,
   CASE WHEN COALESCE({alarm}, FALSE) THEN {sql_string(ALARM)} ELSE {sql_string(OK)} END
     AS `state`,

@@ -20,7 +20,7 @@ SLOs (``slo.objectives``, genai_apm/objectives.py)
 
 Quota (``quota``, genai_apm/quotas.py)
   Per provider, model, region and minute with calls, where the quota table has a row: quota
-  tokens (input - cache read + output x burndown), requests that were not throttled, use of
+  tokens (input - cache read + output x burndown), requests (throttled ones too), use of
   the tokens and requests per minute (%; the larger is `use_pct`), headroom, the app that used
   most (a second cascaded TUMBLE: the maximum of zero-padded "tokens|app" strings, no join),
   and a forecast: a least-squares line through the use of the last ``trend_minutes`` minutes
@@ -81,7 +81,9 @@ QUOTA_COLUMNS = (
     ("model_id", "STRING"),
     ("region", "STRING"),
     ("quota_tokens", "DOUBLE"),  # input - cache read + output x burndown
-    ("requests", "BIGINT"),  # not throttled
+    # all calls, throttled ones too: demand, so use stays over 100% while the provider throttles
+    # (throttled calls report no tokens)
+    ("requests", "BIGINT"),
     ("throttles", "BIGINT"),
     ("tpm_limit", "DOUBLE"),
     ("rpm_limit", "DOUBLE"),  # NULL: not limited by requests
@@ -262,35 +264,47 @@ FROM slo_period""")
 
 
 def burn_evaluations(settings: Settings, relation: str = "slo_rows") -> list:
-    """One alerts.Evaluation per SLO and burn alert: ALARM while both windows burn faster."""
+    """One alerts.Evaluation per burn alert, over every SLO's rows (rule slo-<name>-<alert>):
+    ALARM while both windows burn faster than the alert's rate."""
     from genai_apm.jobs.alerts import Evaluation, number_text
 
+    found = objectives(settings.slo)
+    if not found:
+        return []
+    describe = (
+        "CASE slo "
+        + " ".join(
+            f"WHEN {_literal(o.name)} THEN {_literal(f'{o.objective * 100:g}% over {o.period}')}"
+            for o in found
+        )
+        + " END"
+    )
     out = []
-    for o in objectives(settings.slo):
-        for a in burn_alerts(settings.slo):
-            long, short = burn_column(a.long), burn_column(a.short)
-            detail = (
-                f"CONCAT('slo {o.name} ({o.objective * 100:g}% over {o.period}): burn {a.long} ', "
-                f"{number_text(long)}, ', {a.short} ', {number_text(short)}, "
-                f"', budget remaining ', {number_text('budget_remaining_pct')}, '%')"
+    for a in burn_alerts(settings.slo):
+        long, short = burn_column(a.long), burn_column(a.short)
+        detail = (
+            f"CONCAT('slo ', slo, ' (', {describe}, '): burn {a.long} ', {number_text(long)}, "
+            f"', {a.short} ', {number_text(short)}, ', budget remaining ', "
+            f"{number_text('budget_remaining_pct')}, '%')"
+        )
+        out.append(
+            Evaluation(
+                rule=f"slo-*-{a.name}",
+                kind="slo",
+                metric="burn_rate",
+                scope="slo",
+                op=">",
+                threshold=a.burn,
+                window=f"{a.long}&{a.short}",
+                relation=relation,
+                key_sql="`key`",
+                # both exceed the rate exactly when the smaller one does
+                observed_sql=f"LEAST({long}, {short})",
+                detail_sql=detail,
+                rule_sql=f"CONCAT('slo-', slo, '-{a.name}')",
+                scope_sql="`scope`",
             )
-            out.append(
-                Evaluation(
-                    rule=f"slo-{o.name}-{a.name}",
-                    kind="slo",
-                    metric="burn_rate",
-                    scope=o.scope,
-                    op=">",
-                    threshold=a.burn,
-                    window=f"{a.long}&{a.short}",
-                    relation=relation,
-                    key_sql="`key`",
-                    # both exceed the rate exactly when the smaller one does
-                    observed_sql=f"LEAST({long}, {short})",
-                    where=f"slo = {_literal(o.name)}",
-                    detail_sql=detail,
-                )
-            )
+        )
     return out
 
 
@@ -313,7 +327,7 @@ CREATE TEMPORARY VIEW quota_app_minutes AS
 SELECT window_start, window_end, window_time, provider, model_id, region, app_id,
   CAST(COALESCE(SUM(input_tokens_sum), 0) - COALESCE(SUM(cache_read_tokens_sum), 0) AS DOUBLE)
     + CAST(COALESCE(SUM(output_tokens_sum), 0) AS DOUBLE) * {burndown} AS quota_tokens,
-  CAST(SUM(requests - throttles) AS BIGINT) AS requests,
+  CAST(SUM(requests) AS BIGINT) AS requests,
   CAST(SUM(throttles) AS BIGINT) AS throttles
 FROM TABLE(TUMBLE(TABLE {INPUT_VIEW}, DESCRIPTOR(minute_time), INTERVAL '1' MINUTE))
 WHERE {tpm} IS NOT NULL
