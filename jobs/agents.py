@@ -315,7 +315,7 @@ SELECT
   window_time
 FROM TABLE(SESSION(TABLE linked_spans PARTITION BY conversation_id,
   DESCRIPTOR(event_ts), {gap}))
-GROUP BY window_start, window_end, conversation_id"""
+GROUP BY window_start, window_end, window_time, conversation_id"""
 
 
 def stats_sql(settings: Settings, dimension: str, operation: str, key: str) -> str:
@@ -468,7 +468,7 @@ FROM (
     -- the session that holds the ALARM's call: later sessions of a key whose trailing
     -- count is still at or over N raised no ALARM of their own
     COUNT(*) FILTER (WHERE repeats = {n}) AS alarms
-  FROM TABLE(SESSION(TABLE {counts} PARTITION BY {key_list}, DESCRIPTOR(event_ts),
+  FROM TABLE(SESSION(TABLE {counts} PARTITION BY ({key_list}), DESCRIPTOR(event_ts),
     INTERVAL '{gap}' MINUTE))
   GROUP BY window_start, window_end, {key_list}
 )
