@@ -36,6 +36,7 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.flink_env import create_view
 from genai_apm.jobs.runner import entry_points
 from genai_apm.objectives import BURN_WINDOWS, MEASURES, Objective, burn_alerts, objectives
 
@@ -138,11 +139,10 @@ def _key_sql(scope: str) -> str:
     }[scope]
 
 
-# what the SLO and quota rollups read of minute_stats; window_start and window_end are left
-# out and window_time renamed, so the cascaded TUMBLE's own window columns are not ambiguous
+# what the SLO and quota rollups read of minute_stats (minute_time is its rowtime)
 INPUT_VIEW = "slo_minute_input"
 INPUT_COLUMNS = (
-    "window_time AS minute_time",
+    "minute_time",
     "model_id",
     "app_id",
     "provider",
@@ -162,9 +162,7 @@ def register_input(t_env, settings: Settings) -> str:
     minutes.register(t_env, settings)
     if INPUT_VIEW not in t_env.list_temporary_views():
         columns = [*INPUT_COLUMNS, *(name for name, _ in minute_aggregates(settings))]
-        t_env.execute_sql(
-            f"CREATE TEMPORARY VIEW {INPUT_VIEW} AS SELECT {', '.join(columns)} FROM minute_stats"
-        )
+        create_view(t_env, INPUT_VIEW, f"SELECT {', '.join(columns)} FROM minute_stats")
     return INPUT_VIEW
 
 
@@ -207,18 +205,21 @@ def register_slo_views(t_env, settings: Settings) -> str | None:
     if not found:
         return None
     union = "\nUNION ALL".join(slo_minutes_sql(o) for o in found)
-    t_env.execute_sql(f"CREATE TEMPORARY VIEW slo_minutes AS {union}")
+    create_view(t_env, "slo_minutes", union)
     previous = "slo_minutes"
     # burn windows, shortest first: each view adds its window's sums to the previous one's
     for name, minutes in BURN_WINDOWS.items():
         view = f"slo_over_{name}"
-        t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW {view} AS
+        create_view(
+            t_env,
+            view,
+            f"""
 SELECT *,
   SUM(events) OVER w AS events_{name},
   SUM(events - good_events) OVER w AS bad_{name}
 FROM {previous}
-WINDOW w AS {_over(minutes, "slo, `key`")}""")
+WINDOW w AS {_over(minutes, "slo, `key`")}""",
+        )
         previous = view
     # the compliance period: its range is a literal, so one view per distinct period
     periods = sorted({o.period_minutes for o in found})
@@ -232,7 +233,7 @@ WHERE period_minutes = {p}
 WINDOW w AS {_over(p, "slo, `key`")}"""
         for p in periods
     ]
-    t_env.execute_sql("CREATE TEMPORARY VIEW slo_period AS" + "\nUNION ALL".join(selects))
+    create_view(t_env, "slo_period", "\nUNION ALL".join(selects))
     burns = ",\n  ".join(
         f"CAST(bad_{w} AS DOUBLE) / NULLIF(events_{w}, 0) / (1 - objective) AS {burn_column(w)}"
         for w in BURN_WINDOWS
@@ -245,8 +246,10 @@ WINDOW w AS {_over(p, "slo, `key`")}"""
         "100.0 * CAST(period_events - period_good_events AS DOUBLE)"
         " / NULLIF((1 - objective) * period_events, 0)"
     )
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW slo_rows AS
+    create_view(
+        t_env,
+        "slo_rows",
+        f"""
 SELECT
   CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
   CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
@@ -259,7 +262,8 @@ SELECT
   100.0 - {consumed} AS budget_remaining_pct,
   {burns},
   window_time
-FROM slo_period""")
+FROM slo_period""",
+    )
     return "slo_rows"
 
 
@@ -322,8 +326,10 @@ def register_quota_views(t_env, settings: Settings, table=None) -> str | None:
     tpm = quotas.limit_sql(table, "tpm")
     rpm = quotas.limit_sql(table, "rpm")
     burndown = quotas.limit_sql(table, "output_burndown")
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW quota_app_minutes AS
+    create_view(
+        t_env,
+        "quota_app_minutes",
+        f"""
 SELECT window_start, window_end, window_time, provider, model_id, region, app_id,
   CAST(COALESCE(SUM(input_tokens_sum), 0) - COALESCE(SUM(cache_read_tokens_sum), 0) AS DOUBLE)
     + CAST(COALESCE(SUM(output_tokens_sum), 0) AS DOUBLE) * {burndown} AS quota_tokens,
@@ -331,14 +337,20 @@ SELECT window_start, window_end, window_time, provider, model_id, region, app_id
   CAST(SUM(throttles) AS BIGINT) AS throttles
 FROM TABLE(TUMBLE(TABLE {INPUT_VIEW}, DESCRIPTOR(minute_time), INTERVAL '1' MINUTE))
 WHERE {tpm} IS NOT NULL
-GROUP BY window_start, window_end, window_time, provider, model_id, region, app_id""")
-    t_env.execute_sql("""
-CREATE TEMPORARY VIEW quota_minutes_in AS
+GROUP BY window_start, window_end, window_time, provider, model_id, region, app_id""",
+    )
+    create_view(
+        t_env,
+        "quota_minutes_in",
+        """
 SELECT window_time AS minute_time, provider, model_id, region, app_id, quota_tokens, requests,
   throttles
-FROM quota_app_minutes""")
-    t_env.execute_sql("""
-CREATE TEMPORARY VIEW quota_minutes AS
+FROM quota_app_minutes""",
+    )
+    create_view(
+        t_env,
+        "quota_minutes",
+        """
 SELECT window_start, window_end, window_time, provider, model_id, region,
   SUM(quota_tokens) AS quota_tokens,
   CAST(SUM(requests) AS BIGINT) AS requests,
@@ -346,12 +358,15 @@ SELECT window_start, window_end, window_time, provider, model_id, region,
   -- the app with the most quota tokens (ties: the greater app id), without a join
   MAX(CONCAT(LPAD(CAST(CAST(quota_tokens AS BIGINT) AS STRING), 15, '0'), app_id)) AS top
 FROM TABLE(TUMBLE(TABLE quota_minutes_in, DESCRIPTOR(minute_time), INTERVAL '1' MINUTE))
-GROUP BY window_start, window_end, window_time, provider, model_id, region""")
+GROUP BY window_start, window_end, window_time, provider, model_id, region""",
+    )
     q = settings.quota
     epoch = f"TO_TIMESTAMP_LTZ({TREND_EPOCH_MS}, 3)"
     x = f"CAST(TIMESTAMPDIFF(MINUTE, {epoch}, window_time) AS DOUBLE)"
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW quota_use AS
+    create_view(
+        t_env,
+        "quota_use",
+        f"""
 SELECT *,
   CASE WHEN rpm_use_pct IS NULL OR tpm_use_pct >= rpm_use_pct THEN tpm_use_pct
     ELSE rpm_use_pct END AS use_pct
@@ -361,17 +376,23 @@ FROM (
     100.0 * requests / rpm_limit AS rpm_use_pct,
     {x} AS x
   FROM (SELECT *, {tpm} AS tpm_limit, {rpm} AS rpm_limit FROM quota_minutes)
-)""")
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW quota_trend AS
+)""",
+    )
+    create_view(
+        t_env,
+        "quota_trend",
+        f"""
 SELECT *,
   COUNT(*) OVER w AS n, SUM(x) OVER w AS sx, SUM(use_pct) OVER w AS sy,
   SUM(x * use_pct) OVER w AS sxy, SUM(x * x) OVER w AS sxx
 FROM quota_use
-WINDOW w AS {_over(q.trend_minutes, "provider, model_id, region")}""")
+WINDOW w AS {_over(q.trend_minutes, "provider, model_id, region")}""",
+    )
     slope = "(n * sxy - sx * sy) / NULLIF(n * sxx - sx * sx, 0)"
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW quota_rows AS
+    create_view(
+        t_env,
+        "quota_rows",
+        f"""
 SELECT
   CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
   CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
@@ -390,7 +411,8 @@ SELECT
 FROM (
   SELECT *, CASE WHEN n >= {int(q.min_trend_points)} THEN {slope} END AS trend
   FROM quota_trend
-)""")
+)""",
+    )
     return "quota_rows"
 
 
