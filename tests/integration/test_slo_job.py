@@ -75,7 +75,8 @@ def _json_lines(folder: Path) -> list[dict]:
 
 
 def _parquet(folder: Path) -> list[dict]:
-    files = [p for p in folder.rglob("part-*") if not p.name.startswith(".")]
+    # committed files: part-* or, once compacted, compacted-part-* (not .in-progress, _SUCCESS)
+    files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))]
     return [r for p in files for r in pq.read_table(p).to_pylist()]
 
 
