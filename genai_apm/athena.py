@@ -90,6 +90,15 @@ def _anomalies(s: Settings) -> list[Table]:
     ]
 
 
+def _slo(s: Settings) -> list[Table]:
+    from genai_apm.jobs import slo
+
+    return [
+        Table("slo_1m", slo.SLO_COLUMNS, "per SLO, key and minute: SLI, error budget, burn rates"),
+        Table("quota_1m", slo.QUOTA_COLUMNS, "per provider, model, region and minute: quota use"),
+    ]
+
+
 # One entry per job writing Parquet tables: a new job's tables are one line here.
 DERIVED: tuple[Callable[[Settings], list[Table]], ...] = (
     _latency,
@@ -97,6 +106,7 @@ DERIVED: tuple[Callable[[Settings], list[Table]], ...] = (
     _cost,
     _agents,
     _anomalies,
+    _slo,
 )
 
 
@@ -283,6 +293,37 @@ WHERE dt >= CAST(current_date - INTERVAL '1' DAY AS varchar)
   AND event_time >= current_timestamp - INTERVAL '24' HOUR
 GROUP BY 1, 2
 ORDER BY hour_start DESC, late_events DESC;""",
+        ),
+        "slo_budget_now.sql": _query(
+            """
+Every SLO's latest row per key of the last day: error budget left over its compliance period
+and the burn rates (1 spends the budget exactly over the period; the page alerts use 14.4 over
+1h and 5m, 6 over 6h and 30m).""",
+            """
+SELECT slo, "key", window_end, objective_pct, "period", period_sli_pct,
+  budget_remaining_pct, burn_rate_5m, burn_rate_1h, burn_rate_6h, burn_rate_3d
+FROM (
+  SELECT *, row_number() OVER (PARTITION BY slo, "key" ORDER BY window_end DESC) AS latest
+  FROM slo_1m
+  WHERE dt >= CAST(current_date - INTERVAL '1' DAY AS varchar)
+)
+WHERE latest = 1
+ORDER BY budget_remaining_pct;""",
+        ),
+        "quota_peaks_7d.sql": _query(
+            """
+Peak quota use per provider, model and region and day over the last 7 days, with the minutes
+at or over 80% and the app that used most at the peak (quota_1m, genai_apm/data/quotas.toml).""",
+            """
+SELECT provider, model_id, region, dt,
+  MAX(use_pct) AS peak_use_pct,
+  COUNT_IF(use_pct >= 80) AS minutes_over_80_pct,
+  MAX_BY(top_app, use_pct) AS top_app_at_peak,
+  SUM(throttles) AS throttles
+FROM quota_1m
+WHERE dt >= CAST(current_date - INTERVAL '7' DAY AS varchar)
+GROUP BY 1, 2, 3, 4
+ORDER BY peak_use_pct DESC;""",
         ),
         "root_anomalies_7d.sql": _query(
             """

@@ -1118,6 +1118,61 @@ def alarms(published: Published) -> dict[str, dict]:
             ref("BedrockOutputTokensPerHour"),
             **_single(BEDROCK_NAMESPACE, "OutputTokenCount", "Sum", 3600, bedrock),
         ),
+        **slo_alarms(ns),
+    }
+
+
+def slo_alarms(ns: str) -> dict[str, dict]:
+    """One SLO (parameters SloName, SloKey) and one Bedrock model's quota in this region:
+    the fast-burn page (1h and 5m both over 14.4), the budget floor, the quota use."""
+    from genai_apm import cloudwatch
+
+    slo = [("SLO", ref("SloName")), ("Key", ref("SloKey"))]
+
+    def burn(ident: str, window: str) -> dict:
+        metric = _single(ns, cloudwatch.BURN_RATE, "Maximum", 60, [*slo, ("Window", window)])
+        period = metric.pop("Period")
+        metric.pop("Statistic")
+        return {
+            "Id": ident,
+            "MetricStat": {"Metric": metric, "Period": period, "Stat": "Maximum"},
+            "ReturnData": False,
+        }
+
+    quota = [
+        ("Provider", "aws.bedrock"),
+        ("ModelId", ref("BedrockModelId")),
+        ("Region", sub("${AWS::Region}")),
+    ]
+    return {
+        "SloFastBurnAlarm": _alarm(
+            "genai-apm: the SLO burns its error budget over 14.4x as fast as allowed over both "
+            "1 h and 5 min (2% of a 30-day budget in an hour)",
+            "GreaterThanThreshold",
+            14.4,
+            Metrics=[
+                burn("long", "1h"),
+                burn("short", "5m"),
+                {
+                    "Id": "burn",
+                    "Expression": "MIN([long, short])",
+                    "Label": "burn rate",
+                    "ReturnData": True,
+                },
+            ],
+        ),
+        "SloErrorBudgetAlarm": _alarm(
+            "genai-apm: the SLO's error budget left over its compliance period",
+            "LessThanThreshold",
+            ref("SloBudgetThresholdPct"),
+            **_single(ns, cloudwatch.ERROR_BUDGET_REMAINING, "Minimum", 300, slo),
+        ),
+        "QuotaUseAlarm": _alarm(
+            "genai-apm: use of the Bedrock model's tokens- or requests-per-minute quota here",
+            "GreaterThanThreshold",
+            ref("QuotaUseThresholdPct"),
+            **_single(ns, cloudwatch.QUOTA_USE, "Maximum", 60, quota),
+        ),
     }
 
 
@@ -1145,6 +1200,61 @@ def _graph(title: str, metrics: list, x: int, y: int, **extra: Any) -> dict:
 
 def _expr(expression: str, ident: str, label: str, **extra: Any) -> list:
     return [{"expression": expression, "id": ident, "label": label, **extra}]
+
+
+def slo_widgets(ns: str, y: int) -> list[dict]:
+    """Error budget and burn per SLO and key, quota use and forecast per model and region."""
+    from genai_apm import cloudwatch
+
+    burn = _search(ns, ["Key", "SLO", "Window"], cloudwatch.BURN_RATE, "Maximum", 300)
+    return [
+        _graph(
+            "SLO error budget remaining (%) and 1 h burn rate",
+            [
+                _expr(
+                    _search(ns, ["Key", "SLO"], cloudwatch.ERROR_BUDGET_REMAINING, "Minimum", 300),
+                    "e1",
+                    "budget left",
+                ),
+                _expr(
+                    burn.replace(" MetricName=", ' Window="1h" MetricName='),
+                    "e2",
+                    "burn 1h",
+                    yAxis="right",
+                ),
+            ],
+            0,
+            y,
+            period=300,
+        ),
+        _graph(
+            "Quota use (%) and minutes to exhaustion by model and region",
+            [
+                _expr(
+                    _search(
+                        ns, ["ModelId", "Provider", "Region"], cloudwatch.QUOTA_USE, "Maximum", 60
+                    ),
+                    "e1",
+                    "use",
+                ),
+                _expr(
+                    _search(
+                        ns,
+                        ["ModelId", "Provider", "Region"],
+                        cloudwatch.QUOTA_EXHAUSTION,
+                        "Minimum",
+                        60,
+                    ),
+                    "e2",
+                    "minutes to exhaustion",
+                    yAxis="right",
+                ),
+            ],
+            12,
+            y,
+            period=60,
+        ),
+    ]
 
 
 def dashboard(published: Published, alarm_ids: list[str]) -> dict:
@@ -1249,6 +1359,7 @@ def dashboard(published: Published, alarm_ids: list[str]) -> dict:
             14,
             period=300,
         ),
+        *slo_widgets(ns, 20),
         {
             "type": "alarm",
             "x": 12,
@@ -1284,6 +1395,18 @@ def monitoring_template(published: Published) -> tuple[dict, dict]:
         "BedrockThrottlesThreshold": {"Type": "Number", "Default": 50},
         "BedrockInputTokensPerHour": {"Type": "Number", "Default": 50_000_000},
         "BedrockOutputTokensPerHour": {"Type": "Number", "Default": 10_000_000},
+        "SloName": {
+            "Type": "String",
+            "Default": "model-availability",
+            "Description": "the SLO (slo.objectives name) the SLO alarms watch",
+        },
+        "SloKey": {
+            "Type": "String",
+            "Default": "anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "Description": "its key: a model, an app, model|app, or * (scope all)",
+        },
+        "SloBudgetThresholdPct": {"Type": "Number", "Default": 10},
+        "QuotaUseThresholdPct": {"Type": "Number", "Default": 80},
     }
     resources: dict[str, Any] = {
         "AlarmTopic": {

@@ -128,7 +128,7 @@ def cmd_generate(args) -> int:
     if args.incidents:
         span_s = args.duration or args.count / args.rate
         spec = generator.TrafficSpec(
-            **{**spec.__dict__, "incidents": PRESETS[args.incidents](spec, span_s)}
+            **{**spec.__dict__, "incidents": PRESETS[args.incidents](spec, span_s, settings)}
         )
     records = generator.traffic(spec)
     if args.disorder_ms:
@@ -427,7 +427,12 @@ def parser() -> argparse.ArgumentParser:
         help="share of calls made by agents (adds OpenTelemetry spans)",
     )
     s.add_argument("--diurnal", action="store_true", help="follow a daily rate curve")
-    s.add_argument("--incidents", choices=["demo"], help="inject labelled incidents")
+    s.add_argument(
+        "--incidents",
+        choices=["demo", "quota-ramp"],
+        help="inject labelled incidents: one of each kind (demo), or an app's traffic growing "
+        "into its model's quota and a throttling storm (quota-ramp, quota.quota_file)",
+    )
     s.add_argument("--labels", metavar="FILE", help="where to write the incident labels")
     s.add_argument(
         "--disorder-ms", type=float, default=0.0, help="shuffle records within this much event time"

@@ -14,7 +14,10 @@ with the dimensions of the row's key: {ModelId, AppId}, {ModelId} for the all-ap
 none for the whole fleet. Per row of genai.metrics.cost (its tumbling spend window,
 ``cost.window_minutes``) by app ({AppId}) or model ({ModelId}): EstimatedCostUSD (None) and
 UnpricedInvocations (Count). Per row of genai.metrics.anomalies, fleet-wide:
-OpenAnomalyIncidents (Count) and AnomalyMaxScore (None). CloudWatch does not aggregate a
+OpenAnomalyIncidents (Count) and AnomalyMaxScore (None). Per row of genai.metrics.slo
+({SLO, Key}): ErrorBudgetRemaining (Percent) and BurnRate per {SLO, Key, Window}; per row of
+genai.metrics.quota ({Provider, ModelId, Region}): QuotaUsePercent (Percent) and
+QuotaMinutesToExhaustion (None, while a rising trend gives one). CloudWatch does not aggregate a
 custom metric across dimension sets, so each rollup level is its own stream, fed by its own
 row.
 
@@ -249,6 +252,42 @@ def cost_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     return _scalars(row, base, metrics)
 
 
+ERROR_BUDGET_REMAINING = "ErrorBudgetRemaining"
+BURN_RATE = "BurnRate"
+QUOTA_USE = "QuotaUsePercent"
+QUOTA_EXHAUSTION = "QuotaMinutesToExhaustion"
+
+
+def slo_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
+    """The datums of one genai.metrics.slo row (an SLO, its key, a minute): the error budget
+    left over the compliance period (Percent; negative once overspent) and the burn rate per
+    window (dimension Window: 5m ... 3d), the series the SLO alarms watch."""
+    from genai_apm.jobs.slo import BURN_WINDOWS, burn_column
+
+    dims = [{"Name": "SLO", "Value": str(row["slo"])}, {"Name": "Key", "Value": str(row["key"])}]
+    base = _base(row, dims, settings)
+    datums = _scalars(row, base, ((ERROR_BUDGET_REMAINING, "budget_remaining_pct", "Percent"),))
+    for window in BURN_WINDOWS:
+        window_base = _base(row, [*dims, {"Name": "Window", "Value": window}], settings)
+        datums += _scalars(row, window_base, ((BURN_RATE, burn_column(window), "None"),))
+    return datums
+
+
+def quota_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
+    """The datums of one genai.metrics.quota row: use of the quota (Percent of the binding one
+    of tokens and requests per minute) and the forecast minutes until it runs out."""
+    dims = [
+        {"Name": "Provider", "Value": str(row["provider"])},
+        {"Name": "ModelId", "Value": str(row["model_id"])},
+        {"Name": "Region", "Value": str(row["region"])},
+    ]
+    metrics = (
+        (QUOTA_USE, "use_pct", "Percent"),
+        (QUOTA_EXHAUSTION, "minutes_to_exhaustion", "None"),
+    )
+    return _scalars(row, _base(row, dims, settings), metrics)
+
+
 # topics.<name> -> translator: another derived topic is one entry here
 Translator = Callable[[Mapping[str, Any], Settings], list[dict]]
 TRANSLATORS: dict[str, Translator] = {
@@ -256,6 +295,8 @@ TRANSLATORS: dict[str, Translator] = {
     "errors": error_datums,
     "cost": cost_datums,
     "anomaly_counts": anomaly_count_datums,
+    "slo": slo_datums,
+    "quota": quota_datums,
 }
 
 

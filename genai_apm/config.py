@@ -73,6 +73,10 @@ class TopicSettings:
     pipeline: str = "genai.metrics.pipeline"
     errors: str = "genai.metrics.errors"
     cost: str = "genai.metrics.cost"
+    # per SLO and minute: SLI, error budget, burn rates (jobs/slo.py)
+    slo: str = "genai.metrics.slo"
+    # per provider, model and region and minute: quota use, headroom, forecast (jobs/slo.py)
+    quota: str = "genai.metrics.quota"
     alerts: str = "genai.alerts"
     anomalies: str = "genai.anomalies"
     # per window: how many anomaly incidents are open (a gauge for CloudWatch)
@@ -290,6 +294,47 @@ class AnomalySettings:
 
 
 @dataclass(frozen=True)
+class SloSettings:
+    # "name:sli:scope:objective:period[:measure:ms]" (genai_apm/objectives.py, README "SLOs"):
+    # availability or latency (ttft / latency at or under ms) per model, app, model_app or all
+    objectives: tuple[str, ...] = ("model-availability:availability:model:99.5%:30d",)
+    # "severity:long:short:burn": ALARM while the burn rate over both windows exceeds burn
+    # (the multi-window, multi-burn-rate set of the Google SRE workbook)
+    burn_alerts: tuple[str, ...] = ("page:1h:5m:14.4", "page:6h:30m:6", "ticket:3d:6h:1")
+
+    def __post_init__(self) -> None:
+        from genai_apm import objectives
+
+        objectives.objectives(self)
+        objectives.burn_alerts(self)
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    # a quota table (TOML, README "Quota headroom"); empty: the table shipped in the package
+    quota_file: str = ""
+    # quota-headroom alert: use of tokens or requests per minute at or above this percentage...
+    alert_use_pct: float = 80.0
+    # ...or the forecast of minutes until the quota is exhausted at or under this horizon
+    forecast_horizon_minutes: float = 10.0
+    # the forecast extrapolates a least-squares line through this many minutes of use
+    trend_minutes: int = 10
+    # forecasts need this many minutes with calls in the trend window
+    min_trend_points: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alert_use_pct <= 1000:
+            raise GenaiApmError("config quota.alert_use_pct: must be in (0, 1000]")
+        if self.forecast_horizon_minutes < 0:
+            raise GenaiApmError("config quota.forecast_horizon_minutes: must not be negative")
+        if self.trend_minutes < 2 or not 2 <= self.min_trend_points <= self.trend_minutes:
+            raise GenaiApmError(
+                "config quota: trend_minutes must be at least 2 and min_trend_points "
+                "between 2 and trend_minutes (a line needs two points)"
+            )
+
+
+@dataclass(frozen=True)
 class PrivacySettings:
     # replace user_id, in every job's input, by "uid:" + hex HMAC-SHA256(user_id_salt, user_id)
     # (README, "Security"); the same id always gives the same pseudonym under one salt
@@ -386,6 +431,8 @@ class Settings:
     cost: CostSettings = field(default_factory=CostSettings)
     agents: AgentsJobSettings = field(default_factory=AgentsJobSettings)
     anomalies: AnomalySettings = field(default_factory=AnomalySettings)
+    slo: SloSettings = field(default_factory=SloSettings)
+    quota: QuotaSettings = field(default_factory=QuotaSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     stack: StackSettings = field(default_factory=StackSettings)

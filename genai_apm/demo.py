@@ -156,7 +156,7 @@ def run_demo(
     rate_per_s: float = 60.0,
     out: Callable[[str], None] = print,
 ) -> list[dict]:
-    from genai_apm.jobs import analytics
+    from genai_apm.jobs import alerts, analytics
 
     stack = LocalStack(settings)
     # the demo always talks to the embedded broker, whatever kafka.bootstrap_servers says
@@ -222,8 +222,7 @@ def run_demo(
         for a in read[topics.alerts]:
             out(
                 f"alert: {a['alert_time'][:16].replace('T', ' ')} {a['rule']} {a['key']}: "
-                f"{a['previous_state'] or 'OK'} -> {a['state']} "
-                f"({a['metric']} {a['observed']:.3g} {a['op']} {a['threshold']:g})"
+                + alerts.describe(a)
             )
         out(
             f"{len(rows)} rows in {topics.latency}, {len(read[topics.errors])} in "

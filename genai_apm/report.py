@@ -17,6 +17,7 @@ from genai_apm import report_data as data
 from genai_apm import report_svg as svg
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.jobs.alerts import describe
 
 STYLE = """
 body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
@@ -154,6 +155,8 @@ def render(
     alert_lanes: list,
     sessions: tuple[int, list[dict]],
     generated_at: dt.datetime,
+    slo: tuple[dict, list[dict]] = ({}, []),
+    quota: tuple[dict, list[dict]] = ({}, []),
 ) -> tuple[str, int, int]:
     """The page, the number of charts with data and the number of "no data" panels."""
     panels: list[str] = []
@@ -256,6 +259,112 @@ def render(
         empty += 1
         panels.append(no_data("Tokens and cost", f"no {names.cost} table"))
 
+    budget_series, budget_latest = slo
+    if budget_series:
+        # an overspent budget is drawn at 0 (the chart's floor); the table has the value
+        series = [
+            svg.Series(name, [(t, None if v is None else max(v, 0.0)) for t, v in points])
+            for name, points in sorted(budget_series.items())
+        ]
+        chart = svg.line_chart(
+            "error budget remaining per SLO and key", series, unit="%", width=1140
+        )
+        slo_alerts = [a for a in alerts if a.get("kind") == "slo"]
+        rows = [
+            [
+                r["slo"],
+                r["key"],
+                f"{r['objective_pct']:g}% over {r['period']}",
+                r["period_sli_pct"],
+                r["budget_remaining_pct"],
+                r["burn_rate_5m"],
+                r["burn_rate_1h"],
+                r["burn_rate_6h"],
+                r["burn_rate_3d"],
+                sum(
+                    a["rule"].startswith(f"slo-{r['slo']}-")
+                    and a["key"] == r["key"]
+                    and a["state"] == "ALARM"
+                    for a in slo_alerts
+                ),
+            ]
+            for r in budget_latest
+        ]
+        charts += 1
+        panels.append(
+            section(
+                "SLOs: error budget and burn rates",
+                chart
+                + html_table(
+                    [
+                        "SLO",
+                        "key",
+                        "objective",
+                        "SLI over the period %",
+                        "budget left %",
+                        "burn 5m",
+                        "burn 1h",
+                        "burn 6h",
+                        "burn 3d",
+                        "burn alerts raised",
+                    ],
+                    rows,
+                ),
+                note=f"From {escape(names.slo)} (jobs/slo.py): the share of the error budget "
+                "left over each SLO's compliance period, and its latest burn rates (1 spends "
+                "the budget exactly over the period). Burn alerts are in the alert timeline.",
+            )
+        )
+    else:
+        empty += 1
+        panels.append(no_data("SLOs", f"no {names.slo} table (no SLO configured, or no run)"))
+
+    use_series, use_latest = quota
+    if use_series:
+        series = [svg.Series(name, points) for name, points in sorted(use_series.items())]
+        chart = svg.line_chart("quota use per model and region", series, unit="%", width=1140)
+        rows = [
+            [
+                r["model_id"],
+                r["region"],
+                r["use_pct"],
+                r["tpm_limit"],
+                r["rpm_limit"],
+                r["minutes_to_exhaustion"],
+                r["top_app"],
+                r["top_app_share_pct"],
+                r["throttles"],
+            ]
+            for r in use_latest
+        ]
+        charts += 1
+        panels.append(
+            section(
+                "Quota headroom",
+                chart
+                + html_table(
+                    [
+                        "model",
+                        "region",
+                        "use %",
+                        "TPM limit",
+                        "RPM limit",
+                        "minutes to exhaustion",
+                        "top app",
+                        "top app share %",
+                        "throttles",
+                    ],
+                    rows,
+                ),
+                note=f"From {escape(names.quota)}: use of tokens or requests per minute "
+                "(whichever is closer to its limit) against the quota table, the forecast from "
+                "the recent trend, and the app using most, as of each key's latest minute.",
+            )
+        )
+    else:
+        empty += 1
+        panels.append(no_data("Quota headroom", f"no {names.quota} table"))
+
     if alert_lanes:
         lanes = [svg.Lane(label, spans) for label, spans in alert_lanes]
         lo = min(s[0] for lane in lanes for s in lane.spans)
@@ -270,6 +379,7 @@ def render(
                 a.get("metric"),
                 a.get("observed"),
                 f"{a.get('op', '')} {a.get('threshold', '')}",
+                describe(a).split(": ", 1)[-1],
             ]
             for a in sorted(alerts, key=lambda a: data._ms(a["alert_time"]) or 0)
         ]
@@ -278,7 +388,16 @@ def render(
                 "Alert timeline",
                 svg.timeline("time in ALARM per rule and key", lanes, lo, hi)
                 + html_table(
-                    ["time (UTC)", "rule", "key", "transition", "metric", "observed", "threshold"],
+                    [
+                        "time (UTC)",
+                        "rule",
+                        "key",
+                        "transition",
+                        "metric",
+                        "observed",
+                        "threshold",
+                        "message",
+                    ],
                     rows,
                 ),
             )
@@ -409,6 +528,8 @@ def build(
             alert_lanes=data.alert_lanes(all_alerts, start, end_ms),
             sessions=data.sessions(con, views, names.sessions, start),
             generated_at=now or dt.datetime.now(dt.UTC),
+            slo=data.slo_budgets(con, views, names.slo, start),
+            quota=data.quota_use(con, views, names.quota, start),
         )
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,8 @@ class TableNames:
     cost: str
     anomalies: str = "anomalies"
     sessions: str = "sessions"
+    slo: str = "slo_1m"
+    quota: str = "quota_1m"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TableNames:
@@ -57,7 +59,15 @@ class TableNames:
         )
 
     def all(self) -> tuple[str, ...]:
-        return (self.latency, self.errors, self.cost, self.anomalies, self.sessions)
+        return (
+            self.latency,
+            self.errors,
+            self.cost,
+            self.anomalies,
+            self.sessions,
+            self.slo,
+            self.quota,
+        )
 
 
 def _committed_files(folder: Path, written_after: float | None) -> list[Path]:
@@ -315,3 +325,61 @@ def alert_lanes(
         if spans:
             lanes.append((label, spans))
     return lanes
+
+
+def slo_budgets(
+    con, views: set[str], table: str, since: dt.datetime | None
+) -> tuple[dict[str, list[tuple[int, float | None]]], list[dict]]:
+    """("slo key" -> [(minute ms, budget remaining %)], the latest row per SLO and key with its
+    burn rates), from the jobs/slo.py rows."""
+    if table not in views:
+        return {}, []
+    rows = con.execute(
+        "SELECT slo, key, epoch_ms(window_start) AS t, avg(budget_remaining_pct) "
+        f'FROM "{table}" WHERE epoch_ms(window_start) >= ? GROUP BY slo, key, t '
+        "ORDER BY slo, key, t",
+        [since_ms(since)],
+    ).fetchall()
+    series: dict[str, list] = defaultdict(list)
+    for slo, key, t, value in rows:
+        series[f"{slo} {key}"].append((t, value))
+    latest = _dicts(
+        con.execute(
+            "SELECT slo, key, sli, objective_pct, period, epoch_ms(window_end) AS end_ms, "
+            "period_sli_pct, budget_remaining_pct, burn_rate_5m, burn_rate_1h, burn_rate_6h, "
+            "burn_rate_3d FROM (SELECT *, row_number() OVER (PARTITION BY slo, key "
+            f'ORDER BY window_end DESC) AS r FROM "{table}" WHERE epoch_ms(window_start) >= ?) '
+            "WHERE r = 1 ORDER BY budget_remaining_pct, slo, key",
+            [since_ms(since)],
+        )
+    )
+    return dict(series), latest
+
+
+def quota_use(
+    con, views: set[str], table: str, since: dt.datetime | None
+) -> tuple[dict[str, list[tuple[int, float | None]]], list[dict]]:
+    """("model region" -> [(minute ms, use %)], the latest row per provider, model and region
+    with its forecast and top app)."""
+    if table not in views:
+        return {}, []
+    rows = con.execute(
+        "SELECT model_id, region, epoch_ms(window_start) AS t, max(use_pct) "
+        f'FROM "{table}" WHERE epoch_ms(window_start) >= ? GROUP BY model_id, region, t '
+        "ORDER BY model_id, region, t",
+        [since_ms(since)],
+    ).fetchall()
+    series: dict[str, list] = defaultdict(list)
+    for model, region, t, value in rows:
+        series[f"{model} {region}"].append((t, value))
+    latest = _dicts(
+        con.execute(
+            "SELECT provider, model_id, region, epoch_ms(window_end) AS end_ms, use_pct, "
+            "tpm_limit, rpm_limit, top_app, top_app_share_pct, minutes_to_exhaustion, throttles "
+            "FROM (SELECT *, row_number() OVER (PARTITION BY provider, model_id, region "
+            f'ORDER BY window_end DESC) AS r FROM "{table}" WHERE epoch_ms(window_start) >= ?) '
+            "WHERE r = 1 ORDER BY use_pct DESC, model_id, region",
+            [since_ms(since)],
+        )
+    )
+    return dict(series), latest

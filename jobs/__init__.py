@@ -5,6 +5,7 @@ JOBS = {
     "latency": "genai_apm.jobs.latency",
     "errors": "genai_apm.jobs.errors",
     "cost": "genai_apm.jobs.cost",
+    "slo": "genai_apm.jobs.slo",  # SLOs, error budgets, quota headroom
     "analytics": "genai_apm.jobs.analytics",
     "agents": "genai_apm.jobs.agents",
     "anomalies": "genai_apm.jobs.anomalies",

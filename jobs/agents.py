@@ -35,9 +35,13 @@ Design notes
   full duration. ``agents.max_session_hours`` (8 h) bounds what the loop detector counts:
   it counts a tool's calls over the trailing 8 h of the conversation (an OVER range), so a
   loop alerts while it runs, not when its session closes, and its state is bounded.
-- A loop alert fires once, on the call that makes the count reach N (calls in one session
-  are sequential, so two never share a start time). Budget alerts fire when the session
-  closes. Both are one-shot events (state ALARM, previous_state NULL), not OK/ALARM pairs.
+- Alerts have the lifecycle of every other alert (ALARM, then one OK). A loop alert fires on
+  the call that makes the count reach N (calls in one session are sequential, so two never
+  share a start time) and clears when the loop's key falls quiet: a SESSION window over its
+  calls (gap: the session gap for tool loops, max_trace_minutes for a model loop within a
+  trace) that closes after the Nth call. Budget alerts are kept per agent, evaluated at each
+  closed session: ALARM when a session of the agent went over a budget, OK at the agent's
+  next session within it (jobs/alerts.py transitions; the message names the conversation).
 - Per trace (a SESSION window on trace_id, gap ``agents.max_trace_minutes``): spans, orphans,
   the slowest span (SQL) and the critical path. The critical path needs the span tree, which
   SQL cannot walk, so one Python scalar function runs per *trace* over its spans packed by
@@ -307,10 +311,11 @@ SELECT
   SUM(cost_usd) AS cost_usd,
   COALESCE(SUM(duration_ms) FILTER (WHERE operation = 'chat'), 0) AS model_time_ms,
   COALESCE(SUM(duration_ms) FILTER (WHERE operation = 'execute_tool'), 0) AS tool_time_ms,
-  SUBSTRING({last_root} FROM 16) AS final_status
+  SUBSTRING({last_root} FROM 16) AS final_status,
+  window_time
 FROM TABLE(SESSION(TABLE linked_spans PARTITION BY conversation_id,
   DESCRIPTOR(event_ts), {gap}))
-GROUP BY window_start, window_end, conversation_id"""
+GROUP BY window_start, window_end, window_time, conversation_id"""
 
 
 def stats_sql(settings: Settings, dimension: str, operation: str, key: str) -> str:
@@ -400,60 +405,104 @@ LOOPS = (
 )
 
 
-def loop_alerts_sql(settings: Settings) -> str:
-    """ALERT_COLUMNS rows: the Nth repeat of a step (over max_session_hours of a key)."""
-    n = int(settings.agents.loop_repeats)
+def loop_view(rule: str) -> str:
+    return "agent_loop_" + rule.removeprefix("agent-").replace("-", "_")
+
+
+def register_loop_views(t_env, settings: Settings) -> None:
+    """Per loop rule: each step's calls with the count of its key's calls over the trailing
+    max_session_hours (what loop_alerts_sql reads)."""
     hours = f"INTERVAL '{int(settings.agents.max_session_hours)}' HOUR"
-    selects = []
-    for rule, metric, scope, operation, keys in LOOPS:
+    for rule, _, _, operation, keys in LOOPS:
         key_list = ", ".join(keys)
-        selects.append(f"""
-SELECT event_ts AS alert_time, {_text(rule)} AS `rule`,
+        t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW {loop_view(rule)} AS
+SELECT event_ts, {key_list},
+  COUNT(*) OVER w AS repeats,
+  MIN(start_time) OVER w AS first_start
+FROM agent_spans
+WHERE operation = '{operation}'
+WINDOW w AS (PARTITION BY {key_list} ORDER BY event_ts
+  RANGE BETWEEN {hours} PRECEDING AND CURRENT ROW)""")
+
+
+def loop_alerts_sql(settings: Settings) -> str:
+    """ALERT_COLUMNS rows: ALARM at the Nth repeat of a step (over max_session_hours of a
+    key), OK when that key's calls pause for the gap (its SESSION window closes)."""
+    from genai_apm.jobs.alerts import number_text
+
+    n = int(settings.agents.loop_repeats)
+    gaps = {
+        "agent-tool-loop": int(settings.agents.session_gap_minutes),
+        "agent-llm-loop": int(settings.agents.max_trace_minutes),
+    }
+    selects = []
+    for rule, metric, scope, _, keys in LOOPS:
+        key_list = ", ".join(keys)
+        counts = loop_view(rule)
+        gap = gaps[rule]
+        head = f"""{_text(rule)} AS `rule`,
   {_text("agent_loop")} AS `kind`, {_text(metric)} AS `metric`, {_text(scope)} AS `scope`,
-  CONCAT_WS('|', {key_list}) AS `key`,
+  CONCAT_WS('|', {key_list}) AS `key`"""
+        selects.append(f"""
+SELECT event_ts AS alert_time, {head},
   {_text("ALARM")} AS `state`, CAST(NULL AS STRING) AS previous_state,
   CAST(repeats AS DOUBLE) AS observed, {_text(">=")} AS `op`,
   CAST({n} AS DOUBLE) AS threshold, {_text("session")} AS `window`,
-  first_start AS window_start, CAST(event_ts AS TIMESTAMP_LTZ(3)) AS window_end
+  first_start AS window_start, CAST(event_ts AS TIMESTAMP_LTZ(3)) AS window_end,
+  CONCAT({_text(f"{metric} ")}, CAST(repeats AS STRING), {_text(f" >= {n} in the session")})
+    AS message
+FROM {counts}
+WHERE repeats = {n}
+UNION ALL
+SELECT CAST(window_end AS TIMESTAMP_LTZ(3)) AS alert_time, {head},
+  {_text("OK")} AS `state`, {_text("ALARM")} AS previous_state,
+  CAST(repeats AS DOUBLE) AS observed, {_text(">=")} AS `op`,
+  CAST({n} AS DOUBLE) AS threshold, {_text("session")} AS `window`,
+  first_start AS window_start, CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
+  CONCAT({_text(f"{metric} ")}, {number_text("repeats")},
+    {_text(f", the loop stopped: no call for {gap} min")}) AS message
 FROM (
-  SELECT event_ts, {key_list},
-    COUNT(*) OVER w AS repeats,
-    MIN(start_time) OVER w AS first_start
-  FROM agent_spans
-  WHERE operation = '{operation}'
-  WINDOW w AS (PARTITION BY {key_list} ORDER BY event_ts
-    RANGE BETWEEN {hours} PRECEDING AND CURRENT ROW)
+  SELECT window_start, window_end, {key_list},
+    MAX(repeats) AS repeats, MIN(first_start) AS first_start,
+    -- the session that holds the ALARM's call: later sessions of a key whose trailing
+    -- count is still at or over N raised no ALARM of their own
+    COUNT(*) FILTER (WHERE repeats = {n}) AS alarms
+  FROM TABLE(SESSION(TABLE {counts} PARTITION BY ({key_list}), DESCRIPTOR(event_ts),
+    INTERVAL '{gap}' MINUTE))
+  GROUP BY window_start, window_end, {key_list}
 )
-WHERE repeats = {n}""")
+WHERE alarms > 0""")
     return "\nUNION ALL".join(selects)
 
 
-def budget_alerts_sql(settings: Settings, sessions_view: str) -> str | None:
-    """ALERT_COLUMNS rows: closed sessions over a cycle or cost budget (0 disables one)."""
+def budget_evaluations(settings: Settings, sessions_view: str) -> list:
+    """alerts.Evaluation per session budget (cycles, cost; 0 disables one), per agent over its
+    closed sessions: ALARM when one went over, OK at the next one within the budget."""
+    from genai_apm.jobs.alerts import Evaluation
+
     a = settings.agents
-    budgets = [
-        (rule, metric, column, float(limit))
-        for rule, metric, column, limit in (
-            ("session-cycle-budget", "agent_cycles", "agent_cycles", a.cycle_budget),
-            ("session-cost-budget", "cost_usd", "cost_usd", a.cost_budget_usd),
+    return [
+        Evaluation(
+            rule=rule,
+            kind="budget",
+            metric=metric,
+            scope="agent",
+            op=">",
+            threshold=float(limit),
+            window="session",
+            relation=f"(SELECT *, session_start AS window_start, session_end AS window_end "
+            f"FROM {sessions_view})",
+            key_sql="agent_name",
+            observed_sql=f"COALESCE({metric}, 0)",
+            detail_sql="CONCAT('conversation ', conversation_id)",
+        )
+        for rule, metric, limit in (
+            ("session-cycle-budget", "agent_cycles", a.cycle_budget),
+            ("session-cost-budget", "cost_usd", a.cost_budget_usd),
         )
         if limit > 0
     ]
-    if not budgets:
-        return None
-    return "\nUNION ALL".join(
-        f"""
-SELECT session_end AS alert_time, {_text(rule)} AS `rule`, {_text("budget")} AS `kind`,
-  {_text(metric)} AS `metric`, {_text("session_agent")} AS `scope`,
-  CONCAT_WS('|', conversation_id, agent_name) AS `key`,
-  {_text("ALARM")} AS `state`, CAST(NULL AS STRING) AS previous_state,
-  CAST({column} AS DOUBLE) AS observed, {_text(">")} AS `op`,
-  CAST({limit!r} AS DOUBLE) AS threshold, {_text("session")} AS `window`,
-  session_start AS window_start, session_end AS window_end
-FROM {sessions_view}
-WHERE {column} > {limit!r}"""
-        for rule, metric, column, limit in budgets
-    )
 
 
 @dataclass(frozen=True)
@@ -481,14 +530,16 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
     statements = statements if statements is not None else t_env.create_statement_set()
 
     t_env.execute_sql(f"CREATE TEMPORARY VIEW agent_sessions AS {sessions_sql(settings)}")
+    # window_time (the rowtime budget alerts order by) is not an output column
+    session_columns = ", ".join(f"`{name}`" for name, _ in SESSION_COLUMNS)
     if sinks.sessions_topic:
         statements.add_insert_sql(
-            f"INSERT INTO `{sinks.sessions_topic}` SELECT * FROM agent_sessions"
+            f"INSERT INTO `{sinks.sessions_topic}` SELECT {session_columns} FROM agent_sessions"
         )
     if sinks.sessions_table:
         statements.add_insert_sql(
             f"INSERT INTO `{sinks.sessions_table}` "
-            f"SELECT *, {partition_values('session_start')} FROM agent_sessions"
+            f"SELECT {session_columns}, {partition_values('session_start')} FROM agent_sessions"
         )
     t_env.create_temporary_function("agent_critical_path", critical_path_function())
     t_env.execute_sql(f"CREATE TEMPORARY VIEW agent_traces AS {traces_sql(settings)}")
@@ -519,10 +570,16 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None
             + " UNION ALL ".join(f"SELECT * FROM {view}" for view in stats_views)
         )
     if sinks.alerts:
-        alerts = [loop_alerts_sql(settings), budget_alerts_sql(settings, "agent_sessions")]
+        from genai_apm.jobs.alerts import ALERT_COLUMNS, transitions_sql
+
+        columns = ", ".join(f"`{name}`" for name, _ in ALERT_COLUMNS)
+        register_loop_views(t_env, settings)
+        alerts = [loop_alerts_sql(settings)]
+        if budgets := budget_evaluations(settings, "agent_sessions"):
+            alerts.append(transitions_sql(budgets))
         statements.add_insert_sql(
             f"INSERT INTO `{sinks.alerts}` "
-            + " UNION ALL ".join(f"SELECT * FROM ({sql})" for sql in alerts if sql)
+            + " UNION ALL ".join(f"SELECT {columns} FROM ({sql})" for sql in alerts)
         )
     if sinks.deadletter:
         statements.add_insert_sql(f"INSERT INTO `{sinks.deadletter}` SELECT * FROM spans_rejected")

@@ -36,11 +36,61 @@ ALERT_COLUMNS = (
     ("window", "STRING"),
     ("window_start", "TIMESTAMP_LTZ(3)"),
     ("window_end", "TIMESTAMP_LTZ(3)"),
+    # what changed, in words: "availability_pct 91.2 < 95 over 5m" on ALARM, what recovered
+    # on OK ("availability_pct 96.7, back above 95"), plus the rule's context (burn per window,
+    # the app using most of a quota)
+    ("message", "STRING"),
 )
 
 
 def sql_string(value: str) -> str:
     return "CAST('" + value.replace("'", "''") + "' AS STRING)"
+
+
+def number_text(expression: str) -> str:
+    """A DOUBLE as short text: three significant digits for most values (96.7, 14.4, 0.0534),
+    whole numbers from 100 up; 'n/a' for NULL."""
+    x = f"CAST({expression} AS DOUBLE)"
+    return f"""(CASE
+    WHEN {x} IS NULL THEN 'n/a'
+    WHEN ABS({x}) >= 100 THEN CAST(CAST(ROUND({x}, 0) AS BIGINT) AS STRING)
+    WHEN ABS({x}) >= 10 THEN CAST(ROUND({x}, 1) AS STRING)
+    WHEN ABS({x}) >= 1 THEN CAST(ROUND({x}, 2) AS STRING)
+    ELSE CAST(ROUND({x}, 4) AS STRING) END)"""
+
+
+# op -> the side a recovered value is back on: an ALARM on "< 95" clears "back above 95"
+RECOVERED = {"<": "above", "<=": "above", ">": "below", ">=": "below"}
+
+
+def message_sql(metric: str, op: str, threshold: float, window: str, observed: str) -> str:
+    """The ALARM / OK wording of a threshold rule, for a row whose `state` is known."""
+    value = number_text(observed)
+    limit = sql_string(f"{threshold:g}")
+    alarm = f"CONCAT({sql_string(metric + ' ')}, {value}, {sql_string(f' {op} ')}, {limit}, "
+    alarm += f"{sql_string(f' over {window}')})"
+    back = sql_string(f", back {RECOVERED.get(op, 'within')} ")
+    at = sql_string(", back at ")
+    ok = (
+        f"CONCAT({sql_string(metric + ' ')}, {value}, "
+        f"CASE WHEN CAST({observed} AS DOUBLE) = CAST({threshold!r} AS DOUBLE) THEN {at} "
+        f"ELSE {back} END, {limit})"
+    )
+    return f"CASE WHEN `state` = {sql_string(ALARM)} THEN {alarm} ELSE {ok} END"
+
+
+def describe(alert: dict) -> str:
+    """One line for people (demo output, report): the alert's message when it has one, else
+    the same wording rebuilt from its fields (alerts written before the message column)."""
+    head = f"{alert.get('previous_state') or OK} -> {alert['state']}"
+    if alert.get("message"):
+        return f"{head}: {alert['message']}"
+    observed, threshold, op = alert.get("observed"), alert.get("threshold"), alert.get("op", "")
+    value = "n/a" if observed is None else f"{observed:.3g}"
+    limit = "" if threshold is None else f"{threshold:g}"
+    if alert["state"] == ALARM:
+        return f"{head}: {alert.get('metric')} {value} {op} {limit}".rstrip()
+    return f"{head}: {alert.get('metric')} {value}, back {RECOVERED.get(op, 'within')} {limit}"
 
 
 @dataclass(frozen=True)
@@ -58,24 +108,41 @@ class Evaluation:
     key_sql: str  # the key column(s) as a string
     observed_sql: str
     where: str = "TRUE"
+    # the ALARM condition when it is more than "observed op threshold" (e.g. use over a level
+    # OR a forecast under a horizon); NULL counts as OK
+    alarm_sql: str | None = None
+    # STRING SQL appended to the message: the context of the value (burn per window, top app)
+    detail_sql: str | None = None
+    # STRING SQL naming the rule per row, when one evaluation serves several rules (SLOs): a
+    # filter per rule would copy the relation's whole plan once per rule
+    rule_sql: str | None = None
+    scope_sql: str | None = None
 
     def select(self) -> str:
         observed = f"CAST({self.observed_sql} AS DOUBLE)"
         threshold = f"CAST({self.threshold!r} AS DOUBLE)"
+        alarm = self.alarm_sql or f"{observed} {self.op} {threshold}"
+        message = message_sql(self.metric, self.op, self.threshold, self.window, "`observed`")
+        if self.detail_sql:
+            message = f"CONCAT({message}, '; ', COALESCE(detail, ''))"
         return f"""
+SELECT `rule`, `kind`, `metric`, `scope`, `key`, `state`, `observed`, `op`, `threshold`,
+  `window`, window_start, window_end, window_time, {message} AS message
+FROM (
 SELECT
-  {sql_string(self.rule)} AS `rule`, {sql_string(self.kind)} AS `kind`,
-  {sql_string(self.metric)} AS `metric`, {sql_string(self.scope)} AS `scope`,
+  {self.rule_sql or sql_string(self.rule)} AS `rule`, {sql_string(self.kind)} AS `kind`,
+  {sql_string(self.metric)} AS `metric`, {self.scope_sql or sql_string(self.scope)} AS `scope`,
   CAST({self.key_sql} AS STRING) AS `key`,
-  CASE WHEN {observed} {self.op} {threshold} THEN {sql_string(ALARM)} ELSE {sql_string(OK)} END
+  CASE WHEN COALESCE({alarm}, FALSE) THEN {sql_string(ALARM)} ELSE {sql_string(OK)} END
     AS `state`,
   {observed} AS `observed`, {sql_string(self.op)} AS `op`, {threshold} AS `threshold`,
   {sql_string(self.window)} AS `window`,
   CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start,
   CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end,
-  window_time
+  window_time,
+  CAST({self.detail_sql or "NULL"} AS STRING) AS detail
 FROM {self.relation}
-WHERE {self.where}"""
+WHERE {self.where})"""
 
 
 def transitions_sql(evaluations: Sequence[Evaluation]) -> str:
@@ -83,7 +150,7 @@ def transitions_sql(evaluations: Sequence[Evaluation]) -> str:
     union = "\nUNION ALL".join(e.select() for e in evaluations)
     return f"""
 SELECT window_end AS alert_time, `rule`, `kind`, `metric`, `scope`, `key`, `state`,
-  previous_state, `observed`, `op`, `threshold`, `window`, window_start, window_end
+  previous_state, `observed`, `op`, `threshold`, `window`, window_start, window_end, message
 FROM (
   SELECT *,
     LAG(`state`) OVER (PARTITION BY `rule`, `key` ORDER BY window_time) AS previous_state

@@ -12,7 +12,7 @@ import sys
 from genai_apm.jobs.runner import combined, entry_points
 
 JOB = "analytics"
-assemble = combined("latency", "errors", "cost")
+assemble = combined("latency", "errors", "cost", "slo")
 run, backfill, main = entry_points(JOB, assemble)
 
 

@@ -102,7 +102,16 @@ def write_tables(
     """Write the report's tables under ``root`` (all of them unless ``tables`` names some);
     model-b has no TTFT in window 10 (a gap) and an anomaly incident in windows 40-44."""
     rng = random.Random(seed)
-    wanted = set(tables) or {"latency_1m", "errors_1m", "cost_1h", "anomalies", "sessions"}
+    wanted = set(tables) or {
+        "latency_1m",
+        "errors_1m",
+        "cost_1h",
+        "anomalies",
+        "sessions",
+        "slo_1m",
+        "quota_1m",
+    }
+    _slo_tables(root, wanted)
     latency, errors = [], []
     for i in range(minutes):
         for model in (*MODELS, "*"):
@@ -258,3 +267,51 @@ def alerts(minutes: int = 90) -> list[dict]:
         dict(base, alert_time=iso(minute(minutes - 5)), rule="error-rate", key="*",
              state="ALARM", previous_state=None, observed=0.2),
     ]  # fmt: skip
+
+
+def _arrow_schema(columns) -> pa.Schema:
+    types = {"STRING": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
+    return pa.schema(
+        [(n, pa.timestamp("ms") if t.startswith("TIMESTAMP") else types[t]) for n, t in columns]
+    )
+
+
+def _slo_tables(root: Path, wanted: set[str], minutes: int = 30) -> None:
+    """slo_1m: SLO avail on m1 (budget falling 2 points a minute) and m2 (0.5); quota_1m: m1 in
+    us-east-1 at 2.5% more use each minute."""
+    from genai_apm.jobs import slo
+
+    slo_rows, quota_rows = [], []
+    for i in range(minutes):
+        for key, drop in (("m1", 2.0), ("m2", 0.5)):
+            row = {name: 1.0 for name, t in slo.SLO_COLUMNS if t == "DOUBLE"}
+            row |= {name: 10 for name, t in slo.SLO_COLUMNS if t == "BIGINT"}
+            row |= dict(
+                window_start=minute(i),
+                window_end=minute(i + 1),
+                slo="avail",
+                key=key,
+                sli="availability",
+                scope="model",
+                period="30d",
+                objective_pct=99.5,
+                budget_remaining_pct=100 - drop * i,
+                burn_rate_1h=drop,
+            )
+            slo_rows.append(row)
+        row = {name: 2.0 for name, t in slo.QUOTA_COLUMNS if t == "DOUBLE"}
+        row |= {name: 3 for name, t in slo.QUOTA_COLUMNS if t == "BIGINT"}
+        row |= dict(
+            window_start=minute(i),
+            window_end=minute(i + 1),
+            provider="aws.bedrock",
+            model_id="m1",
+            region="us-east-1",
+            use_pct=2.5 * i,
+            top_app="bot",
+        )
+        quota_rows.append(row)
+    if "slo_1m" in wanted:
+        _write(root, "slo_1m", slo_rows, _arrow_schema(slo.SLO_COLUMNS))
+    if "quota_1m" in wanted:
+        _write(root, "quota_1m", quota_rows, _arrow_schema(slo.QUOTA_COLUMNS))

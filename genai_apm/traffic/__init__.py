@@ -20,6 +20,7 @@ from genai_apm.traffic.incidents import (
     load_labels,
     runaway_agent_loop,
     throttling_storm,
+    traffic_ramp,
 )
 from genai_apm.traffic.spec import INVOCATION, SPAN, Record, TrafficSpec, record_time
 from genai_apm.traffic.stream import invocations, traffic
@@ -43,6 +44,7 @@ __all__ = [
     "runaway_agent_loop",
     "throttling_storm",
     "traffic",
+    "traffic_ramp",
     "with_disorder",
     "with_progress",
 ]

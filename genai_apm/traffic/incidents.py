@@ -28,6 +28,9 @@ KINDS: dict[str, tuple[str, dict[str, float]]] = {
     "runaway_agent_loop": ("session_id", {"repeats": 30}),
     # the user adds `calls_per_s` calls with prompts and answers `size_factor` times larger
     "cost_spike": ("user_id", {"calls_per_s": 1.0, "size_factor": 8.0}),
+    # the app adds calls to its primary model at a rate growing linearly from 0 at the start
+    # to `peak_calls_per_s` at the end (a launch, a backfill): usage grows into a quota
+    "traffic_ramp": ("app_id", {"peak_calls_per_s": 5.0}),
 }
 LABELS_VERSION = 1
 
@@ -95,6 +98,12 @@ def cost_spike(
     return _make(
         "cost_spike", user_id, start_ms, end_ms, calls_per_s=calls_per_s, size_factor=size_factor
     )
+
+
+def traffic_ramp(
+    app_id: str, start_ms: int, end_ms: int, peak_calls_per_s: float = 5.0
+) -> Incident:
+    return _make("traffic_ramp", app_id, start_ms, end_ms, peak_calls_per_s=peak_calls_per_s)
 
 
 def labels_json(incidents: Iterable[Incident]) -> str:

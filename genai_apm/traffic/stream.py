@@ -74,6 +74,41 @@ def _cost_spike_traffic(
             yield Record(INVOCATION, event)
 
 
+def _ramp_traffic(
+    spec: TrafficSpec, pop: Population, effects: Effects, incident: Incident, stream: int
+) -> Iterator[Record]:
+    """The app's extra calls to its primary model: arrivals at the peak rate, each kept with
+    probability (t - start) / (end - start), so the rate grows linearly (thinning)."""
+    rng = np.random.default_rng([spec.seed, stream, 0])
+    incident_rng = np.random.default_rng([spec.seed, stream, 1])
+    peak = incident.param("peak_calls_per_s")
+    arrivals = Arrivals(incident.start_ms, peak, diurnal=False)
+    if incident.key not in pop.app_ids:
+        raise ValueError(f"traffic_ramp: app_id {incident.key!r} is not in this traffic")
+    app = pop.app_ids.index(incident.key)
+    span = incident.end_ms - incident.start_ms
+    while True:
+        times = arrivals.next(rng, 256)
+        if times[0] >= incident.end_ms:
+            return
+        keep = rng.random(times.size) < (times - incident.start_ms) / span
+        times = times[keep & (times < incident.end_ms)]
+        apps = np.full(times.size, app)
+        calls = draw_calls(
+            rng,
+            incident_rng,
+            pop,
+            effects,
+            spec.error_rate,
+            times,
+            np.full(times.size, pop.primary_model[app]),
+            apps,
+            pop.draw_users(rng, times.size),
+        )
+        for event in invocation_events(calls, pop, rng):
+            yield Record(INVOCATION, event)
+
+
 def traffic(spec: TrafficSpec) -> Iterator[Record]:
     """Every record of ``spec`` in non-decreasing event time (see ``record_time``).
 
@@ -94,6 +129,8 @@ def traffic(spec: TrafficSpec) -> Iterator[Record]:
             streams.append(_cost_spike_traffic(spec, pop, effects, incident, stream))
         elif incident.kind == "runaway_agent_loop":
             streams.append(runaway_traffic(spec, pop, effects, incident, stream))
+        elif incident.kind == "traffic_ramp":
+            streams.append(_ramp_traffic(spec, pop, effects, incident, stream))
     return _bounded(spec, heapq.merge(*streams, key=record_time))
 
 

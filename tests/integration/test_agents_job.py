@@ -154,7 +154,9 @@ def expected_stats(spans: list[dict], operation: str, key: str, percentiles) -> 
     return out
 
 
-def expected_alerts(spans: list[dict], sessions: dict[str, dict]) -> set[tuple]:
+def expected_alerts(spans: list[dict], sessions: dict[str, dict]) -> list[tuple]:
+    """(rule, key, state) of every alert, sorted: a loop's ALARM and, when its calls pause,
+    its OK; per agent, a transition at each closed session that changes the budget state."""
     calls: dict[tuple, int] = defaultdict(int)
     for s in spans:
         if s["operation"] == "execute_tool":
@@ -163,15 +165,23 @@ def expected_alerts(spans: list[dict], sessions: dict[str, dict]) -> set[tuple]:
     for s in spans:
         if s["operation"] == "chat":
             chats[(s["conversation_id"], s["agent_name"], s["name"], s["trace_id"])] += 1
-    loops = {("agent-tool-loop", "|".join(k)) for k, n in calls.items() if n >= LOOP_REPEATS}
-    loops |= {("agent-llm-loop", "|".join(k)) for k, n in chats.items() if n >= LOOP_REPEATS}
+    out = []
+    for rule, counts in (("agent-tool-loop", calls), ("agent-llm-loop", chats)):
+        for k, n in counts.items():
+            if n >= LOOP_REPEATS:
+                out += [(rule, "|".join(k), "ALARM"), (rule, "|".join(k), "OK")]
     agent = {s["conversation_id"]: s["agent_name"] for s in spans}
-    budgets = {
-        ("session-cycle-budget", f"{conv}|{agent[conv]}")
-        for conv, row in sessions.items()
-        if row["agent_cycles"] > CYCLE_BUDGET
-    }
-    return loops | budgets
+    by_agent: dict[str, list] = defaultdict(list)
+    for conv, row in sessions.items():
+        by_agent[agent[conv]].append((row["session_end"], row["agent_cycles"]))
+    for name, closed in by_agent.items():
+        previous = None
+        for _, cycles in sorted(closed):
+            state = "ALARM" if cycles > CYCLE_BUDGET else "OK"
+            if state != (previous or "OK"):
+                out.append(("session-cycle-budget", name, state))
+            previous = state
+    return sorted(out)
 
 
 @pytest.fixture
@@ -258,13 +268,18 @@ def test_sessions_tool_stats_and_loop_alert_match_python(job_settings):
 
     # alerts: the runaway loop (tool and model, once each), sessions over the cycle budget
     alerts = kafka_io.consume_json(s.kafka, topics.alerts, until_end=True)
-    got_alerts = [(a["rule"], a["key"]) for a in alerts]
-    assert len(got_alerts) == len(set(got_alerts)), "each alert once"
-    assert set(got_alerts) == expected_alerts(spans, want)
+    got_alerts = sorted((a["rule"], a["key"], a["state"]) for a in alerts)
+    assert got_alerts == expected_alerts(spans, want)
     loop = [a for a in alerts if a["rule"] in ("agent-tool-loop", "agent-llm-loop")]
     for rule in ("agent-tool-loop", "agent-llm-loop"):
         assert any(a["rule"] == rule and a["key"].startswith("conv-loop|") for a in loop)
-    assert all(a["observed"] == LOOP_REPEATS for a in loop)
+    assert all(a["observed"] == LOOP_REPEATS for a in loop if a["state"] == "ALARM")
+    # the OK comes after its ALARM, once the loop's calls have paused for the gap
+    for a in loop:
+        if a["state"] == "OK":
+            alarm = next(b for b in loop if b["key"] == a["key"] and b["state"] == "ALARM")
+            assert a["previous_state"] == "ALARM" and a["alert_time"] > alarm["alert_time"]
+            assert "the loop stopped" in a["message"]
 
     dead = kafka_io.consume_json(s.kafka, topics.deadletter, until_end=True)
     assert [d["payload"] for d in dead] == [MALFORMED.decode()]

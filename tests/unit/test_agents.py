@@ -64,25 +64,27 @@ def test_unpack_skips_malformed_parts():
     assert agents.unpack_spans("") == []
 
 
-def test_alert_selects_have_the_alert_record_shape():
+def test_loop_alerts_have_the_alert_record_shape_and_an_ok_when_the_loop_stops():
     settings = config.load(path=None, environ={})
     loop = agents.loop_alerts_sql(settings)
-    assert loop.count(f"repeats = {settings.agents.loop_repeats}") == len(agents.LOOPS)
-    assert f"INTERVAL '{settings.agents.max_session_hours}' HOUR" in loop
-    budgets = agents.budget_alerts_sql(settings, "s")
-    assert budgets is not None and budgets.count("SELECT") == 2
-    for sql in (loop, budgets):
-        for column, _ in ALERT_COLUMNS:
-            assert f"AS `{column}`" in sql or f"AS {column}" in sql, column
+    n = settings.agents.loop_repeats
+    assert loop.count(f"\nWHERE repeats = {n}") == len(agents.LOOPS)  # one ALARM per crossing
+    assert loop.count("WHERE alarms > 0") == len(agents.LOOPS)  # one OK per alarmed session
+    gap, trace = settings.agents.session_gap_minutes, settings.agents.max_trace_minutes
+    assert f"INTERVAL '{gap}' MINUTE" in loop and f"INTERVAL '{trace}' MINUTE" in loop
+    for column, _ in ALERT_COLUMNS:
+        assert loop.count(f"AS `{column}`") + loop.count(f"AS {column}") >= 2 * len(agents.LOOPS)
 
 
-def test_budgets_at_zero_are_disabled():
-    settings = config.load(path=None, environ={}).replace(
-        agents={"cycle_budget": 0, "cost_budget_usd": 0.0}
-    )
-    assert agents.budget_alerts_sql(settings, "s") is None
-    one = settings.replace(agents={"cycle_budget": 3})
-    assert "session-cycle-budget" in agents.budget_alerts_sql(one, "s")
+def test_budgets_are_evaluations_per_agent_and_zero_disables_them():
+    settings = config.load(path=None, environ={})
+    rules = {e.rule: e for e in agents.budget_evaluations(settings, "s")}
+    assert set(rules) == {"session-cycle-budget", "session-cost-budget"}
+    assert all(e.key_sql == "agent_name" and e.op == ">" for e in rules.values())
+    off = settings.replace(agents={"cycle_budget": 0, "cost_budget_usd": 0.0})
+    assert agents.budget_evaluations(off, "s") == []
+    one = off.replace(agents={"cycle_budget": 3})
+    assert [e.rule for e in agents.budget_evaluations(one, "s")] == ["session-cycle-budget"]
 
 
 def test_stats_columns_follow_the_configured_percentiles():

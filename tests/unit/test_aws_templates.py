@@ -68,12 +68,20 @@ def test_dashboard_and_alarms_use_the_exporters_names():
         "ttft_hist": {"300": 2},
     }
     published = {d["MetricName"] for d in cloudwatch.latency_datums(row, settings)}
+    published |= {
+        cloudwatch.ERROR_BUDGET_REMAINING,
+        cloudwatch.BURN_RATE,
+        cloudwatch.QUOTA_USE,
+        cloudwatch.QUOTA_EXHAUSTION,
+    }
     body = json.loads((ROOT / aws_templates.AWS_DIR / "dashboard.json").read_text())
     text = json.dumps(body)
     searched = set(re.findall(r'\{\\"([^\\]+)\\",([\w,]+)\} MetricName=\\"(\w+)\\"', text))
     ours = {(dims, metric) for namespace, dims, metric in searched if namespace == ns}
     assert {m for _, m in ours} <= published
-    assert {"ModelId", "AppId,ModelId"} == {d for d, _ in ours}
+    assert {"ModelId", "AppId,ModelId", "Key,SLO", "ModelId,Provider,Region"} == {
+        d for d, _ in ours
+    }
     titles = [w["properties"].get("title", "") for w in body["widgets"]]
     for panel in (
         "Invocations by model",
@@ -81,6 +89,8 @@ def test_dashboard_and_alarms_use_the_exporters_names():
         "Token usage",
         "Error breakdown",
         "anomalies",
+        "SLO error budget",
+        "Quota use",
         "Alarm status",
     ):
         assert any(panel in t for t in titles), panel

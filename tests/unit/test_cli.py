@@ -108,7 +108,9 @@ def test_report_writes_the_dashboard_and_says_where(tmp_path):
     result = run_cli("report", "--tables-path", str(tmp_path / "t"), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"report: {out} (")
-    assert "4 panels without data" in result.stdout  # cost, alerts, anomalies, sessions
+    assert (
+        "6 panels without data" in result.stdout
+    )  # cost, SLOs, quota, alerts, anomalies, sessions
     assert out.read_text().startswith("<!DOCTYPE html>")
 
 

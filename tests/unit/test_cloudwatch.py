@@ -345,3 +345,43 @@ def test_emf_expands_distributions_to_at_most_100_values_per_event():
     latency_values = [v for e in events for v in e.get("InvocationLatency", [])]
     assert len(latency_values) == 220
     assert all(len(e.get("InvocationLatency", [])) <= 100 for e in events)
+
+
+def test_slo_rows_become_budget_and_a_burn_rate_per_window():
+    from genai_apm.jobs import slo
+
+    r = _job_row(slo.SLO_COLUMNS, slo="chat", key="m1")
+    r["burn_rate_3d"] = None  # no events in a window: no datum, not a zero
+    datums = cloudwatch.slo_datums(r, Settings())
+    budget = [d for d in datums if d["MetricName"] == cloudwatch.ERROR_BUDGET_REMAINING]
+    assert [d["Value"] for d in budget] == [r["budget_remaining_pct"]]
+    assert budget[0]["Unit"] == "Percent"
+    assert budget[0]["Dimensions"] == [
+        {"Name": "SLO", "Value": "chat"},
+        {"Name": "Key", "Value": "m1"},
+    ]
+    burns = {
+        d["Dimensions"][2]["Value"]: d["Value"]
+        for d in datums
+        if d["MetricName"] == cloudwatch.BURN_RATE
+    }
+    assert burns == {w: r[slo.burn_column(w)] for w in slo.BURN_WINDOWS if w != "3d"}
+    assert all(cloudwatch.problems(d, NOW, dt.timedelta(days=14)) == [] for d in datums)
+
+
+def test_quota_rows_become_use_and_the_forecast():
+    from genai_apm.jobs import slo
+
+    r = _job_row(slo.QUOTA_COLUMNS, provider="aws.bedrock", model_id="m1", region="us-east-1")
+    by_name = {d["MetricName"]: d for d in cloudwatch.quota_datums(r, Settings())}
+    assert by_name[cloudwatch.QUOTA_USE]["Value"] == r["use_pct"]
+    assert by_name[cloudwatch.QUOTA_EXHAUSTION]["Value"] == r["minutes_to_exhaustion"]
+    assert [d["Name"] for d in by_name[cloudwatch.QUOTA_USE]["Dimensions"]] == [
+        "Provider",
+        "ModelId",
+        "Region",
+    ]
+    s = Settings()
+    topics = cloudwatch._topics(s)
+    assert topics[s.topics.quota] is cloudwatch.quota_datums
+    assert topics[s.topics.slo] is cloudwatch.slo_datums

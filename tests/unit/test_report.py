@@ -193,8 +193,8 @@ def test_missing_tables_become_no_data_panels(tmp_path):
     out = tmp_path / "r.html"
     result = report.build(config.load(None), out, tables_path=str(tmp_path))
     page = out.read_text()
-    assert result.empty_panels == 5  # errors, cost, alerts, anomalies, sessions
-    assert page.count('class="nodata"') == 5
+    assert result.empty_panels == 7  # errors, cost, SLOs, quota, alerts, anomalies, sessions
+    assert page.count('class="nodata"') == 7
     assert "No data: no errors_1m table" in page
 
 
@@ -258,3 +258,37 @@ def test_nice_ticks_cover_the_range_with_round_steps():
         mantissa = step / 10 ** int(f"{step:e}".split("e")[1])
         assert round(mantissa, 6) in (1, 2, 5)
         assert 3 <= len(ticks) <= 12
+
+
+def test_slo_and_quota_panels_draw_the_budget_and_use_duckdb_reads(tmp_path):
+    fx.write_tables(tmp_path, tables=("latency_1m", "slo_1m", "quota_1m"))
+    alert = {
+        "alert_time": "2026-01-01T00:20:00Z",
+        "rule": "slo-avail-page-1h-5m",
+        "key": "m1",
+        "kind": "slo",
+        "state": "ALARM",
+        "previous_state": None,
+        "metric": "burn_rate",
+        "observed": 15.0,
+        "op": ">",
+        "threshold": 14.4,
+        "message": "burn_rate 15.0 > 14.4",
+    }
+    out = tmp_path / "r.html"
+    report.build(config.load(None), out, tables_path=str(tmp_path), alerts=[alert])
+    page = out.read_text()
+    budget = chart(page, "error budget remaining per SLO and key")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    want = con.execute(
+        f"SELECT epoch_ms(window_start), GREATEST(budget_remaining_pct, 0) "
+        f"FROM {parquet(tmp_path, 'slo_1m')} WHERE key = 'm1' ORDER BY 1"
+    ).fetchall()
+    got = line_values(budget, "avail m1")
+    assert [x for x, _ in got] == pytest.approx([x for x, _ in want])
+    assert [y for _, y in got] == pytest.approx([y for _, y in want], abs=0.05)
+    use = line_values(chart(page, "quota use per model and region"), "m1 us-east-1")
+    assert [y for _, y in use] == pytest.approx([2.5 * i for i in range(30)], abs=0.05)
+    assert "SLOs: error budget and burn rates" in page and "Quota headroom" in page
+    assert "burn_rate 15.0 &gt; 14.4" in page  # the alert's message in the timeline
