@@ -86,7 +86,8 @@ def open_page(
     """Load ``url``, evaluate the JavaScript expression ``probe`` (its JSON value becomes
     ``facts``) and collect every error the page logged while loading."""
     deadline = time.monotonic() + timeout_s
-    with tempfile.TemporaryDirectory(prefix="genai-apm-chromium-") as profile:
+    profile = tempfile.mkdtemp(prefix="genai-apm-chromium-")
+    try:
         proc = subprocess.Popen(
             [chromium(), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
@@ -131,6 +132,18 @@ def open_page(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+    finally:
+        _remove_profile(Path(profile))
+
+
+def _remove_profile(profile: Path) -> None:
+    # Chromium's helper processes outlive the browser process by a moment and may still write
+    # into the profile while it is being removed ("Directory not empty"): retry briefly
+    for _ in range(50):
+        shutil.rmtree(profile, ignore_errors=True)
+        if not profile.exists():
+            return
+        time.sleep(0.1)
 
 
 def _errors(events: list[dict]) -> list[str]:
