@@ -54,6 +54,8 @@ def settings(stack, stack_settings, unique) -> config.Settings:
             "errors": f"it.{unique}.errors",
             "cost": f"it.{unique}.cost",
             "anomaly_counts": f"it.{unique}.anomaly-counts",
+            "slo": f"it.{unique}.slo",
+            "quota": f"it.{unique}.quota",
         },
         aws={"endpoint_url": stack.moto.endpoint_url},
         flink={"parallelism": 1},

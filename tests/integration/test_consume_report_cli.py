@@ -58,8 +58,8 @@ def test_report_reads_alerts_from_kafka(settings, unique, tmp_path, capsys, monk
     out = tmp_path / "r.html"
     argv = ["report", "--tables-path", str(tables), "--out", str(out), "--alerts-from-kafka"]
     assert cli.main(argv) == 0
-    # errors, cost, anomalies and sessions have no table; the alerts panel has data
-    assert "4 panels without data" in capsys.readouterr().out
+    # errors, cost, anomalies, sessions, SLOs and quota have no table; the alerts panel has data
+    assert "6 panels without data" in capsys.readouterr().out
     page = out.read_text()
     assert 'data-series="throttle-storm model-a" data-state="ALARM"' in page
     assert 'data-series="error-rate *" data-state="ALARM"' in page

@@ -172,11 +172,13 @@ def table_rows(tables_path: str) -> dict[str, Counter]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     for table in sorted(p for p in Path(tables_path).iterdir() if p.is_dir()):
-        files = [f for f in table.rglob("part-*") if not f.name.startswith(".")]
+        # committed Parquet files: compaction names them compacted-part-*; in-progress and
+        # marker files start with '.' or '_' (docs/sinks.md)
+        files = [f for f in table.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))]
         if not files:
             continue
         rows = con.sql(
-            f"SELECT * FROM read_parquet('{table}/**/part-*', hive_partitioning = true)"
+            f"SELECT * FROM read_parquet('{table}/*/*/[!._]*', hive_partitioning = true)"
         ).fetchall()
         out[table.name] = Counter(repr(same_doubles(r)) for r in rows)
     return out
