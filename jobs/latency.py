@@ -92,11 +92,11 @@ def windows(settings: Settings) -> list[Window]:
     return tumbling_and_sliding(s.tumbling_minutes, s.sliding_minutes, s.sliding_hop_minutes)
 
 
-METRICS = (  # (column prefix, column suffix, input column of latency_events)
-    ("latency", "_ms", "ok_latency_ms"),
-    ("ttft", "_ms", "ttft_ms"),
-    ("tpot", "_ms", "tpot_ms"),
-    ("output_tokens_per_s", "", "tokens_per_s"),
+METRICS = (  # (column prefix, column suffix, its histogram column of minute_stats)
+    ("latency", "_ms", "latency_h"),
+    ("ttft", "_ms", "ttft_h"),
+    ("tpot", "_ms", "tpot_h"),
+    ("output_tokens_per_s", "", "tokens_per_s_h"),
 )
 
 
@@ -150,7 +150,7 @@ def aggregate_sql(settings: Settings, window: Window) -> str:
     rollup = minutes.rollup_name(window)
     ps = settings.latency.percentiles
     quantiles, picks = [], []
-    for (prefix, suffix, _), histogram in zip(METRICS, HISTOGRAMS, strict=True):
+    for prefix, suffix, histogram in METRICS:
         quantiles.append(f"{minutes.quantiles(settings, histogram, ps)} AS {prefix}_p")
         picks += [
             f"{prefix}_p[{i + 1}] AS {prefix}_{percentile_name(p)}{suffix}"
@@ -173,10 +173,6 @@ FROM (
   -- per model x app, per model and the fleet; the per-app rows are the errors analytic's
   WHERE `level` <> {minutes.APP}
 )"""
-
-
-# the minute_stats histogram of each METRICS entry, in order
-HISTOGRAMS = ("latency_h", "ttft_h", "tpot_h", "tokens_per_s_h")
 
 
 @dataclass(frozen=True)
