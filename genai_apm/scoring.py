@@ -23,9 +23,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from genai_apm.home import project_root
+
 MINUTE = 60_000
 KEY_DIMENSION = {"model_id": "model", "app_id": "app", "user_id": "user"}
-NAB_DIR = Path("/work/shared/nab")
+# the labelled NAB subset in shared/, which sits beside the repository root
+NAB_DIR = project_root().parent / "shared" / "nab"
 
 
 def epoch_ms(text: str) -> int:
