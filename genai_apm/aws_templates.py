@@ -279,6 +279,9 @@ def runtime_sections(settings: Settings) -> dict[str, dict[str, Any]]:
         "flink": {
             "parallelism": ref("Parallelism"),
             "checkpoint_dir": sub(f"s3://${{DataBucket}}/{CHECKPOINTS_PREFIX}"),
+            # the service's configuration decides checkpoints, state backend, parallelism and
+            # restarts; the job sets only what the 2.2 runtime lets code set (flink_env)
+            "service_configured": "true",
         },
         "aws": {"region": ref("AWS::Region")},
     }
@@ -729,7 +732,15 @@ def pipeline_template(settings: Settings, published: Published) -> dict:
                     },
                     "EnvironmentProperties": {"PropertyGroups": property_groups(settings)},
                     "FlinkApplicationConfiguration": {
-                        "CheckpointConfiguration": {"ConfigurationType": "DEFAULT"},
+                        # the job does not set its checkpoint interval on the service
+                        # (flink.service_configured): the interval read_committed consumers
+                        # and the Parquet commits wait for is set here (DEFAULT is 60 s)
+                        "CheckpointConfiguration": {
+                            "ConfigurationType": "CUSTOM",
+                            "CheckpointingEnabled": True,
+                            "CheckpointInterval": settings.flink.checkpoint_interval_s * 1000,
+                            "MinPauseBetweenCheckpoints": 1000,
+                        },
                         "MonitoringConfiguration": {
                             "ConfigurationType": "CUSTOM",
                             "LogLevel": "INFO",

@@ -142,6 +142,11 @@ class FlinkSettings:
     # resume a job from this savepoint or retained checkpoint (file:// or s3:// path to the
     # chk-N or savepoint folder); empty: start fresh from kafka.startup_mode
     restore_from: str = ""
+    # true on Amazon Managed Service for Apache Flink (infra/aws/pipeline.yaml sets it): the
+    # application's configuration decides checkpointing, state backend, parallelism and
+    # restarts there, and from its Flink 2.2 runtime on the service throws when job code sets
+    # an option missing from its list of programmatic ones (flink_env.SERVICE_SETTABLE)
+    service_configured: bool = False
     # the standalone cluster's processes (`genai-apm cluster up`)
     jobmanager_memory: str = "1024m"
     taskmanager_memory: str = "1536m"

@@ -104,6 +104,47 @@ def init_local_filesystems(settings: Settings) -> None:
     _local_filesystems = wanted
 
 
+# What job code may set on Managed Flink's FLINK-2_2 runtime, from AWS's page "Programmatic
+# Flink configuration properties" (managed-flink/latest/java/programmatic-configuration.html):
+# "Starting with MSF 2.2, an exception will be thrown if you try to modify a property not
+# listed on this page". Its sections: pipeline.*, execution.runtime-mode, two checkpointing
+# keys, Python API (python.execution-mode, python.operator-chaining.enabled,
+# python.job-options) and Table API/SQL (table.exec.*, ...). table.* is taken whole here:
+# which table keys the list names was not fully readable (docs/aws.md says so).
+SERVICE_SETTABLE = (
+    "pipeline.",
+    "table.",
+    "execution.runtime-mode",
+    "execution.checkpointing.interval-during-backlog",
+    "execution.checkpointing.unaligned",
+    "python.execution-mode",
+    "python.operator-chaining.enabled",
+    "python.job-options",
+)
+
+
+class ServiceGuardedConfig:
+    """A TableConfig that drops the options Managed Flink owns (checkpointing, state
+    backend, parallelism, restarts, python.executable): the service sets those from the
+    application's configuration and refuses them from code. Each dropped key is one line on
+    stderr (the application's log), so nothing is left out silently."""
+
+    def __init__(self, conf):
+        self._conf = conf
+
+    def set(self, key: str, value: str):
+        if key.startswith(SERVICE_SETTABLE):
+            return self._conf.set(key, value)
+        print(
+            f"genai-apm: on Managed Flink the service sets {key}; not set to {value}",
+            file=sys.stderr,
+        )
+        return self
+
+    def __getattr__(self, name: str):
+        return getattr(self._conf, name)
+
+
 def table_env(settings: Settings, job_name: str, *, streaming: bool = True, bounded: bool = False):
     """A TableEnvironment with the project's connector jars, UTC time and the configured limits."""
     _prepare_local_jvm(settings)
@@ -116,6 +157,8 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
     )
     t_env = TableEnvironment.create(mode)
     conf = t_env.get_config()
+    if settings.flink.service_configured:  # Managed Flink: only the options it lets code set
+        conf = ServiceGuardedConfig(conf)
     conf.set("pipeline.name", f"genai-apm {job_name}")
     register_functions(t_env)
     init_local_filesystems(settings)
