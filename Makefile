@@ -42,8 +42,10 @@ jars: $(JARS) ## resolve Kafka and Flink connector jars with Maven into .cache/j
 setup: install jars ## everything `run` and `test` need
 bridge: $(BRIDGE_JAR) ## the Kinesis -> Kafka bridge's jar and classpath (genai-apm bridge kinesis, docs/aws.md)
 
-run: setup ## the embedded default: stack up, traffic, latency job, table, stack down
-	$(BIN)/genai-apm demo
+SOURCE ?= kafka
+# SOURCE=kinesis: the events go into a Kinesis stream on moto and the bridge copies them in
+run: setup $(if $(filter kinesis,$(SOURCE)),$(BRIDGE_JAR)) ## the embedded default: stack up, traffic, analytics job, tables, stack down (SOURCE=kinesis: in through Kinesis and the bridge)
+	$(BIN)/genai-apm demo --source $(SOURCE)
 
 up: setup ## start the local Kafka broker and moto server
 	$(BIN)/genai-apm stack up

@@ -289,7 +289,7 @@ def cmd_report(args) -> int:
 def cmd_demo(args) -> int:
     from genai_apm.demo import run_demo
 
-    run_demo(_settings(args), minutes=args.minutes, rate_per_s=args.rate)
+    run_demo(_settings(args), minutes=args.minutes, rate_per_s=args.rate, source=args.source)
     return 0
 
 
@@ -509,6 +509,12 @@ def parser() -> argparse.ArgumentParser:
     s = add("demo", cmd_demo, "the embedded default end to end (what `make run` runs)")
     s.add_argument("--minutes", type=int, default=5, help="minutes of event time to generate")
     s.add_argument("--rate", type=float, default=60.0, help="events per second of event time")
+    s.add_argument(
+        "--source",
+        choices=["kafka", "kinesis"],
+        default="kafka",
+        help="where the events go in: Kafka, or a Kinesis stream on moto bridged into Kafka",
+    )
     add("config", cmd_config, "print the effective settings (secrets masked)")
     s = add("query", cmd_query, "run SQL with DuckDB over the Parquet tables (local or s3://)")
     s.add_argument("sql", help='e.g. "SELECT model_id, SUM(requests) FROM latency_1m GROUP BY 1"')

@@ -3,10 +3,19 @@
 Starts the local stack (unless it is already up), generates a few minutes of event time
 (with a throttling storm), runs the analytics job to the end of what was produced, prints
 latency, outcomes and spend, and stops whatever this run started.
+
+``make run SOURCE=kinesis`` takes the AWS path in: the events go into a Kinesis stream on the
+stack's moto server (as `genai-apm generate --to kinesis` sends them), the Kinesis -> Kafka
+bridge (genai_apm.bridge) copies them into the invocations topic exactly once, and the same
+analytics job reads them from there.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -15,9 +24,13 @@ from pathlib import Path
 
 from genai_apm import generator, kafka_io
 from genai_apm.config import Settings
+from genai_apm.errors import GenaiApmError
 from genai_apm.stack.local import LocalStack
 
 MALFORMED = (b"{not json", b'{"event_time": "yesterday", "model_id": "m"}', b"\xff\xfe\x00")
+SOURCES = ("kafka", "kinesis")
+# a bridge JVM starts in ~10 s on a loaded 2-core machine, then copies the backlog in seconds
+BRIDGE_TIMEOUT_S = 180
 
 
 class Progress:
@@ -149,18 +162,131 @@ def write_report(
     return written.path
 
 
+def demo_stream_settings(settings: Settings, stack: LocalStack) -> Settings:
+    """The stack's moto Kinesis, a stream and bridge checkpoints of this run's own: a
+    bridge must not resume from an earlier run's checkpoint of another stream."""
+    run = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    folder = Path(settings.stack.state_dir).resolve() / "kinesis-bridge" / f"demo-{run}"
+    return settings.replace(
+        # moto takes any key; boto3 and the connector need one to sign with
+        aws={
+            "endpoint_url": stack.moto.endpoint_url,
+            "access_key_id": "testing",
+            "secret_access_key": "testing",
+        },
+        bridge={
+            "stream": f"{settings.bridge.stream}-demo-{run}",
+            "checkpoint_dir": str(folder / "checkpoints"),
+            "checkpoint_interval_s": 2,
+            "start_position": "TRIM_HORIZON",
+        },
+    )
+
+
+def create_stream(settings: Settings) -> None:
+    """One shard. The bridge keys each record by its shard, and the analytics' watermark is
+    per Kafka partition: several shards sharing a partition arrive there shard after shard
+    when a backlog is copied (each GetRecords returns up to 10,000 records), so a lagging
+    shard's calls would fall behind the watermark and count as late (docs/aws.md)."""
+    from genai_apm.aws import client
+
+    kinesis = client(settings.aws, "kinesis")
+    kinesis.create_stream(StreamName=settings.bridge.stream, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(
+        StreamName=settings.bridge.stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
+    )
+
+
+def put_to_kinesis(settings: Settings, payloads) -> int:
+    """Through `genai-apm generate --to kinesis`'s output (PutRecords, 500 a call)."""
+    from genai_apm.publish import KinesisOutput
+
+    output = KinesisOutput(settings, settings.bridge.stream)
+    for payload in payloads:
+        output.send("invocations", payload)
+    output.close()
+    return output.sent
+
+
+def bridge_into_kafka(settings: Settings, start: dict[int, int], expected: int) -> None:
+    """Run the bridge until the invocations topic holds ``expected`` committed records after
+    ``start``, then stop it (everything it copied is committed by then)."""
+    from genai_apm import bridge
+
+    proc = bridge.start(settings)
+    log = bridge.state_dir(settings) / "bridge.log"
+    try:
+        deadline = time.monotonic() + BRIDGE_TIMEOUT_S
+        found = 0
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise GenaiApmError(f"the Kinesis bridge exited with {proc.returncode}; see {log}")
+            found = committed_since(settings, start)
+            if found >= expected:
+                return
+            time.sleep(1)
+        raise GenaiApmError(
+            f"the Kinesis bridge copied {found} of {expected} records in {BRIDGE_TIMEOUT_S} s; "
+            f"see {log}"
+        )
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # its own session: the JVM and nothing else
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+
+
+def committed_since(settings: Settings, start: dict[int, int]) -> int:
+    """Records a read_committed consumer sees in the invocations topic after ``start``."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    topic = settings.topics.invocations
+    with kafka_io.kafka_errors(settings.kafka):
+        consumer = KafkaConsumer(
+            **kafka_io.client_args(settings.kafka),
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
+        try:
+            tps = [TopicPartition(topic, p) for p in sorted(start)]
+            # the last stable offset counts transaction markers too: count records instead
+            consumer.assign(tps)
+            ends = consumer.end_offsets(tps)
+            count = 0
+            for tp in tps:
+                if ends[tp] <= start[tp.partition]:
+                    continue
+                consumer.seek(tp, start[tp.partition])
+                while consumer.position(tp) < ends[tp]:
+                    batch = consumer.poll(timeout_ms=1000, max_records=10_000)
+                    if not batch:
+                        break
+                    count += sum(len(records) for records in batch.values())
+            return count
+        finally:
+            consumer.close()
+
+
 def run_demo(
     settings: Settings,
     *,
     minutes: int = 5,
     rate_per_s: float = 60.0,
+    source: str = "kafka",
     out: Callable[[str], None] = print,
 ) -> list[dict]:
     from genai_apm.jobs import alerts, analytics
 
+    if source not in SOURCES:
+        raise GenaiApmError(f"unknown demo source {source!r} (known: {', '.join(SOURCES)})")
     stack = LocalStack(settings)
     # the demo always talks to the embedded broker, whatever kafka.bootstrap_servers says
     settings = settings.replace(kafka={"bootstrap_servers": stack.kafka.bootstrap})
+    if source == "kinesis":
+        settings = demo_stream_settings(settings, stack)
     kafka, topics = settings.kafka, settings.topics
     outputs = (
         topics.invocations,
@@ -170,7 +296,7 @@ def run_demo(
         topics.alerts,
         topics.deadletter,
     )
-    progress = Progress(5, out)
+    progress = Progress(6 if source == "kinesis" else 5, out)
     with progress.step("starting the local stack (Kafka 4 KRaft broker, moto)"):
         started = stack.up()
     try:
@@ -183,17 +309,35 @@ def run_demo(
             count=count,
             incidents=(generator.throttling_storm(storm_model, third, third + minutes * 20_000),),
         )
+        into = f"Kinesis stream {settings.bridge.stream}" if source == "kinesis" else "Kafka"
         with progress.step(
             f"producing {count:,} invocation events ({minutes} min of event time, a throttling "
-            f"storm on {storm_model}) and {len(MALFORMED)} malformed records"
+            f"storm on {storm_model}) and {len(MALFORMED)} malformed records into {into}"
         ):
             kafka_io.ensure_topics(kafka, outputs)
             # read only what this run writes, even if earlier runs left data in the topics
             start = {t: kafka_io.end_offsets(kafka, t) for t in outputs}
-            kafka_io.produce_json(
-                kafka, topics.invocations, generator.invocations(spec, count), key_field="model_id"
-            )
-            kafka_io.produce_raw(kafka, topics.invocations, MALFORMED)
+            if source == "kinesis":
+                create_stream(settings)
+                events = generator.invocations(spec, count)
+                encoded = (json.dumps(e, separators=(",", ":")).encode() for e in events)
+                put_to_kinesis(settings, [*encoded, *MALFORMED])
+            else:
+                kafka_io.produce_json(
+                    kafka,
+                    topics.invocations,
+                    generator.invocations(spec, count),
+                    key_field="model_id",
+                )
+                kafka_io.produce_raw(kafka, topics.invocations, MALFORMED)
+        if source == "kinesis":
+            with progress.step(
+                f"bridging {settings.bridge.stream} into {topics.invocations} (Flink 1.19 "
+                "Kinesis consumer -> Kafka transactions; log in "
+                f"{settings.bridge.checkpoint_dir.removesuffix('/checkpoints')})",
+                ticker=True,
+            ):
+                bridge_into_kafka(settings, start[topics.invocations], count + len(MALFORMED))
         job_started = time.time()  # the report shows this run's Parquet files only
         with progress.step(
             "running the analytics job (latency, errors, cost, alerts) on a local Flink "
