@@ -311,6 +311,20 @@ def cmd_query(args) -> int:
     return 0
 
 
+def cmd_compact(args) -> int:
+    from genai_apm import compact
+
+    report = compact.run(
+        _settings(args),
+        tables_path=args.tables_path,
+        tables=args.table or None,
+        after_minutes=args.after_minutes,
+        out=lambda line: print(line, file=sys.stderr),
+    )
+    print(report.summary())
+    return 0
+
+
 def cmd_evaluate_anomalies(args) -> int:
     from genai_apm import scoring
 
@@ -516,6 +530,19 @@ def parser() -> argparse.ArgumentParser:
         help="where the events go in: Kafka, or a Kinesis stream on moto bridged into Kafka",
     )
     add("config", cmd_config, "print the effective settings (secrets masked)")
+    s = add(
+        "compact",
+        cmd_compact,
+        "merge each closed hour of the Parquet tables into one file (local or s3://)",
+    )
+    s.add_argument("--tables-path", help="default: output.tables_path")
+    s.add_argument("--table", action="append", help="only this table (repeatable)")
+    s.add_argument(
+        "--after-minutes",
+        type=float,
+        help="an hour is closed this long after it ended and its last change "
+        "(default: output.compact_after_minutes; 0 right after a finished backfill)",
+    )
     s = add("query", cmd_query, "run SQL with DuckDB over the Parquet tables (local or s3://)")
     s.add_argument("sql", help='e.g. "SELECT model_id, SUM(requests) FROM latency_1m GROUP BY 1"')
     s.add_argument("--tables-path", help="default: output.tables_path")

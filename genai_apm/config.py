@@ -358,6 +358,10 @@ class OutputSettings:
     # Parquet tables live under here as <table>/dt=YYYY-MM-DD/hour=HH/: a local folder or
     # s3://bucket[/prefix] (docs/sinks.md)
     tables_path: str = ".state/tables"
+    # `genai-apm compact` merges a table's hour into one file once the hour ended and nothing
+    # in it changed for this long: more than the watermark delay, a checkpoint interval and
+    # the wait of a window emitted after its hour (genai_apm/compact.py, docs/sinks.md)
+    compact_after_minutes: int = 20
 
 
 @dataclass(frozen=True)
