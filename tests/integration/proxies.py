@@ -278,3 +278,51 @@ class ThrottlingProxy:
             do_GET = do_POST = _relay
 
         return Handler
+
+
+class KinesisFaultProxy(ThrottlingProxy):
+    """HTTP proxy to moto that answers chosen Kinesis GetRecords requests with an error:
+    ``fault(n)`` (n counts GetRecords requests from 0) names the error type to return, e.g.
+    ``ProvisionedThroughputExceededException`` or ``ExpiredIteratorException``, or None to
+    forward the request. Kinesis speaks JSON 1.1 (the bridge turns CBOR off), the operation
+    in ``X-Amz-Target``; the error is ``{"__type": ..., "message": ...}`` with HTTP 400."""
+
+    def __init__(self, target_port: int, fault: Callable[[int], str | None]):
+        super().__init__(target_port, throttle=lambda n: False)
+        self.fault = fault
+        self.get_records = 0
+        self.answered: dict[str, int] = {}
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._kinesis_handler())
+        self._server.daemon_threads = True
+
+    def _error_for(self, target: str) -> str | None:
+        if not target.endswith(".GetRecords"):
+            return None
+        with self._lock:
+            n, self.get_records = self.get_records, self.get_records + 1
+            error = self.fault(n)
+            if error:
+                self.answered[error] = self.answered.get(error, 0) + 1
+            return error
+
+    def _kinesis_handler(self):
+        proxy, base = self, self._handler()
+
+        class Handler(base):
+            def _relay(self) -> None:
+                error = proxy._error_for(self.headers.get("X-Amz-Target", ""))
+                if error is None:
+                    return super()._relay()
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                body = json.dumps({"__type": error, "message": "injected by the test"}).encode()
+                headers = {
+                    "Content-Type": "application/x-amz-json-1.1",
+                    "x-amzn-RequestId": str(uuid.uuid4()),
+                }
+                self._answer(400, headers, body)
+
+            do_GET = do_POST = _relay
+
+        return Handler

@@ -223,3 +223,44 @@ def test_an_unreachable_endpoint_is_one_clear_error(bridge_settings):
     gone = bridge_settings.replace(aws={"endpoint_url": f"http://127.0.0.1:{free_port()}"})
     with pytest.raises(GenaiApmError, match="cannot reach"):
         bridge.check_stream(gone)
+
+
+def test_throttled_getrecords_and_an_expired_iterator_lose_and_double_nothing(
+    bridge_settings, kinesis, stream
+):
+    """GetRecords answered with ProvisionedThroughputExceededException (every third of the
+    first 30 calls) and ExpiredIteratorException (calls 4 and 11) by a proxy in front of
+    moto (which neither throttles nor expires iterators): every record arrives once, in
+    shard order."""
+    from tests.integration.proxies import KinesisFaultProxy
+
+    def fault(n: int) -> str | None:
+        if n in (4, 11):
+            return "ExpiredIteratorException"
+        if n < 30 and n % 3 == 1:
+            return "ProvisionedThroughputExceededException"
+        return None
+
+    proxy = KinesisFaultProxy(bridge_settings.stack.moto_port, fault).start()
+    try:
+        s = bridge_settings.replace(aws={"endpoint_url": proxy.endpoint_url})
+        sent = payloads(600, seed=16)
+        put(s, sent)
+        proc = bridge.start(s)
+        try:
+            wait_for_count(s, len(sent), proc)
+            assert_exactly_once_in_shard_order(s, kinesis, sent)
+        finally:
+            kill(proc)
+        assert proxy.answered == {
+            "ExpiredIteratorException": 2,
+            "ProvisionedThroughputExceededException": 9,
+        }
+        # the expired iterator is the connector's PollingRecordPublisher's to handle; a
+        # throttled call is retried by the AWS SDK inside the connector (its RetryUtils
+        # counts ProvisionedThroughputExceededException as throttling) with backoff, before
+        # the connector's own getrecords retries (bridge.max_retries) would be needed
+        log = (bridge.state_dir(s) / "bridge.log").read_text(errors="replace")
+        assert log.count("refreshing the iterator") == 2
+    finally:
+        proxy.stop()
