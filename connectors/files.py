@@ -75,7 +75,8 @@ def parquet_table_ddl(
     ``rolling_file_size`` before they become visible: one file per checkpoint with rows,
     whatever the parallelism. Files of different checkpoints are not merged: a 1-minute
     table gets a file per minute (its rows arrive once per window), a table of single
-    events up to one per checkpoint interval (docs/sinks.md). Names: committed files are
+    events up to one per checkpoint interval, until `genai-apm compact` merges each closed
+    hour into one file (genai_apm/compact.py, docs/sinks.md). Names: committed files are
     ``compacted-part-<uuid>-...`` without a suffix (Flink's SQL filesystem sink has no
     option for one); in-flight ones start with '.', and a _SUCCESS file marks each committed
     partition: readers take the files not starting with '.' or '_' (query.py, Athena).

@@ -17,12 +17,14 @@ merged file included: running twice changes nothing, and no row is read twice or
 What readers see (they take the files not starting with '.' or '_': Athena, Spark, DuckDB
 with ``[!._]*``, ``genai-apm query``):
 
-- local folders: the merged file is written into a hidden sibling folder, which then takes
-  the partition's name in one ``renameat2(RENAME_EXCHANGE)``: a listing sees the old files
-  or the merged one, never both, never neither. The old files stay in the hidden folder
-  (``.hour=H.replaced-<time>``) for ``keep_replaced_s`` (a reader that listed them before
-  the swap can still open them), then a later run deletes it. Anything in the partition the
-  merge did not read (a file that arrived meanwhile) is moved back at once.
+- local folders: the merged file is written into a folder under ``<root>/.genai-apm-compact/``
+  (outside every table, so no reader's glob reaches it; DuckDB's ``*`` matches hidden
+  names), which then takes the partition's place in one ``renameat2(RENAME_EXCHANGE)``: a
+  listing sees the old files or the merged one, never both, never neither. The old files
+  stay there (``<table>/dt=D/hour=H.replaced-<time>``) for ``keep_replaced_s`` (a reader that
+  listed them before the swap can still open them), then a later run deletes them. Anything
+  in the partition the merge did not read (a file that arrived meanwhile) is moved back at
+  once.
 - S3: there is no atomic multi-object change. The merged object is written first, then the
   merged-away objects are deleted in one DeleteObjects request: a listing between the two
   (well under a second) sees an hour twice; never a gap. A query that must not see that
@@ -49,6 +51,7 @@ from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 
 MERGED_PREFIX = "genai-apm-compacted-"
+WORK_DIR = ".genai-apm-compact"
 SUCCESS = "_SUCCESS"
 REPLACED = ".replaced-"
 
@@ -142,7 +145,10 @@ class LocalTables:
         )
         if len(sources) < 2:
             return 0
-        staging = part.parent / f".{part.name}.compacting-{uuid.uuid4().hex[:12]}"
+        # same filesystem as the partition (renameat2 needs that), outside every table
+        work = self.root / WORK_DIR / part.relative_to(self.root).parent
+        work.mkdir(parents=True, exist_ok=True)
+        staging = work / f"{part.name}.{uuid.uuid4().hex[:12]}"
         staging.mkdir()
         try:
             if merge_files(sources, staging / f"{MERGED_PREFIX}{uuid.uuid4()}.parquet") is None:
@@ -161,12 +167,12 @@ class LocalTables:
             if leftover.name not in merged:
                 leftover.rename(part / leftover.name)
         stamp = f"{self.now():.0f}"
-        staging.rename(part.parent / f".{part.name}{REPLACED}{stamp}")
+        staging.rename(work / f"{part.name}{REPLACED}{stamp}")
         return len(sources)
 
     def remove_replaced(self) -> None:
         """Folders of merged-away files, once no reader can still be reading them."""
-        for old in self.root.glob(f"*/dt=*/.hour=*{REPLACED}*"):
+        for old in self.root.glob(f"{WORK_DIR}/*/dt=*/hour=*{REPLACED}*"):
             stamp = old.name.rsplit(REPLACED, 1)[1]
             if stamp.isdigit() and self.now() - int(stamp) >= self.keep_replaced_s:
                 shutil.rmtree(old, ignore_errors=True)
