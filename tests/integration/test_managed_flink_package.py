@@ -5,8 +5,11 @@ kinesis.analytics.flink.run.options: `-py main.py`, `-pyfs python/` and `-j` the
 the unpacked zip, with the application's properties in /etc/flink/application_properties.json.
 Here the same command runs from PyFlink 2.2's own `flink` script against a local MiniCluster
 (`-t local`), the properties file named by $GENAI_APM_APP_PROPERTIES, and only the zip's jar
-on the job's classpath. Its rows must equal those of `genai-apm submit` of the same job over
-the same input topic: every output topic, and every Parquet table.
+on the job's classpath. As on the service, the job runs with `flink.service_configured` and
+sets no checkpoint, state backend, parallelism or restart option itself; the options the
+service would set come as `-D` options (RocksDB, as the service uses). Its rows must equal
+those of `genai-apm submit` of the same job over the same input topic: every output topic,
+and every Parquet table.
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ def properties(settings, job: str) -> list[dict]:
         "flink": {
             "parallelism": settings.flink.parallelism,
             "checkpoint_dir": settings.flink.checkpoint_dir,
+            # as the template: the job leaves the service's options to the service, which
+            # run_package plays with -D options
+            "service_configured": True,
         },
     }
     run_options = {
@@ -85,7 +91,20 @@ def properties(settings, job: str) -> list[dict]:
     return [run_options, job_group, *app_properties.property_groups(sections)]
 
 
-def run_package(app: Path, props: Path, log: Path) -> None:
+def service_options(settings) -> list[str]:
+    """What Managed Flink sets from the application's configuration instead of the job
+    (docs/aws.md): checkpoints (the template's CUSTOM interval; storage the service's own),
+    parallelism, and its RocksDB state backend."""
+    options = {
+        "execution.checkpointing.interval": f"{settings.flink.bounded_checkpoint_interval_s} s",
+        "execution.checkpointing.dir": settings.flink.checkpoint_dir,
+        "parallelism.default": str(settings.flink.parallelism),
+        "state.backend.type": "rocksdb",
+    }
+    return [f"-D{key}={value}" for key, value in options.items()]
+
+
+def run_package(app: Path, props: Path, log: Path, service: list[str]) -> None:
     """`flink run` with the run options, as the service does; `--bounded` so it ends."""
     import pyflink
 
@@ -105,6 +124,7 @@ def run_package(app: Path, props: Path, log: Path) -> None:
         "run",
         "-t",
         "local",
+        *service,
         "-pyexec",
         sys.executable,
         "-pyclientexec",
@@ -227,7 +247,11 @@ def test_the_packaged_entry_point_gives_the_rows_of_genai_apm_submit(
     packaged = per_run(settings, "pkg", tmp_path)
     props = tmp_path / "application_properties.json"
     props.write_text(json.dumps(properties(packaged, job)), encoding="utf-8")
-    run_package(package, props, tmp_path / "package-run.log")
+    run_package(package, props, tmp_path / "package-run.log", service_options(packaged))
+    # the job left the service's options alone, and said so
+    log = (tmp_path / "package-run.log").read_text(errors="replace")
+    assert "the service sets execution.checkpointing.interval;" in log
+    assert "the service sets parallelism.default;" in log
 
     expected, got = topic_rows(submitted), topic_rows(packaged)
     assert sum(expected.get("latency", Counter()).values()) > 0, "the job wrote no latency rows"
