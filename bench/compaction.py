@@ -75,6 +75,32 @@ def table_rows(settings, tables: Path) -> dict[str, Counter]:
     return out
 
 
+def parquet_columns(tables: Path, merged: bool) -> dict[str, list[tuple]]:
+    """Table -> leaf columns (path, physical and logical type, definition and repetition
+    levels) of its first sink-written file, or of its first merged file."""
+    import pyarrow.parquet as pq
+
+    out = {}
+    for table in sorted(p for p in tables.iterdir() if p.is_dir()):
+        found = [
+            f
+            for f in sorted(table.glob("dt=*/hour=*/*"))
+            if compact.committed(f.name) and f.name.startswith(compact.MERGED_PREFIX) == merged
+        ]
+        if found:
+            out[table.name] = [
+                (
+                    c.path,
+                    c.physical_type,
+                    str(c.logical_type),
+                    c.max_definition_level,
+                    c.max_repetition_level,
+                )
+                for c in pq.ParquetFile(found[0]).schema
+            ]
+    return out
+
+
 def summarise(counts: dict[str, list[int]]) -> dict[str, dict]:
     return {
         t: {
@@ -194,10 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         tables = work / "measured"
         shutil.copytree(source, tables)  # compact a copy: the source stays as it was
         before_counts, before_rows = files_per_hour(tables), table_rows(settings, tables)
+        sink_columns = parquet_columns(tables, merged=False)
         t0 = time.monotonic()
         compact.run(settings, tables_path=str(tables), after_minutes=0, out=lambda _: None)
         seconds = time.monotonic() - t0
         after_counts, after_rows = files_per_hour(tables), table_rows(settings, tables)
+        merged_columns = parquet_columns(tables, merged=True)
     same = {t: before_rows[t] == after_rows.get(t) for t in before_rows}
     result = {
         "command": "python bench/compaction.py " + " ".join(argv or sys.argv[1:]),
@@ -207,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         "after": summarise(after_counts),
         "rows": {t: sum(c.values()) for t, c in before_rows.items()},
         "query_rows_identical": same,
+        # the merged files' Parquet columns equal the sink's (types Athena reads)
+        "parquet_columns_identical": {
+            t: merged_columns[t] == sink_columns.get(t) for t in merged_columns
+        },
     }
     header = ("table", "hours", "files before", "max/h", "files after", "max/h", "rows", "same")
     print("{:18} {:>5} {:>12} {:>6} {:>11} {:>6} {:>6} {}".format(*header))
@@ -216,10 +248,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{t:18} {b['partitions']:>5} {b['files']:>12} {b['max_per_hour']:>6} "
             f"{a['files']:>11} {a['max_per_hour']:>6} {result['rows'][t]:>6} {same[t]}"
         )
-    out = ROOT / "bench" / "results" / f"compaction-{time.strftime('%Y-%m-%d')}.json"
+    kind = "streaming" if args.produce else "tables"
+    out = ROOT / "bench" / "results" / f"compaction-{kind}-{time.strftime('%Y-%m-%d')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)} (compact took {seconds:.1f} s)")
-    return 0 if all(same.values()) else 1
+    print("Parquet columns as the sink's:", result["parquet_columns_identical"])
+    ok = all(same.values()) and all(result["parquet_columns_identical"].values())
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
