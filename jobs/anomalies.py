@@ -232,16 +232,10 @@ def window(settings: Settings) -> Window:
 
 
 def window_rows_sql(w: Window, s: AnomalySettings, gamma: float) -> str:
-    """One row per window and key: requests and every metric (NULL where too few calls)."""
-    dimension = " ".join(
-        f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in cols)} THEN '{name}'"
-        for name, cols, _ in DIMENSIONS
-    )
-    key = " ".join(
-        f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in cols)} THEN {expr}"
-        for _, cols, expr in DIMENSIONS
-    )
-    sets = ", ".join("(" + ", ".join(cols) + ")" for _, cols, _ in DIMENSIONS)
+    """One row per window and key: requests and every metric (NULL where too few calls).
+
+    The model, app and model x app keys come from minute_stats, the users from minute_users
+    (jobs/minutes.py): a UNION ALL of one aggregation per view."""
     aggregates = ",\n    ".join(
         [f"CAST({m.aggregate.format(gamma=repr(gamma))} AS DOUBLE) AS {m.name}" for m in METRICS]
         + [f"{sql} AS {name}" for name, sql in WEIGHTS]
@@ -253,19 +247,35 @@ def window_rows_sql(w: Window, s: AnomalySettings, gamma: float) -> str:
         else m.name
         for m in METRICS
     )
+    by_view: dict[str, list] = {}
+    for d in DIMENSIONS:
+        by_view.setdefault(minutes.source(d[1]), []).append(d)
+    parts = []
+    for view, dims in by_view.items():
+        dimension = " ".join(
+            f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in cols)} THEN '{name}'"
+            for name, cols, _ in dims
+        )
+        key = " ".join(
+            f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in cols)} THEN {expr}"
+            for _, cols, expr in dims
+        )
+        sets = ", ".join("(" + ", ".join(cols) + ")" for _, cols, _ in dims)
+        parts.append(f"""
+  SELECT window_start, window_end, window_time,
+    CAST(CASE {dimension} END AS STRING) AS dimension,
+    CAST(CASE {key} END AS STRING) AS `key`,
+    SUM(requests) AS requests,
+    {aggregates}
+  FROM TABLE({w.tvf(view, "minute_time")})
+  GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets})""")
+    union = "\n  UNION ALL".join(parts)
     return f"""
 SELECT window_start, window_end, window_time, dimension, `key`, requests,
   {guarded},
   {", ".join(name for name, _ in WEIGHTS)},
   HOUR(window_start) * 60 + MINUTE(window_start) AS slot
-FROM (
-  SELECT window_start, window_end, window_time,
-    CASE {dimension} END AS dimension,
-    CASE {key} END AS `key`,
-    SUM(requests) AS requests,
-    {aggregates}
-  FROM TABLE({w.tvf("minute_stats", "minute_time")})
-  GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets})
+FROM ({union}
 )"""
 
 
@@ -559,15 +569,30 @@ LINKS = (
 
 def pairs_sql(w: Window) -> str:
     """Per window, the traffic of each pair of keys in LINKS (model x app, model x user,
-    app x user), with g_<column> = 1 where a column is not part of the pair."""
-    sets = ", ".join("(" + ", ".join(cols) + ")" for cols in sorted({c for c, _ in LINKS}))
+    app x user), with g_<column> = 1 where a column is not part of the pair. Pairs with a user
+    come from minute_users, model x app from minute_stats (jobs/minutes.py)."""
     weights = ", ".join(f"{sql} AS {name}" for name, sql in WEIGHTS)
-    return f"""
-SELECT window_time, model_id, app_id, user_id,
-  GROUPING(model_id) AS g_model_id, GROUPING(app_id) AS g_app_id, GROUPING(user_id) AS g_user_id,
+    columns = ("model_id", "app_id", "user_id")
+    by_view: dict[str, list] = {}
+    for cols in sorted({c for c, _ in LINKS}):
+        by_view.setdefault(minutes.source(cols), []).append(cols)
+    parts = []
+    for view, sets in by_view.items():
+        grouped = sorted({c for cols in sets for c in cols})
+        # a column the view's sets never group by is a constant NULL, rolled up (g_ = 1)
+        keys = ", ".join(c if c in grouped else f"CAST(NULL AS STRING) AS {c}" for c in columns)
+        flags = ", ".join(
+            f"CAST(GROUPING({c}) AS INT) AS g_{c}" if c in grouped else f"1 AS g_{c}"
+            for c in columns
+        )
+        sets_sql = ", ".join("(" + ", ".join(cols) + ")" for cols in sets)
+        parts.append(f"""
+SELECT window_time, {keys},
+  {flags},
   {weights}
-FROM TABLE({w.tvf("minute_stats", "minute_time")})
-GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets})"""
+FROM TABLE({w.tvf(view, "minute_time")})
+GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets_sql})""")
+    return "\nUNION ALL".join(parts)
 
 
 def links_sql(source: str) -> str:

@@ -78,6 +78,8 @@ def _text(value: str) -> str:
 
 def _dimension_columns(dimensions) -> tuple[str, str]:
     """(dimension, key) expressions of a GROUPING SETS row with one grouped column or none."""
+    if not dimensions:
+        return f"{_text('all')} AS dimension", f"{_text(ALL)} AS `key`"
     dimension = " ".join(
         f"WHEN GROUPING({column}) = 0 THEN {_text(name)}" for name, column in dimensions
     )
@@ -88,15 +90,37 @@ def _dimension_columns(dimensions) -> tuple[str, str]:
     )
 
 
-# the finest keys of minute_stats (jobs/minutes.py) cover every dimension but the session:
-# sessions are too many to key the shared aggregation by, so their spend (sums only) is the
-# one cost aggregation that reads calls
+# the per-minute rows (jobs/minutes.py) cover every dimension but the session: sessions are
+# too many to key the shared aggregation by, so their spend (sums only) is the one cost
+# aggregation that reads calls
 ROLLED = tuple(d for d in DIMENSIONS if d[0] != "session")
 
 
+def _rolled(window: Window, dimensions, aggregates: str, head: str, total: bool) -> str:
+    """``aggregates`` per window and key of each dimension (and of all calls when ``total``),
+    each dimension read from the smallest per-minute view that has its column: app and model
+    from minute_stats, user and feature from minute_users (a UNION ALL of at most two
+    aggregations)."""
+    by_view: dict[str, list] = {}
+    for name, column in dimensions:
+        by_view.setdefault(minutes.source([column]), []).append((name, column))
+    if total:
+        by_view.setdefault("minute_stats", [])
+    parts = []
+    for view, dims in by_view.items():
+        sets = [f"({column})" for _, column in dims]
+        if total and view == "minute_stats":
+            sets.append("()")
+        dimension, key = _dimension_columns(dims)
+        parts.append(f"""
+  SELECT {head}, {dimension}, {key},
+    {aggregates}
+  FROM TABLE({window.tvf(view, "minute_time")})
+  GROUP BY {head}, GROUPING SETS ({", ".join(sets)})""")
+    return "\n  UNION ALL".join(parts)
+
+
 def spend_sql(window: Window, pricing_version: str) -> str:
-    dimension, key = _dimension_columns(ROLLED)
-    sets = ", ".join(f"({column})" for _, column in ROLLED)
     version = pricing_version.replace("'", "''")
     sums = """
   COALESCE(SUM({input}), 0) AS input_tokens,
@@ -125,17 +149,14 @@ def spend_sql(window: Window, pricing_version: str) -> str:
         unpriced="CASE WHEN cost_usd IS NULL THEN "
         "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0) END",
     )
+    rolled = f"SUM(requests) AS requests, SUM(priced_requests) AS priced_requests,{rolled_sums}"
     return f"""
 SELECT {head}, dimension, `key`, requests, priced_requests,
   requests - priced_requests AS unpriced_requests,
   input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, unpriced_tokens, cost_usd,
   {version_column}
 FROM (
-  SELECT window_start, window_end, {dimension}, {key},
-    SUM(requests) AS requests, SUM(priced_requests) AS priced_requests,
-    {rolled_sums}
-  FROM TABLE({window.tvf("minute_stats", "minute_time")})
-  GROUP BY window_start, window_end, GROUPING SETS ({sets}, ())
+{_rolled(window, ROLLED, rolled, "window_start, window_end", total=True)}
 )
 UNION ALL
 SELECT {head}, CAST('session' AS STRING) AS dimension, `key`, COUNT(*) AS requests,
@@ -153,13 +174,8 @@ GROUP BY window_start, window_end, `key`"""
 def budget_spend_sql(window: Window, scopes: list[str]) -> str:
     """Rolling spend per key of the scopes some budget watches, keeping window_time."""
     dimensions = [(name, column) for name, column in ROLLED if name in scopes]
-    dimension, key = _dimension_columns(dimensions)
-    sets = ", ".join(f"({column})" for _, column in dimensions)
-    return f"""
-SELECT window_start, window_end, window_time, {dimension}, {key},
-  COALESCE(SUM(cost_usd), 0) AS cost_usd
-FROM TABLE({window.tvf("minute_stats", "minute_time")})
-GROUP BY window_start, window_end, window_time, GROUPING SETS ({sets})"""
+    head = "window_start, window_end, window_time"
+    return _rolled(window, dimensions, "COALESCE(SUM(cost_usd), 0) AS cost_usd", head, False)
 
 
 def budget_evaluation(rule: BudgetRule):

@@ -1,19 +1,30 @@
 """The one aggregation of raw calls that every invocation analysis derives from.
 
-Raw events are aggregated once per 1-minute event-time window at the finest key the analyses
-need (model x app x user x feature x provider x region): counts by outcome, sums, maxima and
-mergeable log-bucketed histograms (GENAI_HIST, infra/udfs). Everything else reads these small
-rows (cascaded window TVFs over their ``window_time``): the model and fleet ('*') rollups,
-the 5-minute sliding windows, error breakdowns and alerts, hourly spend and budgets, the
-anomaly detector's windows and pairs, SLOs and quota. Only per-session spend (one more key,
-sums only) and the per-call outlier check read calls again.
+Raw events are aggregated once per 1-minute event-time window, twice over:
+
+- ``minute_stats`` per model x app x provider x region: counts by outcome, sums, maxima and
+  mergeable log-bucketed histograms (GENAI_HIST, infra/udfs). A minute of traffic becomes a
+  few dozen rows whatever the number of users, so every analysis cascading from it is cheap.
+- ``minute_users`` per model x app x user x feature: only what spend attribution, budgets
+  and the anomaly detector's user dimension need (sums, maxima, three histograms). Users are
+  many: in the generator's traffic (200 users, 50 calls/s) a minute has ~1.7 calls per user
+  key, so these rows are nearly as many as calls and are kept narrow. (One key for both made
+  every analysis, latency's included, read ~0.6 wide rows per call: `make profile JOB=all`
+  showed the rollups' window buffers copying them as the bottleneck.)
+
+Everything else reads these rows (cascaded window TVFs over their ``minute_time``): the model
+and fleet ('*') rollups, the 5-minute sliding windows, error breakdowns and alerts, hourly
+spend and budgets, the anomaly detector's windows and pairs, SLOs and quota. Only per-session
+spend (one more key, sums only) and the per-call outlier check read calls again.
 
 Views registered by ``register`` (once per job, whatever analyses it runs):
   minute_calls   every valid call with its derived values, flagged late or on time
   minute_events  the on-time calls (late calls can no longer reach their window: the latency
                  analytic routes and counts them, jobs/latency.py)
-  minute_stats   one row per minute and finest key: minute_start, minute_time (its rowtime,
-                 for cascaded window TVFs), the key (KEY) and the ``aggregates`` columns
+  minute_stats   one row per minute and KEY: minute_start, minute_time (its rowtime, for
+                 cascaded window TVFs), the key and the ``aggregates`` columns
+  minute_users   one row per minute and USER_KEY: minute_start, minute_time, the key and the
+                 ``user_aggregates`` columns (USER_COLUMNS of ``aggregates``)
 """
 
 from __future__ import annotations
@@ -24,7 +35,8 @@ from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 
 UNKNOWN = "unknown"  # the key of calls without that attribute
-KEY = ("model_id", "app_id", "user_id", "feature", "provider", "region")
+KEY = ("model_id", "app_id", "provider", "region")
+USER_KEY = ("model_id", "app_id", "user_id", "feature")
 OUTCOMES = (  # (outcome, count column)
     ("success", "successes"),
     ("client", "client_errors"),
@@ -43,6 +55,29 @@ HISTOGRAMS = (
     ("tokens_per_s_h", "tokens_per_s"),
     ("ok_input_tokens_h", "CASE WHEN ok THEN CAST(input_tokens AS DOUBLE) END"),
     ("ok_output_tokens_h", "CASE WHEN ok THEN CAST(output_tokens AS DOUBLE) END"),
+)
+# what minute_users carries of the ``aggregates``: spend and its tokens (cost, budgets) and
+# the anomaly detector's metrics and attribution weights (jobs/anomalies.py)
+USER_COLUMNS = (
+    "requests",
+    "ok_requests",
+    "input_tokens_sum",
+    "output_tokens_sum",
+    "cache_read_tokens_sum",
+    "cache_write_tokens_sum",
+    "priced_requests",
+    "cost_usd",
+    "unpriced_tokens",
+    "latency_max_ms",
+    "ok_input_tokens_sum",
+    "ok_input_tokens_n",
+    "ok_input_tokens_max",
+    "ok_output_tokens_sum",
+    "ok_output_tokens_n",
+    "ok_output_tokens_max",
+    "latency_h",
+    "ok_input_tokens_h",
+    "ok_output_tokens_h",
 )
 # the per-call outlier check's reference: sums of ln(x + 1) and their squares per minute
 OUTLIER_INPUTS = ("input_tokens", "output_tokens", "latency_ms")
@@ -105,6 +140,17 @@ def aggregates(settings: Settings) -> list[tuple[str, str]]:
     return cols + list(slo.minute_aggregates(settings))
 
 
+def user_aggregates(settings: Settings) -> list[tuple[str, str]]:
+    """(column, aggregate over minute_events) of minute_users, after the window and key."""
+    return [(name, sql) for name, sql in aggregates(settings) if name in USER_COLUMNS]
+
+
+def source(columns) -> str:
+    """The per-minute view that a grouping by ``columns`` reads: minute_users when it needs a
+    user or feature, else the far smaller minute_stats."""
+    return "minute_users" if set(columns) - set(KEY) else "minute_stats"
+
+
 def register(t_env, settings: Settings, cost_expression: str | None = None) -> None:
     """minute_calls, minute_events and minute_stats over the registered `invocations` view;
     a second call in the same job does nothing (analyses share one aggregation)."""
@@ -115,7 +161,8 @@ def register(t_env, settings: Settings, cost_expression: str | None = None) -> N
 
         cost_expression = pricing.cost_sql(pricing.load(settings.cost.pricing_file))
     known = ", ".join(f"'{c}'" for c in FAILURES if c != "unclassified")
-    keys = ",\n  ".join(f"COALESCE({c}, '{UNKNOWN}') AS {c}" for c in KEY)
+    every_key = dict.fromkeys(KEY + USER_KEY)
+    keys = ",\n  ".join(f"COALESCE({c}, '{UNKNOWN}') AS {c}" for c in every_key)
     tumble_s = 60
     create_view(
         t_env,
@@ -159,18 +206,21 @@ FROM (
 )""",
     )
     create_view(t_env, "minute_events", "SELECT * FROM minute_calls WHERE NOT is_late")
-    cols = ",\n  ".join(f"{sql} AS {name}" for name, sql in aggregates(settings))
-    key = ", ".join(KEY)
-    create_view(
-        t_env,
-        "minute_stats",
-        f"""
+    for view, key, columns in (
+        ("minute_stats", KEY, aggregates(settings)),
+        ("minute_users", USER_KEY, user_aggregates(settings)),
+    ):
+        cols = ",\n  ".join(f"{sql} AS {name}" for name, sql in columns)
+        create_view(
+            t_env,
+            view,
+            f"""
 -- renamed: a window TVF over these rows adds its own window_start, window_end, window_time
-SELECT window_start AS minute_start, window_time AS minute_time, {key},
+SELECT window_start AS minute_start, window_time AS minute_time, {", ".join(key)},
   {cols}
 FROM TABLE(TUMBLE(TABLE minute_events, DESCRIPTOR(event_ts), INTERVAL '1' MINUTE))
-GROUP BY window_start, window_end, window_time, {key}""",
-    )
+GROUP BY window_start, window_end, window_time, {", ".join(key)}""",
+        )
 
 
 def merged(settings: Settings, extra: tuple[str, ...] = ()) -> list[tuple[str, str]]:

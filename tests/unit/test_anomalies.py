@@ -59,7 +59,11 @@ def test_sql_uses_settings_and_excludes_the_current_window(base_settings):
     assert f"{a.relative_floor * anomalies.TAIL!r} * ABS(latency_p99_ms_center)" in e
     w = anomalies.window_rows_sql(anomalies.window(s), a, minutes.gamma(s))
     assert f"requests >= {a.min_requests} THEN latency_p50_ms" in w
-    assert "GROUPING SETS ((model_id, app_id), (model_id), (app_id), (user_id))" in w
+    # model, app and model x app from the small per-minute rows, users from minute_users
+    stats, users = w.split("UNION ALL")
+    assert "GROUPING SETS ((model_id, app_id), (model_id), (app_id))" in stats
+    assert "TABLE minute_stats" in stats and "TABLE minute_users" in users
+    assert "GROUPING SETS ((user_id))" in users
 
 
 def test_zscore_detector_and_both_directions(base_settings):
