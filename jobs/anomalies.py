@@ -20,6 +20,12 @@ alerts). Mean, p99 and rate metrics are NULL in windows with fewer than
 ``anomalies.min_requests`` calls (too noisy to judge; they neither alert nor feed the
 baseline); cost is a sum and always counts.
 
+With ``anomalies.history_windows`` = L > 0 (the adaptive detector) a metric must also
+deviate more than it did in any of the key's L windows before (its largest deviation there,
+a MAX over the L rows LAG'd past the windows that open an incident): the key's own recent
+extremes set the bar, so a key whose normal includes big swings needs a bigger one to alert
+(jobs/detectors.py is the numpy twin the evaluation tunes on).
+
 A key's window is hot when any metric is anomalous; the key is in ALARM while any of its last
 ``anomalies.close_after_windows`` windows was hot, so one quiet window inside an incident
 does not close it. Every metric of the key is judged in the same row, so a prompt-induced

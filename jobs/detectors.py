@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 IQR_TO_SD = 1.349
 SEASONAL_MIN_DAYS = 2
@@ -54,12 +55,24 @@ class Params:
         return cls(**{f: getattr(settings, f) for f in cls.__dataclass_fields__})
 
 
-def _quartiles(values: np.ndarray) -> tuple[float, float, float, int]:
-    v = values[~np.isnan(values)]
-    if not len(v):
-        return np.nan, np.nan, np.nan, 0
-    q1, q2, q3 = np.percentile(v, [25, 50, 75])
-    return float(q1), float(q2), float(q3), len(v)
+def _trailing_quartiles(x: np.ndarray, width: int) -> np.ndarray:
+    """Row t: (q1, median, q3, count) of the non-NaN values among x[t - width : t] (the rows
+    before t); NaN quartiles where there is none."""
+    n = len(x)
+    out = np.full((n, 4), np.nan)
+    out[:, 3] = 0
+    full = width < n and not np.isnan(x).any()
+    for t in range(1, width + 1 if full else n):
+        v = x[max(0, t - width) : t]
+        v = v[~np.isnan(v)]
+        if len(v):
+            out[t, :3] = np.percentile(v, [25, 50, 75])
+            out[t, 3] = len(v)
+    if full:  # every later row has a full window without NaN: one vectorised call
+        windows = sliding_window_view(x[:-1], width)[1:]  # [j] = x[j + 1 : j + 1 + width]
+        out[width + 1 :, :3] = np.percentile(windows, [25, 50, 75], axis=1).T
+        out[width + 1 :, 3] = width
+    return out
 
 
 def deviations(
@@ -68,32 +81,29 @@ def deviations(
     """Per row: the deviation the detector judges (NaN without a baseline) and whether the
     row is warm. ``times_ms`` are window starts (the seasonal slot is their minute of day)."""
     x = np.asarray(values, dtype=float)
-    n, big_n = len(x), int(p.baseline_windows)
-    dev = np.full(n, np.nan)
-    warm = np.zeros(n, dtype=bool)
     relative = p.relative_floor * tail
 
-    def sd(center: float, spread: float) -> float:
-        return max(spread, relative * abs(center), floor)
+    def sd(center: np.ndarray, spread: np.ndarray) -> np.ndarray:
+        return np.maximum(np.maximum(spread, relative * np.abs(center)), floor)
 
-    slots: dict[int, list[int]] = {}
-    for t in range(n):
-        if t >= 1:
-            q1, med, q3, count = _quartiles(x[max(0, t - big_n) : t])
-            warm[t] = count >= p.warmup_windows
-            if count and not np.isnan(x[t]):
-                t_sd = sd(med, (q3 - q1) / IQR_TO_SD)
-                dev[t] = (x[t] - med) / t_sd
+    q = _trailing_quartiles(x, int(p.baseline_windows))
+    warm = q[:, 3] >= p.warmup_windows
+    with np.errstate(invalid="ignore"):
+        dev = (x - q[:, 1]) / sd(q[:, 1], (q[:, 2] - q[:, 0]) / IQR_TO_SD)
         if p.seasonal_days:
-            slot = (int(times_ms[t]) % DAY_MS) // MINUTE_MS
-            previous = slots.setdefault(slot, [])
-            history = x[previous[-int(p.seasonal_days) :]] if previous else np.array([])
-            q1, med, q3, count = _quartiles(history)
-            if count >= SEASONAL_MIN_DAYS and not np.isnan(x[t]) and not np.isnan(dev[t]):
-                s_dev = (x[t] - med) / sd(med, (q3 - q1) / IQR_TO_SD)
-                if abs(s_dev) <= abs(dev[t]) or np.sign(s_dev) != np.sign(dev[t]):
-                    dev[t] = s_dev
-            previous.append(t)
+            slots = (np.asarray(times_ms, dtype=np.int64) % DAY_MS) // MINUTE_MS
+            sq = np.full((len(x), 4), np.nan)
+            for slot in np.unique(slots):
+                rows = np.flatnonzero(slots == slot)
+                sq[rows] = _trailing_quartiles(x[rows], int(p.seasonal_days))
+            s_dev = (x - sq[:, 1]) / sd(sq[:, 1], (sq[:, 2] - sq[:, 0]) / IQR_TO_SD)
+            use = (
+                (sq[:, 3] >= SEASONAL_MIN_DAYS)
+                & ~np.isnan(dev)
+                & ~np.isnan(s_dev)
+                & ((np.abs(s_dev) <= np.abs(dev)) | (np.sign(s_dev) != np.sign(dev)))
+            )
+            dev = np.where(use, s_dev, dev)
     return dev, warm
 
 

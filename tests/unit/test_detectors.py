@@ -110,3 +110,47 @@ def test_history_bar_sql_lags_by_the_open_run(base_settings):
     flags = anomalies._flags_sql("src", a)
     assert "GREATEST(COALESCE(latency_p50_ms_bar, 0.0), 0.0)" in flags
     assert "_bar" not in anomalies._flags_sql("src", base_settings.anomalies)
+
+
+def _kinds() -> dict[str, tuple[np.ndarray, bool]]:
+    """Shapes of anomaly at point START_AT of a week of 5-minute points (noise 2% of the
+    level), and whether the NAB settings should catch them within a day."""
+    rng = np.random.default_rng(3)
+    t = np.arange(KIND_POINTS)
+    base = 1000 + rng.normal(0, 20, KIND_POINTS)
+    cycle = 1000 + 300 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 20, KIND_POINTS)
+    after, day = t >= START_AT, (t >= START_AT) & (t < START_AT + 288)
+    return {
+        "level shift +40%": (base + 400 * after, True),
+        "level shift -40%": (base - 400 * after, True),
+        "spike x1.5": (base + 500 * (t == START_AT), True),
+        "dip x0.5": (base - 500 * (t == START_AT), True),
+        "flat day in a daily cycle": (np.where(day, base, cycle), True),
+        # below the relative floor (0.1 x level, threshold 3): a 20% change never counts
+        "level shift +20%": (base + 200 * after, False),
+        "spike x1.2": (base + 200 * (t == START_AT), False),
+        # the trailing baseline follows a drift; the bar is the key's own noise
+        "drift +50% over a day": (base + np.clip(t - START_AT, 0, 288) / 288 * 500, False),
+        # the cycle doubles: the seasonal and trailing deviations both stay under 3
+        "daily cycle twice as deep": (
+            np.where(day, 1000 + 600 * np.sin(2 * np.pi * t / 288), cycle),
+            False,
+        ),
+        "noise only": (base, False),
+        "daily cycle only": (cycle, False),
+    }
+
+
+KIND_POINTS, START_AT = 2600, 2000
+
+
+@pytest.mark.parametrize("kind", list(_kinds()))
+def test_what_kinds_of_anomaly_the_nab_settings_catch(kind):
+    x, caught = _kinds()[kind]
+    settings = scoring.NAB_SETTINGS | scoring.NAB_ADAPTIVE
+    p = detectors.Params(
+        **{k: v for k, v in settings.items() if k in detectors.Params.__dataclass_fields__}
+    )
+    opened = detectors.detect(_times(KIND_POINTS), x, p, floor=10.0)
+    assert [i for i in opened if i < START_AT] == []  # no false alarm before it
+    assert any(START_AT <= i < START_AT + 288 for i in opened) == caught, opened
