@@ -2,7 +2,7 @@
 from a bounded run over files, against ground truth.
 
     python -m genai_apm.scoring generator   # labelled generator incidents: precision, recall, delay
-    python -m genai_apm.scoring nab         # the NAB subset in /work/shared/nab: P/R/F1, NAB score
+    python -m genai_apm.scoring nab         # the NAB subset in ../shared/nab: P/R/F1, NAB scores
     python -m genai_apm.scoring all         # both, into bench/results/anomalies-<date>.json
 
 The metric functions are pure (lists in, numbers out) and unit-tested; ``run_*`` write the
