@@ -286,6 +286,10 @@ class AnomalySettings:
     # root-cause attribution: an incident is explained by another hot key (a model, app or
     # user) that carries at least this share of its traffic in the window (README)
     explain_share: float = 0.5
+    # > 0: a metric is anomalous only when its deviation also exceeds every deviation of the
+    # key's previous N windows: the key's own recent extremes set the bar, so a noisy key
+    # needs a bigger change than a steady one (jobs/detectors.py; 0: off, the threshold alone)
+    history_windows: int = 0
 
     def __post_init__(self) -> None:
         for name, allowed in (("detector", ("robust", "zscore")), ("direction", ("up", "both"))):

@@ -20,6 +20,12 @@ alerts). Mean, p99 and rate metrics are NULL in windows with fewer than
 ``anomalies.min_requests`` calls (too noisy to judge; they neither alert nor feed the
 baseline); cost is a sum and always counts.
 
+With ``anomalies.history_windows`` = L > 0 (the adaptive detector) a metric must also
+deviate more than it did in any of the key's L windows before (its largest deviation there,
+a MAX over the L rows LAG'd past the windows that open an incident): the key's own recent
+extremes set the bar, so a key whose normal includes big swings needs a bigger one to alert
+(jobs/detectors.py is the numpy twin the evaluation tunes on).
+
 A key's window is hot when any metric is anomalous; the key is in ALARM while any of its last
 ``anomalies.close_after_windows`` windows was hot, so one quiet window inside an incident
 does not close it. Every metric of the key is judged in the same row, so a prompt-induced
@@ -427,9 +433,41 @@ def _size(s: AnomalySettings, dev: str) -> str:
     return f"ABS({dev})" if s.direction == "both" else dev
 
 
+def history_sql(source: str, s: AnomalySettings) -> str:
+    """``history_windows`` = L > 0: per metric, the largest deviation (its size) of the key's
+    L warm windows before the run of ``open_after_windows`` = n that could open an incident,
+    ``{m}_bar``: the MAX of the L windows up to a window, LAG'd by n, so neither the current
+    window nor the n - 1 before it (which must be hot with it) raise their own bar (the twin:
+    jobs/detectors.py, hot_windows)."""
+    big_l, n = int(s.history_windows), int(s.open_after_windows)
+    inner = ",\n    ".join(
+        f"MAX(CASE WHEN {m.name}_warm THEN {_size(s, f'{m.name}_dev')} END) OVER wh "
+        f"AS {m.name}_hmax"
+        for m in METRICS
+    )
+    outer = ",\n  ".join(f"LAG({m.name}_hmax, {n}) OVER w AS {m.name}_bar" for m in METRICS)
+    return f"""
+SELECT *,
+  {outer}
+FROM (
+  SELECT *,
+    {inner}
+  FROM {source}
+  WINDOW wh AS {_over(f" ROWS BETWEEN {big_l - 1} PRECEDING AND CURRENT ROW")}
+)
+WINDOW w AS {_over("")}"""
+
+
 def _flags_sql(source: str, s: AnomalySettings) -> str:
+    def beyond_history(m: Metric) -> str:
+        if not s.history_windows:
+            return ""
+        # no earlier warm window: nothing to exceed but the threshold
+        return f" AND {_size(s, f'{m.name}_dev')} > GREATEST(COALESCE({m.name}_bar, 0.0), 0.0)"
+
     anomalous = [
-        f"COALESCE({m.name}_warm AND {_size(s, f'{m.name}_dev')} >= {s.threshold!r}, FALSE)"
+        f"COALESCE({m.name}_warm AND {_size(s, f'{m.name}_dev')} >= {s.threshold!r}"
+        f"{beyond_history(m)}, FALSE)"
         for m in METRICS
     ]
     flags = ",\n  ".join(f"{a} AS {m.name}_hot" for a, m in zip(anomalous, METRICS, strict=True))
@@ -838,7 +876,15 @@ def register_views(t_env, settings: Settings, cost_expression: str) -> None:
             baseline_sql("anomaly_seasonal" if s.seasonal_days else "anomaly_quartiles", s),
         ),
         ("anomaly_evaluations", evaluation_sql("anomaly_baselines", s)),
-        ("anomaly_states", state_sql("anomaly_evaluations", s)),
+        *(
+            (("anomaly_history", history_sql("anomaly_evaluations", s)),)
+            if s.history_windows
+            else ()
+        ),
+        (
+            "anomaly_states",
+            state_sql("anomaly_history" if s.history_windows else "anomaly_evaluations", s),
+        ),
         ("anomaly_transitions", transitions_sql("anomaly_states", w, s)),
         ("anomaly_hot", "SELECT * FROM anomaly_states WHERE hot"),
         ("anomaly_alarmed", f"SELECT * FROM anomaly_states WHERE state = '{ALARM}'"),
@@ -847,7 +893,9 @@ def register_views(t_env, settings: Settings, cost_expression: str) -> None:
         ("anomaly_explanations", explanations_sql(s)),
         ("anomaly_explained", best_explanation_sql("anomaly_explanations", w)),
         ("anomaly_incidents", incidents_sql("anomaly_transitions", "anomaly_explained")),
-        *outlier_views(s),
+        # views are validated when created: without outliers the 1-minute rollup they read
+        # is not registered
+        *(outlier_views(s) if s.outliers else ()),
         # the TVF adds its own window columns: the state rows' rowtime, renamed
         ("anomaly_state_times", "SELECT window_time AS row_time, state, score FROM anomaly_states"),
         ("anomaly_counts", counts_sql("anomaly_state_times", w)),
