@@ -1,4 +1,5 @@
-"""One real Kafka broker and one moto server for the whole test session, on free ports.
+"""One real Kafka broker and one moto server for the whole test session (for each
+pytest-xdist worker under `make test`), on free ports.
 
 If Java, the jars or a server is missing, the fixture errors with the reason: the suite
 goes red, it never skips.
@@ -11,6 +12,36 @@ import pytest
 from genai_apm import config
 from genai_apm.stack.local import LocalStack
 from genai_apm.stack.process import free_port
+
+# Rough minutes per test file on a quiet 2-core machine: `make test` runs the files on two
+# pytest-xdist workers (--dist loadfile, so a module-scoped fixture is made once), handed out
+# in the order collected; the longest go first, so none starts last while the other worker
+# idles. A file not listed counts as 1.
+FILE_MINUTES = {
+    "test_aws_faults.py": 4,
+    "test_kinesis_bridge.py": 3,
+    "test_errors_cost_job.py": 3,
+    "test_fault_recovery.py": 3,
+    "test_managed_flink_package.py": 3,
+    "test_slo_job.py": 2.5,
+    "test_agents_job.py": 2,
+    "test_anomalies_job.py": 2,
+    "test_latency_job.py": 2,
+    "test_ingest_bodies.py": 1.5,
+    "test_kafka_security.py": 1.5,
+    "test_consume_report_cli.py": 0.2,
+    "test_publish.py": 0.3,
+    "test_local_stack.py": 0.3,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    def minutes(item: pytest.Item) -> float:
+        if item.get_closest_marker("integration") is None:
+            return 0
+        return FILE_MINUTES.get(item.path.name, 1)
+
+    items.sort(key=minutes, reverse=True)  # stable: a file's tests keep their order
 
 
 @pytest.fixture(scope="session")
