@@ -13,25 +13,31 @@ from genai_apm import config
 from genai_apm.stack.local import LocalStack
 from genai_apm.stack.process import free_port
 
-# Rough minutes per test file on a quiet 2-core machine: `make test` runs the files on two
-# pytest-xdist workers (--dist loadfile, so a module-scoped fixture is made once), handed out
-# in the order collected; the longest go first, so none starts last while the other worker
-# idles. A file not listed counts as 1.
+# CPU minutes per test file (2-worker run of this suite, busy machine): `make test` runs the
+# files on two pytest-xdist workers (--dist loadfile, so a module-scoped fixture is made
+# once), handed out in the order collected; the costliest go first, so none starts last
+# while the other worker idles. A file not listed counts as 1.
 FILE_MINUTES = {
-    "test_aws_faults.py": 4,
-    "test_kinesis_bridge.py": 3,
-    "test_errors_cost_job.py": 3,
-    "test_fault_recovery.py": 3,
-    "test_managed_flink_package.py": 3,
-    "test_slo_job.py": 2.5,
-    "test_agents_job.py": 2,
-    "test_anomalies_job.py": 2,
-    "test_latency_job.py": 2,
-    "test_ingest_bodies.py": 1.5,
+    "test_aws_faults.py": 3.5,
+    "test_errors_cost_job.py": 2.2,
+    "test_managed_flink_package.py": 2.1,
+    "test_fault_recovery.py": 2.0,
     "test_kafka_security.py": 1.5,
-    "test_consume_report_cli.py": 0.2,
-    "test_publish.py": 0.3,
-    "test_local_stack.py": 0.3,
+    "test_kinesis_bridge.py": 1.4,
+    "test_ingest_bodies.py": 1.4,
+    "test_flink_cluster.py": 1.2,
+    "test_latency_job.py": 1.2,
+    "test_demo.py": 1.1,
+    "test_anomalies_job.py": 1.0,
+    "test_slo_job.py": 1.0,
+    "test_ingest_job.py": 0.8,
+    "test_sinks.py": 0.7,
+    "test_hostile_input.py": 0.6,
+    "test_agents_job.py": 0.6,
+    "test_anomaly_outliers.py": 0.6,
+    "test_local_stack.py": 0.2,
+    "test_publish.py": 0.1,
+    "test_consume_report_cli.py": 0.1,
 }
 
 
