@@ -71,9 +71,16 @@ browser: ## Debian's chromium, for the report's browser test (installed only whe
 	  apt-get install -y -q --no-install-recommends chromium \
 	  || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }; }
 
+# Two pytest-xdist workers: a test mostly keeps one core busy (Flink planning is one thread),
+# and each worker has its own gateway JVM (and, for integration, its own broker and moto).
+# Unit tests: worksteal, so an idle worker takes tests queued behind a long plan on the other.
+# Integration tests go a file at a time, longest first (tests/integration/conftest.py; xdist
+# would otherwise order the files by their number of tests)
+TEST_WORKERS ?= 2
 test: setup bridge lint validate-infra browser ## unit tests, then integration tests on a real broker and Flink
-	$(BIN)/pytest -m "not integration" tests
-	$(BIN)/pytest -m "integration and not soak" tests
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not integration" tests
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+	  -m "integration and not soak" tests
 
 soak: setup ## the longer fault tests: savepoint upgrade, Kafka broker restart (marker soak)
 	$(BIN)/pytest -m soak tests
@@ -106,7 +113,7 @@ package-bridge: $(BRIDGE_PACKAGE) ## dist/genai-apm-kinesis-bridge.jar for Manag
 	@echo "wrote dist/genai-apm-kinesis-bridge.jar: upload it to the ArtifactBucket of infra/aws/kinesis-bridge.yaml"
 
 test-unit: install browser ## unit tests only (no servers)
-	$(BIN)/pytest -m "not integration" tests
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not integration" tests
 
 EVENTS ?= 200000
 BENCH_ARGS ?=

@@ -21,7 +21,7 @@ from genai_apm.aws import flink_s3_options
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.home import jars_dir, java_executable, plugins_dir
-from genai_apm.stack.process import port_in_use, port_open
+from genai_apm.stack.process import free_port, port_in_use, port_open
 
 
 def flink_home() -> Path:
@@ -166,6 +166,11 @@ class LocalFlinkCluster:
             "rest.address": self.host,
             "rest.bind-address": self.host,
             "rest.port": str(self.rest_port),
+            # Flink's default is the fixed 6123: a second cluster on the machine (another
+            # state dir: a test, a parallel test worker) failed to start its JobManager.
+            # Clients use REST; only this cluster's TaskManagers, started from this
+            # configuration, talk RPC to it
+            "jobmanager.rpc.port": str(free_port()),
             "jobmanager.memory.process.size": f.jobmanager_memory,
             "taskmanager.memory.process.size": f.taskmanager_memory,
             "taskmanager.numberOfTaskSlots": str(f.task_slots),

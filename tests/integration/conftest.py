@@ -1,4 +1,5 @@
-"""One real Kafka broker and one moto server for the whole test session, on free ports.
+"""One real Kafka broker and one moto server for the whole test session (for each
+pytest-xdist worker under `make test`), on free ports.
 
 If Java, the jars or a server is missing, the fixture errors with the reason: the suite
 goes red, it never skips.
@@ -11,6 +12,42 @@ import pytest
 from genai_apm import config
 from genai_apm.stack.local import LocalStack
 from genai_apm.stack.process import free_port
+
+# CPU minutes per test file (2-worker run of this suite, busy machine): `make test` runs the
+# files on two pytest-xdist workers (--dist loadfile, so a module-scoped fixture is made
+# once), handed out in the order collected; the costliest go first, so none starts last
+# while the other worker idles. A file not listed counts as 1.
+FILE_MINUTES = {
+    "test_aws_faults.py": 3.5,
+    "test_errors_cost_job.py": 2.2,
+    "test_managed_flink_package.py": 2.1,
+    "test_fault_recovery.py": 2.0,
+    "test_kafka_security.py": 1.5,
+    "test_kinesis_bridge.py": 1.4,
+    "test_ingest_bodies.py": 1.4,
+    "test_flink_cluster.py": 1.2,
+    "test_latency_job.py": 1.2,
+    "test_demo.py": 1.1,
+    "test_anomalies_job.py": 1.0,
+    "test_slo_job.py": 1.0,
+    "test_ingest_job.py": 0.8,
+    "test_sinks.py": 0.7,
+    "test_hostile_input.py": 0.6,
+    "test_agents_job.py": 0.6,
+    "test_anomaly_outliers.py": 0.6,
+    "test_local_stack.py": 0.2,
+    "test_publish.py": 0.1,
+    "test_consume_report_cli.py": 0.1,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    def minutes(item: pytest.Item) -> float:
+        if item.get_closest_marker("integration") is None:
+            return 0
+        return FILE_MINUTES.get(item.path.name, 1)
+
+    items.sort(key=minutes, reverse=True)  # stable: a file's tests keep their order
 
 
 @pytest.fixture(scope="session")

@@ -141,9 +141,31 @@ def wait_for_count(settings, expected: int, proc) -> list[tuple[int, bytes, byte
     raise AssertionError(f"{len(found)} of {expected} records reached the topic")
 
 
-def assert_exactly_once_in_shard_order(settings, kinesis, sent: list[bytes]) -> None:
+def completed_checkpoint(settings) -> int:
+    """The id of the bridge's newest complete checkpoint (a chk-N folder with its _metadata;
+    ids keep counting up across restores), 0 before the first."""
+    done = bridge.checkpoint_dir(settings).glob("*/chk-*/_metadata")
+    return max((int(p.parent.name.removeprefix("chk-")) for p in done), default=0)
+
+
+def wait_for_checkpoints(settings, count: int, proc=None) -> None:
+    """Until ``count`` more checkpoints than now have completed: polled, not slept, so a
+    loaded machine's slower checkpoints are still waited for. ``proc``: the bridge, whose
+    exit ends the wait at once."""
+    target = completed_checkpoint(settings) + count
+    deadline = time.monotonic() + ARRIVAL_TIMEOUT_S
+    while (done := completed_checkpoint(settings)) < target:
+        assert proc is None or proc.poll() is None, f"the bridge exited with {proc.returncode}"
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"checkpoint {target} not complete after {ARRIVAL_TIMEOUT_S} s (newest: {done})"
+            )
+        time.sleep(0.2)
+
+
+def assert_exactly_once_in_shard_order(settings, kinesis, sent: list[bytes], proc=None) -> None:
     # two more checkpoints: a duplicate would be committed by now
-    time.sleep(3 * settings.bridge.checkpoint_interval_s)
+    wait_for_checkpoints(settings, 2, proc)
     records = topic_records(settings)
     assert Counter(v for _, _, v in records) == Counter(sent)
     by_key: dict[bytes, list[bytes]] = {}
@@ -167,7 +189,7 @@ def test_two_shards_reach_the_topic_exactly_once_in_shard_order(
     put(bridge_settings, sent)
     proc = run_bridge()
     wait_for_count(bridge_settings, len(sent), proc)
-    assert_exactly_once_in_shard_order(bridge_settings, kinesis, sent)
+    assert_exactly_once_in_shard_order(bridge_settings, kinesis, sent, proc)
     # an independent count: what the stream holds, read with boto3
     assert sum(len(v) for v in shard_contents(kinesis, stream).values()) == len(sent)
 
@@ -193,7 +215,7 @@ def test_a_shard_split_mid_run_loses_and_duplicates_nothing(
     put(bridge_settings, after)
     assert len(kinesis.list_shards(StreamName=stream)["Shards"]) == 4
     wait_for_count(bridge_settings, len(before) + len(after), proc)
-    assert_exactly_once_in_shard_order(bridge_settings, kinesis, before + after)
+    assert_exactly_once_in_shard_order(bridge_settings, kinesis, before + after, proc)
 
 
 def test_a_killed_bridge_resumes_from_its_checkpoint(bridge_settings, kinesis, stream, run_bridge):
@@ -202,12 +224,12 @@ def test_a_killed_bridge_resumes_from_its_checkpoint(bridge_settings, kinesis, s
     proc = run_bridge()
     wait_for_count(bridge_settings, len(first), proc)
     # a checkpoint after the first batch, then no chance to stop cleanly
-    time.sleep(2 * bridge_settings.bridge.checkpoint_interval_s)
+    wait_for_checkpoints(bridge_settings, 1, proc)
     kill(proc)
     put(bridge_settings, second)
     again = run_bridge()
     wait_for_count(bridge_settings, len(first) + len(second), again)
-    assert_exactly_once_in_shard_order(bridge_settings, kinesis, first + second)
+    assert_exactly_once_in_shard_order(bridge_settings, kinesis, first + second, again)
     log = (bridge.state_dir(bridge_settings) / "bridge.log").read_text(errors="replace")
     assert "resuming from" in log
 
