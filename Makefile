@@ -17,8 +17,11 @@ $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
 	  || { echo "error: Python 3.11 is required (found $$($(PYTHON) --version 2>&1))" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	@echo "setup: installing genai-apm and its dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@# setuptools always prints an "Editable installation" notice for a package-dir mapping;
+	@# the log keeps it (and everything else), shown only when the install fails
+	@{ $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -e '.[dev]'; } \
+	  > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log >&2; exit 1; }
 	@touch $@
 
 $(JARS): $(POMS) $(UDF_SOURCES)
