@@ -251,7 +251,7 @@ def _topics(settings: Settings) -> tuple[list[str], list[str]]:
     others read, so every topic in settings.topics is written by one job or another."""
     import dataclasses
 
-    from genai_apm.jobs import input_topics
+    from genai_apm.jobs.sources import input_topics
 
     reads = sorted({t for job in _jobs() for t in input_topics(job, settings)})
     writes = sorted({getattr(settings.topics, f.name) for f in dataclasses.fields(settings.topics)})
@@ -1470,7 +1470,7 @@ def flink_deployment(settings: Settings, job: str = DEFAULT_JOB) -> dict:
         "metadata": {"name": f"genai-apm-{job}", "labels": {"app": "genai-apm", "job": job}},
         "spec": {
             # an image FROM flink:<FLINK_VERSION> with Python 3.11, `pip install genai-apm`
-            # and the connector jars of `make jars` in /opt/flink/lib (README)
+            # and the connector jars of `make jars` in /opt/flink/lib (docs/deploy.md, "Kubernetes")
             "image": K8S_IMAGE,
             "flinkVersion": OPERATOR_FLINK_VERSION,
             "serviceAccount": "flink",
@@ -1501,7 +1501,7 @@ def flink_deployment(settings: Settings, job: str = DEFAULT_JOB) -> dict:
                                 },
                                 {"name": "GENAI_APM_KAFKA_SECURITY_PROTOCOL", "value": "SASL_SSL"},
                                 # SCRAM: the image runs the local build, whose relocated
-                                # Kafka client cannot take MSK IAM (README, "Security")
+                                # Kafka client cannot take MSK IAM (docs/security.md)
                                 {
                                     "name": "GENAI_APM_KAFKA_SASL_MECHANISM",
                                     "value": "SCRAM-SHA-512",

@@ -53,7 +53,7 @@ def _job_module(name: str) -> str:
 
 def cmd_submit(args) -> int:
     from genai_apm import kafka_io
-    from genai_apm.jobs import input_topics
+    from genai_apm.jobs.sources import input_topics
 
     module = _job_module(args.job)
     settings = _settings(args)

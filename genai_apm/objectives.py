@@ -219,3 +219,23 @@ def burn_alerts(slo) -> list[BurnAlert]:
     if repeated:
         raise GenaiApmError(f"config slo.burn_alerts: repeated {', '.join(repeated)}")
     return found
+
+
+def _latency_columns(settings) -> dict[str, str]:
+    """minute_stats column -> aggregate over minute_events, for the latency SLOs."""
+    cols: dict[str, str] = {}
+    for o in objectives(settings.slo):
+        if o.sli != "latency":
+            continue
+        measure = MEASURES[o.measure]
+        cols[o.valid_column] = f"COUNT({measure})"
+        cols[o.good_column] = f"COUNT(*) FILTER (WHERE {measure} <= {o.threshold_ms!r})"
+    return cols
+
+
+def minute_aggregates(settings) -> list[tuple[str, str]]:
+    """(column, aggregate over minute_events) that minute_stats adds for the SLOs: per latency
+    measure the calls that have it, per threshold the calls at or under it. [] without
+    latency SLOs (availability needs only the outcome counts minute_stats always has).
+    Here, not in jobs/slo.py: jobs/minutes.py builds minute_stats and jobs/slo.py reads it."""
+    return sorted(_latency_columns(settings).items())

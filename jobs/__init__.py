@@ -1,4 +1,8 @@
-"""Flink jobs. Each module exposes a pure ``build(...)`` and a small ``main(argv)``."""
+"""Flink jobs. Each module exposes a pure ``build(...)`` and a small ``main(argv)``.
+
+This module imports nothing: the settings (genai_apm.app_properties) check job names against
+JOBS, and everything a job imports reaches the settings.
+"""
 
 JOBS = {
     "ingest": "genai_apm.jobs.ingest",
@@ -11,15 +15,3 @@ JOBS = {
     "anomalies": "genai_apm.jobs.anomalies",
     "all": "genai_apm.jobs.all",  # analytics + anomalies, one source
 }
-
-
-def input_topics(job: str, settings) -> list[str]:
-    """The Kafka topics a job reads: a Kafka source whose topic is missing fails and
-    restarts forever, so the CLI checks these before it submits anything."""
-    if job == "ingest":
-        from genai_apm.jobs.ingest import parse_sources
-
-        return [topic for topic, _ in parse_sources(settings.ingest.sources)]
-    if job == "agents":
-        return [settings.topics.spans]
-    return [settings.topics.invocations]

@@ -99,7 +99,7 @@ def gamma(settings: Settings) -> float:
 
 def aggregates(settings: Settings) -> list[tuple[str, str]]:
     """(column, aggregate over minute_events) of minute_stats, after the window and key."""
-    from genai_apm.jobs import slo
+    from genai_apm.objectives import minute_aggregates as slo_minute_aggregates
 
     lg = repr(log_gamma(settings))
     cols = [
@@ -137,7 +137,7 @@ def aggregates(settings: Settings) -> list[tuple[str, str]]:
             (f"{m}_ln_s", f"SUM({ln}) FILTER (WHERE ok)"),
             (f"{m}_ln_q", f"SUM({ln} * {ln}) FILTER (WHERE ok)"),
         ]
-    return cols + list(slo.minute_aggregates(settings))
+    return cols + list(slo_minute_aggregates(settings))
 
 
 def user_aggregates(settings: Settings) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ SLOs (``slo.objectives``, genai_apm/objectives.py)
   slo_minutes   one row per SLO, key and minute with calls: events and good events, from a
                 cascaded 1-minute TUMBLE over minute_stats grouped by the SLO's scope. Latency
                 SLOs count good events exactly, against the threshold, in minute_stats
-                columns this module adds (``minute_aggregates``): no percentile interpolation.
+                columns it adds (``objectives.minute_aggregates``): no percentile interpolation.
   burn rates    OVER aggregations on those rows, one per window (5m, 30m, 1h, 6h, 3d and the
                 compliance period), each RANGE ending at the current minute (Flink computes
                 one OVER frame per operator, so they are cascaded views):
@@ -38,7 +38,13 @@ from dataclasses import dataclass
 from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs.runner import entry_points
-from genai_apm.objectives import BURN_WINDOWS, MEASURES, Objective, burn_alerts, objectives
+from genai_apm.objectives import (
+    BURN_WINDOWS,
+    Objective,
+    burn_alerts,
+    minute_aggregates,
+    objectives,
+)
 
 JOB = "slo"
 ALL = "*"
@@ -109,25 +115,6 @@ def _interval(minutes: int) -> str:
         return f"INTERVAL '{minutes}' MINUTE"
     days, rest = divmod(minutes, 1440)
     return f"INTERVAL '{days} {rest // 60:02d}:{rest % 60:02d}' DAY TO MINUTE"
-
-
-def _latency_columns(settings: Settings) -> dict[str, str]:
-    """minute_stats column -> aggregate over minute_events, for the latency SLOs."""
-    cols: dict[str, str] = {}
-    for o in objectives(settings.slo):
-        if o.sli != "latency":
-            continue
-        measure = MEASURES[o.measure]
-        cols[o.valid_column] = f"COUNT({measure})"
-        cols[o.good_column] = f"COUNT(*) FILTER (WHERE {measure} <= {o.threshold_ms!r})"
-    return cols
-
-
-def minute_aggregates(settings: Settings) -> list[tuple[str, str]]:
-    """(column, aggregate over minute_events) that minute_stats adds for the SLOs: per latency
-    measure the calls that have it, per threshold the calls at or under it. [] without
-    latency SLOs (availability needs only the outcome counts minute_stats always has)."""
-    return sorted(_latency_columns(settings).items())
 
 
 def _key_sql(scope: str) -> str:

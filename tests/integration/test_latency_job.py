@@ -130,7 +130,7 @@ def assert_rows_match(
     got: list[dict], expected: dict[tuple, dict], percentiles, relative_error: float
 ) -> None:
     """Counts and sums exact; percentiles read from the merged histograms within their
-    documented relative error of numpy's interpolated quantile (README, "Latency")."""
+    documented relative error of numpy's interpolated quantile (docs/pipeline.md)."""
     bounded = percentile_columns(percentiles)
     by_key = {(r["window"], r["window_start"], r["model_id"], r["app_id"]): r for r in got}
     assert len(by_key) == len(got), "one row per window and key"
