@@ -74,31 +74,15 @@ BEDROCK_ERROR_METRICS = ("InvocationClientErrors", "InvocationServerErrors", "In
 
 
 class Published:
-    """Names the exporter uses, read from the datums it makes of a full latency row."""
+    """Names the exporter uses for latency rows, as genai_apm.cloudwatch declares them."""
 
     def __init__(self, settings: Settings):
         from genai_apm import cloudwatch
-        from genai_apm.jobs import latency
 
-        row: dict[str, Any] = {}
-        for name, sql_type in latency.output_columns(settings):
-            kind = sql_type.split("<")[0].split("(")[0].strip().upper()
-            if kind in ("MAP", "MULTISET"):
-                row[name] = {"100": 1}
-            elif kind in ("STRING", "VARCHAR", "CHAR"):
-                row[name] = "x"
-            elif kind.startswith("TIMESTAMP"):
-                row[name] = "2026-01-01T00:00:00+00:00"
-            else:
-                row[name] = 1
-        row |= {"window": settings.cloudwatch.windows[0], "model_id": "m", "app_id": "a"}
-        datums = cloudwatch.latency_datums(row, settings)
-        if not datums:
-            raise RuntimeError("the CloudWatch exporter published nothing for a latency row")
         self.namespace = settings.cloudwatch.namespace
-        self.units = {d["MetricName"]: d["Unit"] for d in datums}
+        self.units = cloudwatch.latency_metric_units()
         # the most specific dimension set (model x app); rollups drop dimensions from the end
-        self.dimensions = [d["Name"] for d in datums[0]["Dimensions"]]
+        self.dimensions = [name for name, _ in cloudwatch.LATENCY_DIMENSIONS]
 
     def metric(self, name: str) -> str:
         if name not in self.units:

@@ -134,7 +134,7 @@ def distribution(
 
 def _dimensions(row: Mapping[str, Any]) -> list[dict[str, str]]:
     dims = []
-    for name, column in (("ModelId", "model_id"), ("AppId", "app_id")):
+    for name, column in LATENCY_DIMENSIONS:
         value = row.get(column)
         if value not in (None, "", ALL):
             dims.append({"Name": name, "Value": str(value)})
@@ -165,6 +165,29 @@ def _scalars(row: Mapping[str, Any], base: dict, metrics) -> list[dict]:
     ]
 
 
+# what a genai.metrics.latency row becomes: (metric, column, unit); the distributions are
+# sent as Values/Counts from the row's histograms. Read by genai_apm.aws_templates for the
+# alarms and the dashboard, so the templates name exactly what is published.
+LATENCY_SCALARS = (
+    ("Invocations", "requests", "Count"),
+    ("InvocationErrors", "errors", "Count"),
+    ("InputTokenCount", "input_tokens_sum", "Count"),
+    ("OutputTokenCount", "output_tokens_sum", "Count"),
+)
+LATENCY_DISTRIBUTIONS = (
+    ("InvocationLatency", "latency_hist", "Milliseconds"),
+    ("TimeToFirstToken", "ttft_hist", "Milliseconds"),
+)
+# the most specific dimension set of a latency datum (model x app), (name, row column);
+# rollup rows ('*') drop dimensions from the end
+LATENCY_DIMENSIONS = (("ModelId", "model_id"), ("AppId", "app_id"))
+
+
+def latency_metric_units() -> dict[str, str]:
+    """Every metric a latency row can become -> its CloudWatch unit."""
+    return {name: unit for name, _, unit in (*LATENCY_SCALARS, *LATENCY_DISTRIBUTIONS)}
+
+
 def latency_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     """The datums of one genai.metrics.latency row (empty for windows not published)."""
     from genai_apm.jobs.latency import histogram_gamma
@@ -172,28 +195,13 @@ def latency_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     if row.get("window") not in settings.cloudwatch.windows:
         return []
     base = _base(row, _dimensions(row), settings)
-    datums = _scalars(
-        row,
-        base,
-        (
-            ("Invocations", "requests", "Count"),
-            ("InvocationErrors", "errors", "Count"),
-            ("InputTokenCount", "input_tokens_sum", "Count"),
-            ("OutputTokenCount", "output_tokens_sum", "Count"),
-        ),
-    )
+    datums = _scalars(row, base, LATENCY_SCALARS)
     gamma = histogram_gamma(settings.latency.histogram_relative_error)
-    for name, column in (("InvocationLatency", "latency_hist"), ("TimeToFirstToken", "ttft_hist")):
+    for name, column, unit in LATENCY_DISTRIBUTIONS:
         values, counts, _ = distribution(row.get(column), gamma)
         if values:
             datums.append(
-                {
-                    "MetricName": name,
-                    **base,
-                    "Values": values,
-                    "Counts": counts,
-                    "Unit": "Milliseconds",
-                }
+                {"MetricName": name, **base, "Values": values, "Counts": counts, "Unit": unit}
             )
     return datums
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
+from genai_apm.schemas.flink_sql import sql_literal
 
 ALARM, OK = "ALARM", "OK"
 
@@ -44,7 +45,7 @@ ALERT_COLUMNS = (
 
 
 def sql_string(value: str) -> str:
-    return "CAST('" + value.replace("'", "''") + "' AS STRING)"
+    return f"CAST({sql_literal(value)} AS STRING)"
 
 
 def number_text(expression: str) -> str:

@@ -45,6 +45,7 @@ from genai_apm.objectives import (
     minute_aggregates,
     objectives,
 )
+from genai_apm.schemas.flink_sql import sql_literal
 
 JOB = "slo"
 ALL = "*"
@@ -105,10 +106,6 @@ QUOTA_COLUMNS = (
 )
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _interval(minutes: int) -> str:
     # OVER ranges accept no MINUTE precision above 2: longer ones are days, hours, minutes
     if minutes < 100:
@@ -160,13 +157,13 @@ def slo_minutes_sql(o: Objective) -> str:
         events, good = "requests", " + ".join(GOOD_OUTCOMES)
     else:
         events, good = o.valid_column, o.good_column
-    where = f"WHERE {key} = {_literal(o.key)}" if o.key is not None else ""
+    where = f"WHERE {key} = {sql_literal(o.key)}" if o.key is not None else ""
     group = (
         "" if o.scope == "all" else ", " + ("model_id, app_id" if o.scope == "model_app" else key)
     )
     return f"""
 SELECT window_start, window_end, window_time,
-  {_literal(o.name)} AS slo, {_literal(o.sli)} AS sli, {_literal(o.scope)} AS `scope`,
+  {sql_literal(o.name)} AS slo, {sql_literal(o.sli)} AS sli, {sql_literal(o.scope)} AS `scope`,
   CAST({key} AS STRING) AS `key`,
   CAST({o.objective!r} AS DOUBLE) AS objective, {o.period_minutes} AS period_minutes,
   CAST(SUM({events}) AS BIGINT) AS events,
@@ -265,7 +262,8 @@ def burn_evaluations(settings: Settings, relation: str = "slo_rows") -> list:
     describe = (
         "CASE slo "
         + " ".join(
-            f"WHEN {_literal(o.name)} THEN {_literal(f'{o.objective * 100:g}% over {o.period}')}"
+            f"WHEN {sql_literal(o.name)} THEN "
+            + sql_literal(f"{o.objective * 100:g}% over {o.period}")
             for o in found
         )
         + " END"
