@@ -178,13 +178,18 @@ def stream_template() -> dict:
 
 def glue_tables(settings: Settings) -> dict[str, dict]:
     """One AWS::Glue::Table per Parquet table, from the columns the Athena DDL uses."""
-    from genai_apm import athena
     from genai_apm.schemas import generate
-    from genai_apm.schemas.athena import PARTITION_COLUMNS, athena_columns, projection_properties
+    from genai_apm.schemas.athena import (
+        PARTITION_COLUMNS,
+        athena_columns,
+        athena_type,
+        projection_properties,
+    )
+    from genai_apm.schemas.outputs import derived_tables
 
     tables = [
-        (t.name, [(n, athena.athena_type(sql_type)) for n, sql_type in t.columns], t.comment)
-        for t in athena.derived_tables(settings)
+        (t.name, [(n, athena_type(sql_type)) for n, sql_type in t.columns], t.comment)
+        for t in derived_tables(settings)
     ]
     tables += [
         (name, athena_columns(contract), f"{contract.name} v{contract.version}")
@@ -235,7 +240,7 @@ def _topics(settings: Settings) -> tuple[list[str], list[str]]:
     others read, so every topic in settings.topics is written by one job or another."""
     import dataclasses
 
-    from genai_apm.jobs.sources import input_topics
+    from genai_apm.jobs import input_topics
 
     reads = sorted({t for job in _jobs() for t in input_topics(job, settings)})
     writes = sorted({getattr(settings.topics, f.name) for f in dataclasses.fields(settings.topics)})
@@ -513,6 +518,72 @@ def analyst_policy() -> dict:
     }
 
 
+def _flink_application(
+    description: str,
+    runtime: str,
+    role: str,
+    groups: list,
+    *,
+    checkpoints: dict | None = None,
+) -> dict:
+    """A Managed Flink application (the zip at ArtifactBucket/ArtifactKey, in the VPC, with
+    checkpoints and snapshots) and its log stream option: the pipeline's and the bridge's.
+    ``checkpoints``: the CheckpointConfiguration; the service's default when None (exactly
+    once needs checkpoints: Kafka transactions commit on them)."""
+    return {
+        "Application": {
+            "Type": "AWS::KinesisAnalyticsV2::Application",
+            "Properties": {
+                "ApplicationDescription": description,
+                "RuntimeEnvironment": runtime,
+                "ServiceExecutionRole": att(role, "Arn"),
+                "ApplicationConfiguration": {
+                    "ApplicationCodeConfiguration": {
+                        "CodeContentType": "ZIPFILE",
+                        "CodeContent": {
+                            "S3ContentLocation": {
+                                "BucketARN": sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}"),
+                                "FileKey": ref("ArtifactKey"),
+                            }
+                        },
+                    },
+                    "EnvironmentProperties": {"PropertyGroups": groups},
+                    "FlinkApplicationConfiguration": {
+                        "CheckpointConfiguration": checkpoints or {"ConfigurationType": "DEFAULT"},
+                        "MonitoringConfiguration": {
+                            "ConfigurationType": "CUSTOM",
+                            "LogLevel": "INFO",
+                            "MetricsLevel": "APPLICATION",
+                        },
+                        "ParallelismConfiguration": {
+                            "ConfigurationType": "CUSTOM",
+                            "Parallelism": ref("Parallelism"),
+                            "ParallelismPerKPU": 1,
+                            "AutoScalingEnabled": False,
+                        },
+                    },
+                    "ApplicationSnapshotConfiguration": {"SnapshotsEnabled": True},
+                    "VpcConfigurations": [
+                        {"SubnetIds": ref("SubnetIds"), "SecurityGroupIds": ref("SecurityGroupIds")}
+                    ],
+                },
+            },
+        },
+        "ApplicationLogging": {
+            "Type": "AWS::KinesisAnalyticsV2::ApplicationCloudWatchLoggingOption",
+            "Properties": {
+                "ApplicationName": ref("Application"),
+                "CloudWatchLoggingOption": {
+                    "LogStreamARN": sub(
+                        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
+                        "log-group:${LogGroup}:log-stream:${LogStream}"
+                    )
+                },
+            },
+        },
+    }
+
+
 def pipeline_template(settings: Settings, published: Published) -> dict:
     parameters = {
         "KafkaClusterArn": {
@@ -698,64 +769,21 @@ def pipeline_template(settings: Settings, published: Published) -> dict:
                 "PolicyDocument": analyst_policy(),
             },
         },
-        "Application": {
-            "Type": "AWS::KinesisAnalyticsV2::Application",
-            "Properties": {
-                "ApplicationDescription": "genai-apm streaming analytics (PyFlink)",
-                "RuntimeEnvironment": MANAGED_FLINK_RUNTIME,
-                "ServiceExecutionRole": att("FlinkRole", "Arn"),
-                "ApplicationConfiguration": {
-                    "ApplicationCodeConfiguration": {
-                        "CodeContentType": "ZIPFILE",
-                        "CodeContent": {
-                            "S3ContentLocation": {
-                                "BucketARN": sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}"),
-                                "FileKey": ref("ArtifactKey"),
-                            }
-                        },
-                    },
-                    "EnvironmentProperties": {"PropertyGroups": property_groups(settings)},
-                    "FlinkApplicationConfiguration": {
-                        # the job does not set its checkpoint interval on the service
-                        # (flink.service_configured): the interval read_committed consumers
-                        # and the Parquet commits wait for is set here (DEFAULT is 60 s)
-                        "CheckpointConfiguration": {
-                            "ConfigurationType": "CUSTOM",
-                            "CheckpointingEnabled": True,
-                            "CheckpointInterval": settings.flink.checkpoint_interval_s * 1000,
-                            "MinPauseBetweenCheckpoints": 1000,
-                        },
-                        "MonitoringConfiguration": {
-                            "ConfigurationType": "CUSTOM",
-                            "LogLevel": "INFO",
-                            "MetricsLevel": "APPLICATION",
-                        },
-                        "ParallelismConfiguration": {
-                            "ConfigurationType": "CUSTOM",
-                            "Parallelism": ref("Parallelism"),
-                            "ParallelismPerKPU": 1,
-                            "AutoScalingEnabled": False,
-                        },
-                    },
-                    "ApplicationSnapshotConfiguration": {"SnapshotsEnabled": True},
-                    "VpcConfigurations": [
-                        {"SubnetIds": ref("SubnetIds"), "SecurityGroupIds": ref("SecurityGroupIds")}
-                    ],
-                },
+        **_flink_application(
+            "genai-apm streaming analytics (PyFlink)",
+            MANAGED_FLINK_RUNTIME,
+            "FlinkRole",
+            property_groups(settings),
+            # the job does not set its checkpoint interval on the service
+            # (flink.service_configured): the interval read_committed consumers and the
+            # Parquet commits wait for is set here (DEFAULT is 60 s)
+            checkpoints={
+                "ConfigurationType": "CUSTOM",
+                "CheckpointingEnabled": True,
+                "CheckpointInterval": settings.flink.checkpoint_interval_s * 1000,
+                "MinPauseBetweenCheckpoints": 1000,
             },
-        },
-        "ApplicationLogging": {
-            "Type": "AWS::KinesisAnalyticsV2::ApplicationCloudWatchLoggingOption",
-            "Properties": {
-                "ApplicationName": ref("Application"),
-                "CloudWatchLoggingOption": {
-                    "LogStreamARN": sub(
-                        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
-                        "log-group:${LogGroup}:log-stream:${LogStream}"
-                    )
-                },
-            },
-        },
+        ),
     }
     outputs = {
         "DataBucket": _output(ref("DataBucket"), "Parquet tables, checkpoints, Athena results"),
@@ -922,64 +950,12 @@ def bridge_template(settings: Settings) -> dict:
                 "Policies": [{"PolicyName": "genai-apm-bridge", "PolicyDocument": policy}],
             },
         },
-        "Application": {
-            "Type": "AWS::KinesisAnalyticsV2::Application",
-            "Properties": {
-                "ApplicationDescription": "genai-apm Kinesis -> Kafka bridge (exactly once)",
-                "RuntimeEnvironment": BRIDGE_RUNTIME,
-                "ServiceExecutionRole": att("BridgeRole", "Arn"),
-                "ApplicationConfiguration": {
-                    "ApplicationCodeConfiguration": {
-                        "CodeContentType": "ZIPFILE",
-                        "CodeContent": {
-                            "S3ContentLocation": {
-                                "BucketARN": sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}"),
-                                "FileKey": ref("ArtifactKey"),
-                            }
-                        },
-                    },
-                    "EnvironmentProperties": {
-                        "PropertyGroups": [
-                            {
-                                "PropertyGroupId": "genai_apm.bridge",
-                                "PropertyMap": bridge_properties(settings),
-                            }
-                        ]
-                    },
-                    "FlinkApplicationConfiguration": {
-                        # exactly once needs checkpoints: Kafka transactions commit on them
-                        "CheckpointConfiguration": {"ConfigurationType": "DEFAULT"},
-                        "MonitoringConfiguration": {
-                            "ConfigurationType": "CUSTOM",
-                            "LogLevel": "INFO",
-                            "MetricsLevel": "APPLICATION",
-                        },
-                        "ParallelismConfiguration": {
-                            "ConfigurationType": "CUSTOM",
-                            "Parallelism": ref("Parallelism"),
-                            "ParallelismPerKPU": 1,
-                            "AutoScalingEnabled": False,
-                        },
-                    },
-                    "ApplicationSnapshotConfiguration": {"SnapshotsEnabled": True},
-                    "VpcConfigurations": [
-                        {"SubnetIds": ref("SubnetIds"), "SecurityGroupIds": ref("SecurityGroupIds")}
-                    ],
-                },
-            },
-        },
-        "ApplicationLogging": {
-            "Type": "AWS::KinesisAnalyticsV2::ApplicationCloudWatchLoggingOption",
-            "Properties": {
-                "ApplicationName": ref("Application"),
-                "CloudWatchLoggingOption": {
-                    "LogStreamARN": sub(
-                        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
-                        "log-group:${LogGroup}:log-stream:${LogStream}"
-                    )
-                },
-            },
-        },
+        **_flink_application(
+            "genai-apm Kinesis -> Kafka bridge (exactly once)",
+            BRIDGE_RUNTIME,
+            "BridgeRole",
+            [{"PropertyGroupId": "genai_apm.bridge", "PropertyMap": bridge_properties(settings)}],
+        ),
     }
     outputs = {
         "Application": _output(ref("Application"), "the bridge application: start it"),

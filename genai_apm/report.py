@@ -17,7 +17,7 @@ from genai_apm import report_data as data
 from genai_apm import report_svg as svg
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
-from genai_apm.jobs.alerts import describe
+from genai_apm.schemas.outputs import describe
 
 STYLE = """
 body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;

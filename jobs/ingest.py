@@ -19,7 +19,7 @@ import sys
 
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
-from genai_apm.jobs.sources import parse_sources
+from genai_apm.jobs import parse_sources
 from genai_apm.privacy import register_pseudonym_function, user_id_sql
 from genai_apm.schemas.body import BODIES_TABLE, BODY_V1
 from genai_apm.schemas.flink_sql import (

@@ -33,20 +33,11 @@ import math
 
 from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
+from genai_apm.schemas.outputs import ALL, FAILURES, OUTCOMES, histogram_gamma
 
 UNKNOWN = "unknown"  # the key of calls without that attribute
 KEY = ("model_id", "app_id", "provider", "region")
 USER_KEY = ("model_id", "app_id", "user_id", "feature")
-OUTCOMES = (  # (outcome, count column)
-    ("success", "successes"),
-    ("client", "client_errors"),
-    ("server", "server_errors"),
-    ("throttle", "throttles"),
-    ("timeout", "timeouts"),
-    ("content_filtered", "content_filtered"),
-    ("unclassified", "unclassified_errors"),
-)
-FAILURES = ("client", "server", "throttle", "timeout", "unclassified")
 # (histogram column, DOUBLE input of minute_events): NULL inputs are not counted
 HISTOGRAMS = (
     ("latency_h", "ok_latency_ms"),
@@ -81,12 +72,6 @@ USER_COLUMNS = (
 )
 # the per-call outlier check's reference: sums of ln(x + 1) and their squares per minute
 OUTLIER_INPUTS = ("input_tokens", "output_tokens", "latency_ms")
-
-
-def histogram_gamma(relative_error: float) -> float:
-    """gamma = (1 + a) / (1 - a): bucket i holds (gamma^(i-1), gamma^i], and its estimate
-    2 gamma^i / (gamma + 1) is within relative error a of any member."""
-    return (1 + relative_error) / (1 - relative_error)
 
 
 def log_gamma(settings: Settings) -> float:
@@ -249,7 +234,6 @@ def quantiles(settings: Settings, histogram: str, ps) -> str:
 
 # GROUPING(model_id, app_id) of a rollup row: which of the two were rolled up to '*'
 MODEL_APP, MODEL, APP, FLEET = 0, 1, 2, 3
-ALL = "*"  # the value of model_id / app_id in rollup rows
 
 
 def rollup_name(window) -> str:

@@ -46,9 +46,9 @@ from genai_apm.objectives import (
     objectives,
 )
 from genai_apm.schemas.flink_sql import sql_literal
+from genai_apm.schemas.outputs import ALL, QUOTA_COLUMNS, SLO_COLUMNS, burn_column
 
 JOB = "slo"
-ALL = "*"
 # availability: good = success, client error (the caller's fault) or content filtered
 GOOD_OUTCOMES = ("successes", "client_errors", "content_filtered")
 # the x of the trend line: minutes since this instant (2026-01-01T00:00:00Z), kept small so
@@ -56,54 +56,6 @@ GOOD_OUTCOMES = ("successes", "client_errors", "content_filtered")
 TREND_EPOCH_MS = 1_767_225_600_000
 QUOTA_SCOPE = "provider_model_region"
 QUOTA_RULE = "quota-headroom"
-
-
-def burn_column(window: str) -> str:
-    return f"burn_rate_{window}"
-
-
-SLO_COLUMNS = (
-    ("window_start", "TIMESTAMP_LTZ(3)"),
-    ("window_end", "TIMESTAMP_LTZ(3)"),
-    ("slo", "STRING"),
-    ("sli", "STRING"),  # availability | latency
-    ("scope", "STRING"),  # model | app | model_app | all
-    ("key", "STRING"),  # model_app keys are "model|app"; all is "*"
-    ("objective_pct", "DOUBLE"),
-    ("period", "STRING"),  # the compliance period: 30d
-    ("events", "BIGINT"),  # in the minute
-    ("good_events", "BIGINT"),
-    ("sli_pct", "DOUBLE"),  # good / events in the minute
-    ("period_events", "BIGINT"),
-    ("period_good_events", "BIGINT"),
-    ("period_sli_pct", "DOUBLE"),
-    ("budget_consumed_pct", "DOUBLE"),  # of the error budget over the period, so far
-    ("budget_remaining_pct", "DOUBLE"),  # 100 - consumed; negative once overspent
-    *((burn_column(w), "DOUBLE") for w in BURN_WINDOWS),
-)
-
-QUOTA_COLUMNS = (
-    ("window_start", "TIMESTAMP_LTZ(3)"),
-    ("window_end", "TIMESTAMP_LTZ(3)"),
-    ("provider", "STRING"),
-    ("model_id", "STRING"),
-    ("region", "STRING"),
-    ("quota_tokens", "DOUBLE"),  # input - cache read + output x burndown
-    # all calls, throttled ones too: demand, so use stays over 100% while the provider throttles
-    # (throttled calls report no tokens)
-    ("requests", "BIGINT"),
-    ("throttles", "BIGINT"),
-    ("tpm_limit", "DOUBLE"),
-    ("rpm_limit", "DOUBLE"),  # NULL: not limited by requests
-    ("tpm_use_pct", "DOUBLE"),
-    ("rpm_use_pct", "DOUBLE"),
-    ("use_pct", "DOUBLE"),  # the larger of the two
-    ("headroom_tokens", "DOUBLE"),
-    ("top_app", "STRING"),  # the app that used most quota tokens in the minute
-    ("top_app_share_pct", "DOUBLE"),
-    ("trend_pct_per_min", "DOUBLE"),  # slope of use_pct over the trend window
-    ("minutes_to_exhaustion", "DOUBLE"),  # NULL: no rising trend to extrapolate
-)
 
 
 def _interval(minutes: int) -> str:

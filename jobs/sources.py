@@ -3,37 +3,9 @@ the `invocations` views (jobs/invocations.py) that every analytic reads."""
 
 from __future__ import annotations
 
-from genai_apm.adapters.base import FORMATS
 from genai_apm.config import Settings
-from genai_apm.errors import GenaiApmError
 
 RAW_TABLE = "invocations_raw"
-
-
-def parse_sources(entries: tuple[str, ...]) -> list[tuple[str, str]]:
-    """``("topic=format", ...)`` -> ``[(topic, format)]``, rejecting unknown formats."""
-    sources = []
-    for entry in entries:
-        topic, sep, fmt = entry.rpartition("=")
-        if not sep or not topic or fmt not in FORMATS:
-            raise GenaiApmError(
-                f"ingest.sources entry {entry!r} is not TOPIC=FORMAT with FORMAT one of "
-                + ", ".join(FORMATS)
-            )
-        sources.append((topic, fmt))
-    if not sources:
-        raise GenaiApmError("ingest.sources is empty: nothing to read")
-    return sources
-
-
-def input_topics(job: str, settings: Settings) -> list[str]:
-    """The Kafka topics a job reads: a Kafka source whose topic is missing fails and
-    restarts forever, so the CLI checks these before it submits anything."""
-    if job == "ingest":
-        return [topic for topic, _ in parse_sources(settings.ingest.sources)]
-    if job == "agents":
-        return [settings.topics.spans]
-    return [settings.topics.invocations]
 
 
 def decoding():

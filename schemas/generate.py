@@ -102,7 +102,7 @@ def type_table() -> str:
         )
         rows.append(
             f"| {kind.value} | {shape} | `{arrow_type(kind)}` | `{flink_type(kind)}` | "
-            f"`{athena_type(kind)}` |"
+            f"`{athena_type(flink_type(kind))}` |"
         )
     return "\n".join(rows)
 

@@ -12,8 +12,7 @@ import yaml
 
 from genai_apm import app_properties, athena, aws_templates, cloudwatch
 from genai_apm.config import Settings
-from genai_apm.jobs import JOBS
-from genai_apm.jobs.sources import input_topics
+from genai_apm.jobs import JOBS, input_topics
 
 ROOT = aws_templates.ROOT
 
