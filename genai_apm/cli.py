@@ -261,8 +261,9 @@ def cmd_backfill(args) -> int:
 def cmd_consume(args) -> int:
     import datetime as dt
 
-    from genai_apm import kafka_io, query
+    from genai_apm import kafka_io
     from genai_apm.record_filter import RecordFilter, parse_since, table_columns, table_rows
+    from genai_apm.serve import query
 
     settings = _settings(args)
     keep = RecordFilter(args.model, args.app, parse_since(args.since, dt.datetime.now(dt.UTC)))
@@ -296,7 +297,8 @@ def cmd_consume(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from genai_apm import kafka_io, report
+    from genai_apm import kafka_io
+    from genai_apm.serve import report
 
     settings = _settings(args)
     alerts = None
@@ -322,7 +324,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_query(args) -> int:
-    from genai_apm import query
+    from genai_apm.serve import query
 
     columns, rows = query.run(_settings(args), args.sql, tables_path=args.tables_path)
     if args.format == "json":

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from genai_apm import generator, kafka_io, query
+from genai_apm import generator, kafka_io
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.serve import query
 from genai_apm.stack.local import LocalStack
 
 MALFORMED = (b"{not json", b'{"event_time": "yesterday", "model_id": "m"}', b"\xff\xfe\x00")
@@ -142,8 +143,8 @@ def write_report(
     settings: Settings, alerts: list[dict], written_after: float, out: Callable[[str], None]
 ) -> Path | None:
     """The HTML dashboard of this run's tables (and the alerts it read from Kafka)."""
-    from genai_apm import report
     from genai_apm.errors import GenaiApmError
+    from genai_apm.serve import report
 
     target = Path(settings.stack.state_dir) / "report.html"
     try:

@@ -2,7 +2,7 @@
 
 The jobs write what is declared here (their sinks take these column lists), and everything
 that reads the outputs is generated from it: the Athena/Glue DDL (genai_apm.athena), the
-report's table names (genai_apm.report_data), the CloudWatch exporter's inputs, the rollup
+report's table names (genai_apm.serve.report_data), the CloudWatch exporter's inputs, the rollup
 queries. Tools import this module, never a job module.
 
 A Parquet table is written under ``<output.tables_path>/<table>/`` in Hive partitions

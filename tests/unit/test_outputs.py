@@ -14,10 +14,10 @@ TOOLS = (
     "genai_apm.athena",
     "genai_apm.aws_templates",
     "genai_apm.cloudwatch",
-    "genai_apm.query",
-    "genai_apm.report",
-    "genai_apm.report_data",
-    "genai_apm.rollups",
+    "genai_apm.serve.query",
+    "genai_apm.serve.report",
+    "genai_apm.serve.report_data",
+    "genai_apm.serve.rollups",
     "genai_apm.demo",
 )
 # demo runs the analytics job (what `make run` shows); it reads no column list from it

@@ -1,9 +1,9 @@
 """What `genai-apm report` shows, computed with DuckDB over the jobs' Parquet tables.
 
-Tables are found as `genai-apm query` finds them (genai_apm/query.py): every folder under
+Tables are found as `genai-apm query` finds them (genai_apm/serve/query.py): every folder under
 ``output.tables_path`` with committed ``dt=/hour=`` Parquet files is a view of its name, and
 s3:// roots are fetched with boto3 first. Each function here returns plain Python values
-(epoch milliseconds for times) for genai_apm/report.py to draw; a table that is missing
+(epoch milliseconds for times) for genai_apm/serve/report.py to draw; a table that is missing
 returns nothing, so its panel says "no data" instead of failing.
 """
 
@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from genai_apm import query
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.record_filter import parse_since  # noqa: F401 - the report's --since
 from genai_apm.schemas import outputs
 from genai_apm.schemas.outputs import ALL
+from genai_apm.serve import query
 
 ERROR_CLASSES = (  # errors_* column -> legend label
     ("client_errors", "client"),
