@@ -15,7 +15,7 @@ and ``--check`` fails while a committed file differs from a fresh generation
 
 Nothing here is typed twice: the Glue tables come from the same column lists as the Athena
 DDL (genai_apm.athena), the metric and dimension names from what the CloudWatch exporter
-publishes (genai_apm.cloudwatch, asked with a row of the latency topic), topic names and
+publishes (genai_apm.export.cloudwatch, asked with a row of the latency topic), topic names and
 the namespace from the settings defaults, job names from genai_apm.jobs.JOBS.
 """
 
@@ -74,10 +74,10 @@ BEDROCK_ERROR_METRICS = ("InvocationClientErrors", "InvocationServerErrors", "In
 
 
 class Published:
-    """Names the exporter uses for latency rows, as genai_apm.cloudwatch declares them."""
+    """Names the exporter uses for latency rows, as genai_apm.export.cloudwatch declares them."""
 
     def __init__(self, settings: Settings):
-        from genai_apm import cloudwatch
+        from genai_apm.export import cloudwatch
 
         self.namespace = settings.cloudwatch.namespace
         self.units = cloudwatch.latency_metric_units()
@@ -409,7 +409,7 @@ def flink_policy(settings: Settings) -> dict:
 def exporter_policy(settings: Settings, published: Published) -> dict:
     """`genai-apm export cloudwatch`, wherever it runs: read the metric topics, commit its
     group's offsets, dead-letter, and PutMetricData into its own namespace only."""
-    from genai_apm import cloudwatch
+    from genai_apm.export import cloudwatch
 
     topics = sorted(getattr(settings.topics, name) for name in cloudwatch.TRANSLATORS)
     return {
@@ -1096,7 +1096,7 @@ def alarms(published: Published) -> dict[str, dict]:
 def slo_alarms(ns: str) -> dict[str, dict]:
     """One SLO (parameters SloName, SloKey) and one Bedrock model's quota in this region:
     the fast-burn page (1h and 5m both over 14.4), the budget floor, the quota use."""
-    from genai_apm import cloudwatch
+    from genai_apm.export import cloudwatch
 
     slo = [("SLO", ref("SloName")), ("Key", ref("SloKey"))]
 
@@ -1175,7 +1175,7 @@ def _expr(expression: str, ident: str, label: str, **extra: Any) -> list:
 
 def slo_widgets(ns: str, y: int) -> list[dict]:
     """Error budget and burn per SLO and key, quota use and forecast per model and region."""
-    from genai_apm import cloudwatch
+    from genai_apm.export import cloudwatch
 
     burn = _search(ns, ["Key", "SLO", "Window"], cloudwatch.BURN_RATE, "Maximum", 300)
     return [
@@ -1230,7 +1230,7 @@ def slo_widgets(ns: str, y: int) -> list[dict]:
 
 def dashboard(published: Published, alarm_ids: list[str]) -> dict:
     """The dashboard body; ${AWS::Region} and ${<Alarm>.Arn} are filled in by Fn::Sub."""
-    from genai_apm import cloudwatch
+    from genai_apm.export import cloudwatch
 
     p, ns = published, published.namespace
     model, app = [p.model], [p.app, p.model]
@@ -1543,7 +1543,8 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
             _header("the job column lists, topics and settings (genai_apm/aws_templates.py)"),
         ),
         AWS_DIR / "monitoring.yaml": _yaml(
-            monitoring, _header("the CloudWatch exporter's metric names (genai_apm/cloudwatch.py)")
+            monitoring,
+            _header("the CloudWatch exporter's metric names (genai_apm/export/cloudwatch.py)"),
         ),
         AWS_DIR / "dashboard.json": json.dumps(body, indent=2) + "\n",
         AWS_DIR / "kinesis-bridge.yaml": _yaml(

@@ -368,7 +368,7 @@ def cmd_athena_ddl(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from genai_apm import cloudwatch
+    from genai_apm.export import cloudwatch
 
     settings = _settings(args)
     if args.emf:

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from genai_apm import cloudwatch
 from genai_apm.config import Settings
+from genai_apm.export import cloudwatch
 from genai_apm.jobs.latency import histogram_gamma
 
 GAMMA = histogram_gamma(0.01)

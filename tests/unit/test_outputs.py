@@ -13,7 +13,7 @@ from tests.unit.test_import_graph import _packages, import_graph, installed_sour
 TOOLS = (
     "genai_apm.athena",
     "genai_apm.aws_templates",
-    "genai_apm.cloudwatch",
+    "genai_apm.export.cloudwatch",
     "genai_apm.serve.query",
     "genai_apm.serve.report",
     "genai_apm.serve.report_data",
