@@ -88,7 +88,7 @@ fuzz: install ## the adapters' property tests, hostile input, many examples (FUZ
 	  tests/unit/test_adapters_bedrock.py tests/unit/test_adapters_otlp.py
 
 validate-infra: install ## generated infra/ up to date, CloudFormation templates pass cfn-lint
-	$(BIN)/python -m genai_apm.aws_templates --check
+	$(BIN)/python -m genai_apm.deploy.aws_templates --check
 	$(BIN)/cfn-lint infra/aws/*.yaml
 
 MANAGED_FLINK_JAR := .cache/jars/managed-flink/genai-apm-managed-flink.jar
@@ -97,7 +97,7 @@ $(MANAGED_FLINK_JAR): infra/pom.xml infra/managed-flink/pom.xml $(UDF_SOURCES)
 	mvn -q -B -f infra/pom.xml -P managed-flink -pl managed-flink package
 
 package: install $(MANAGED_FLINK_JAR) ## dist/genai-apm-managed-flink.zip for Managed Flink FLINK-2_2 (docs/aws.md)
-	$(BIN)/python -m genai_apm.managed_flink
+	$(BIN)/python -m genai_apm.deploy.managed_flink
 
 BRIDGE_PACKAGE := .cache/jars/kinesis-bridge-managed-flink/genai-apm-kinesis-bridge.jar
 $(BRIDGE_PACKAGE): infra/pom.xml infra/kinesis-bridge/pom.xml $(BRIDGE_SOURCES)

@@ -362,7 +362,7 @@ def cmd_evaluate_anomalies(args) -> int:
 
 
 def cmd_athena_ddl(args) -> int:
-    from genai_apm import athena
+    from genai_apm.deploy import athena
 
     return athena.run(args)
 
@@ -601,7 +601,7 @@ def parser() -> argparse.ArgumentParser:
         "there; bounded runs write them under <tables>/alerts)",
     )
     s = add("athena-ddl", cmd_athena_ddl, "write infra/athena (Athena DDL and example queries)")
-    from genai_apm.athena import add_arguments
+    from genai_apm.deploy.athena import add_arguments
 
     add_arguments(s)
     s = add(

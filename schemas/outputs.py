@@ -1,7 +1,7 @@
 """Every derived output, declared once: its columns, its key, its window and its table.
 
 The jobs write what is declared here (their sinks take these column lists), and everything
-that reads the outputs is generated from it: the Athena/Glue DDL (genai_apm.athena), the
+that reads the outputs is generated from it: the Athena/Glue DDL (genai_apm.deploy.athena), the
 report's table names (genai_apm.serve.report_data), the CloudWatch exporter's inputs, the rollup
 queries. Tools import this module, never a job module.
 

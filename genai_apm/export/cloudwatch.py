@@ -172,7 +172,7 @@ def _scalars(row: Mapping[str, Any], base: dict, metrics) -> list[dict]:
 
 
 # what a genai.metrics.latency row becomes: (metric, column, unit); the distributions are
-# sent as Values/Counts from the row's histograms. Read by genai_apm.aws_templates for the
+# sent as Values/Counts from the row's histograms. Read by genai_apm.deploy.aws_templates for the
 # alarms and the dashboard, so the templates name exactly what is published.
 LATENCY_SCALARS = (
     ("Invocations", "requests", "Count"),

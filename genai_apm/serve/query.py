@@ -2,7 +2,7 @@
 
 Every directory under ``output.tables_path`` holding ``dt=.../hour=.../`` Parquet files is
 a view of that name (latency_1m, errors_1m, late_events, ...), with ``dt`` and ``hour`` as
-strings, as in the Athena tables (genai_apm/athena.py), so a query is easy to move between
+strings, as in the Athena tables (genai_apm/deploy/athena.py), so a query is easy to move between
 the two; only dialect differences remain (DuckDB's ``unnest(map_entries(m))`` is Athena's
 ``CROSS JOIN UNNEST(m)``).
 

@@ -10,8 +10,9 @@ import re
 import pytest
 import yaml
 
-from genai_apm import app_properties, athena, aws_templates
+from genai_apm import app_properties
 from genai_apm.config import Settings
+from genai_apm.deploy import athena, aws_templates
 from genai_apm.export import cloudwatch
 from genai_apm.jobs import JOBS, input_topics
 

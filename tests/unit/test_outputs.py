@@ -11,8 +11,8 @@ from tests.unit.test_import_graph import _packages, import_graph, installed_sour
 
 # the modules that read or describe outputs without running a job
 TOOLS = (
-    "genai_apm.athena",
-    "genai_apm.aws_templates",
+    "genai_apm.deploy.athena",
+    "genai_apm.deploy.aws_templates",
     "genai_apm.export.cloudwatch",
     "genai_apm.serve.query",
     "genai_apm.serve.report",

@@ -1,6 +1,6 @@
 """AWS deployment files, generated from what the code defines: ``infra/aws`` and ``infra/k8s``.
 
-``python -m genai_apm.aws_templates`` writes
+``python -m genai_apm.deploy.aws_templates`` writes
   infra/aws/stream.yaml              CloudFormation: an MSK Serverless cluster (IAM auth)
   infra/aws/pipeline.yaml            CloudFormation: S3 bucket, Glue tables, Athena workgroup,
                                      IAM roles and policies, the Managed Flink application
@@ -14,7 +14,7 @@ and ``--check`` fails while a committed file differs from a fresh generation
 (tests/unit/test_aws_templates.py runs it too), like ``genai-apm athena-ddl``.
 
 Nothing here is typed twice: the Glue tables come from the same column lists as the Athena
-DDL (genai_apm.athena), the metric and dimension names from what the CloudWatch exporter
+DDL (genai_apm.deploy.athena), the metric and dimension names from what the CloudWatch exporter
 publishes (genai_apm.export.cloudwatch, asked with a row of the latency topic), topic names and
 the namespace from the settings defaults, job names from genai_apm.jobs.JOBS.
 """
@@ -29,8 +29,8 @@ from typing import Any
 
 from genai_apm.config import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-COMMAND = "python -m genai_apm.aws_templates"
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND = "python -m genai_apm.deploy.aws_templates"
 AWS_DIR = Path("infra/aws")
 K8S_DIR = Path("infra/k8s")
 
@@ -1537,10 +1537,14 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
         }
     )
     files: dict[Path, str] = {
-        AWS_DIR / "stream.yaml": _yaml(stream_template(), _header("genai_apm/aws_templates.py")),
+        AWS_DIR / "stream.yaml": _yaml(
+            stream_template(), _header("genai_apm/deploy/aws_templates.py")
+        ),
         AWS_DIR / "pipeline.yaml": _yaml(
             pipeline_template(settings, published),
-            _header("the job column lists, topics and settings (genai_apm/aws_templates.py)"),
+            _header(
+                "the job column lists, topics and settings (genai_apm/deploy/aws_templates.py)"
+            ),
         ),
         AWS_DIR / "monitoring.yaml": _yaml(
             monitoring,
@@ -1549,7 +1553,9 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
         AWS_DIR / "dashboard.json": json.dumps(body, indent=2) + "\n",
         AWS_DIR / "kinesis-bridge.yaml": _yaml(
             bridge_template(settings),
-            _header("the bridge's settings (genai_apm/aws_templates.py, genai_apm/bridge.py)"),
+            _header(
+                "the bridge's settings (genai_apm/deploy/aws_templates.py, genai_apm/bridge.py)"
+            ),
         ),
         AWS_DIR / "application_properties.json": json.dumps(
             [
@@ -1563,20 +1569,21 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
         )
         + "\n",
         K8S_DIR / "flinkdeployment.yaml": _yaml(
-            flink_deployment(settings), _header("genai_apm/aws_templates.py and genai_apm.jobs")
+            flink_deployment(settings),
+            _header("genai_apm/deploy/aws_templates.py and genai_apm.jobs"),
         ),
     }
     return files
 
 
 def stale(root: Path = ROOT) -> list[Path]:
-    from genai_apm import generated_files
+    from genai_apm.deploy import generated_files
 
     return generated_files.stale(artifacts(), root)
 
 
 def write(root: Path = ROOT) -> list[Path]:
-    from genai_apm import generated_files
+    from genai_apm.deploy import generated_files
 
     return generated_files.write(artifacts(), root)
 

@@ -1,6 +1,6 @@
 """Athena (Glue) DDL for every Parquet table the jobs write, plus example queries.
 
-``python -m genai_apm.athena`` (or ``genai-apm athena-ddl``) writes
+``python -m genai_apm.deploy.athena`` (or ``genai-apm athena-ddl``) writes
   infra/athena/<table>.sql      CREATE EXTERNAL TABLE with partition projection (no MSCK REPAIR)
   infra/athena/queries/*.sql    example queries over them
 from the outputs as declared once (genai_apm.schemas.outputs, which the jobs' sinks use too)
@@ -24,7 +24,7 @@ from genai_apm.schemas import outputs
 from genai_apm.schemas.athena import athena_type
 from genai_apm.schemas.outputs import Table, derived_tables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMAND = "genai-apm athena-ddl"
 ATHENA_DIR = Path("infra/athena")
 ROOT_PLACEHOLDER = "s3://${bucket}"
@@ -217,7 +217,7 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
 
 
 def stale(root: Path = ROOT) -> list[Path]:
-    from genai_apm import generated_files
+    from genai_apm.deploy import generated_files
 
     return generated_files.stale(artifacts(), root)
 
@@ -237,7 +237,7 @@ def rendered(tables_path: str, settings: Settings | None = None) -> str:
 
 
 def write(root: Path = ROOT) -> list[Path]:
-    from genai_apm import generated_files
+    from genai_apm.deploy import generated_files
 
     return generated_files.write(artifacts(), root)
 
