@@ -17,8 +17,11 @@ $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
 	  || { echo "error: Python 3.11 is required (found $$($(PYTHON) --version 2>&1))" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	@echo "setup: installing genai-apm and its dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@# setuptools always prints an "Editable installation" notice for a package-dir mapping;
+	@# the log keeps it (and everything else), shown only when the install fails
+	@{ $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -e '.[dev]'; } \
+	  > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log >&2; exit 1; }
 	@touch $@
 
 $(JARS): $(POMS) $(UDF_SOURCES)
@@ -92,7 +95,7 @@ fuzz: install ## the adapters' property tests, hostile input, many examples (FUZ
 	  tests/unit/test_adapters_bedrock.py tests/unit/test_adapters_otlp.py
 
 validate-infra: install ## generated infra/ up to date, CloudFormation templates pass cfn-lint
-	$(BIN)/python -m genai_apm.aws_templates --check
+	$(BIN)/python -m genai_apm.deploy.aws_templates --check
 	$(BIN)/cfn-lint infra/aws/*.yaml
 
 MANAGED_FLINK_JAR := .cache/jars/managed-flink/genai-apm-managed-flink.jar
@@ -101,7 +104,7 @@ $(MANAGED_FLINK_JAR): infra/pom.xml infra/managed-flink/pom.xml $(UDF_SOURCES)
 	mvn -q -B -f infra/pom.xml -P managed-flink -pl managed-flink package
 
 package: install $(MANAGED_FLINK_JAR) ## dist/genai-apm-managed-flink.zip for Managed Flink FLINK-2_2 (docs/aws.md)
-	$(BIN)/python -m genai_apm.managed_flink
+	$(BIN)/python -m genai_apm.deploy.managed_flink
 
 BRIDGE_PACKAGE := .cache/jars/kinesis-bridge-managed-flink/genai-apm-kinesis-bridge.jar
 $(BRIDGE_PACKAGE): infra/pom.xml infra/kinesis-bridge/pom.xml $(BRIDGE_SOURCES)

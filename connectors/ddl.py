@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from genai_apm.config import FlinkSettings
 from genai_apm.errors import GenaiApmError
 from genai_apm.schemas.flink_format import EVENT_TS_COLUMN, Decoding
-from genai_apm.schemas.flink_sql import quote_ident
+from genai_apm.schemas.flink_sql import quote_ident, sql_literal
 
 # The payload as text, for JSON functions; computed columns cannot reference each other,
 # so expressions over the payload inside DDL use this rather than the `doc` column.
@@ -16,12 +16,8 @@ RAW_DOC = "CAST(`raw` AS STRING)"
 NO_EVENT_TIME = "TO_TIMESTAMP_LTZ(0, 3)"
 
 
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def with_clause(options: dict[str, str]) -> str:
-    return ",\n  ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in options.items())
+    return ",\n  ".join(f"{sql_literal(k)} = {sql_literal(v)}" for k, v in options.items())
 
 
 def create_table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 from collections.abc import Callable
 
@@ -106,14 +107,24 @@ def _output(args, settings):
     return publish.KafkaOutput(settings, args.topic)
 
 
-def cmd_generate(args) -> int:
-    from pathlib import Path
+# TrafficSpec's field -> the `generate` option that sets it, for its error messages
+_SPEC_OPTIONS = {
+    "rate_per_s": "--rate",
+    "duration_s": "--duration",
+    "error_rate": "--error-rate",
+    "agent_share": "--agents",
+    "count": "--count",
+}
 
-    from genai_apm import generator, progress, publish
-    from genai_apm.traffic.presets import PRESETS
 
-    settings = _settings(args)
-    spec = generator.TrafficSpec(
+def _option_names(message: str) -> str:
+    for field, option in _SPEC_OPTIONS.items():
+        message = re.sub(rf"\b{field}\b", option, message)
+    return f"generate: {message}"
+
+
+def _traffic_spec(generator, args):
+    return generator.TrafficSpec(
         rate_per_s=args.rate,
         seed=args.seed,
         models=args.models,
@@ -125,6 +136,19 @@ def cmd_generate(args) -> int:
         count=None if args.duration else args.count,
         duration_s=args.duration,
     )
+
+
+def cmd_generate(args) -> int:
+    from pathlib import Path
+
+    from genai_apm import generator, progress, publish
+    from genai_apm.traffic.presets import PRESETS
+
+    settings = _settings(args)
+    try:
+        spec = _traffic_spec(generator, args)
+    except ValueError as e:  # the spec checks its numbers; a bad option is one line
+        raise GenaiApmError(_option_names(str(e))) from None
     if args.incidents:
         span_s = args.duration or args.count / args.rate
         spec = generator.TrafficSpec(
@@ -182,15 +206,18 @@ def cmd_replay(args) -> int:
 
 
 def cmd_backfill(args) -> int:
+    import importlib
     import tempfile
     from pathlib import Path
 
     from genai_apm import progress, publish
     from genai_apm.adapters import AdapterError, decode
+    from genai_apm.jobs import BACKFILL_JOBS, JOBS, source_kind
 
-    if args.job != "latency":
-        raise GenaiApmError(f"backfill supports: latency (not {args.job!r})")
-    from genai_apm.jobs import latency
+    if args.job not in BACKFILL_JOBS:
+        raise GenaiApmError(f"backfill supports: {', '.join(BACKFILL_JOBS)} (not {args.job!r})")
+    # the agents job reads SpanEvents, every other one InvocationEvents
+    wanted = "SpanEvent" if source_kind(args.job) == "spans" else "InvocationEvent"
 
     settings = _settings(args)
     if args.format == "native" and "://" not in args.input:
@@ -207,7 +234,7 @@ def cmd_backfill(args) -> int:
             for line in progress.track(publish.read_lines(args.input, settings), "normalised"):
                 try:
                     for contract, event in decode(args.format, line):
-                        if contract == "InvocationEvent":
+                        if contract == wanted:
                             out.write(json.dumps(event).encode() + b"\n")
                             kept += 1
                 except AdapterError as e:
@@ -222,10 +249,11 @@ def cmd_backfill(args) -> int:
                         )
                         + "\n"
                     )
-        print(f"normalised {kept:,} invocations; {dropped:,} records rejected ({rejected})")
+        print(f"normalised {kept:,} {wanted}s; {dropped:,} records rejected ({rejected})")
     print(f"running the {args.job} backfill on a local MiniCluster", flush=True)
     with progress.elapsed(f"{args.job} backfill"):
-        latency.backfill(settings, input_path=source, output_path=args.output)
+        job = importlib.import_module(JOBS[args.job])
+        job.backfill(settings, input_path=source, output_path=args.output)
     print(f"tables written under {args.output}")
     return 0
 
@@ -233,8 +261,9 @@ def cmd_backfill(args) -> int:
 def cmd_consume(args) -> int:
     import datetime as dt
 
-    from genai_apm import kafka_io, query
+    from genai_apm import kafka_io
     from genai_apm.record_filter import RecordFilter, parse_since, table_columns, table_rows
+    from genai_apm.serve import query
 
     settings = _settings(args)
     keep = RecordFilter(args.model, args.app, parse_since(args.since, dt.datetime.now(dt.UTC)))
@@ -268,7 +297,8 @@ def cmd_consume(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from genai_apm import kafka_io, report
+    from genai_apm import kafka_io
+    from genai_apm.serve import report
 
     settings = _settings(args)
     alerts = None
@@ -294,7 +324,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_query(args) -> int:
-    from genai_apm import query
+    from genai_apm.serve import query
 
     columns, rows = query.run(_settings(args), args.sql, tables_path=args.tables_path)
     if args.format == "json":
@@ -332,13 +362,13 @@ def cmd_evaluate_anomalies(args) -> int:
 
 
 def cmd_athena_ddl(args) -> int:
-    from genai_apm import athena
+    from genai_apm.deploy import athena
 
     return athena.run(args)
 
 
 def cmd_export(args) -> int:
-    from genai_apm import cloudwatch
+    from genai_apm.export import cloudwatch
 
     settings = _settings(args)
     if args.emf:
@@ -481,7 +511,7 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--topic", help="Kafka topic (default: by format, from settings)")
     s = add("backfill", cmd_backfill, "run a job bounded over files into Parquet tables")
-    s.add_argument("job", help="job name: latency")
+    s.add_argument("job", help="job name: any job but ingest (latency, errors, ..., all)")
     s.add_argument("--input", required=True, help="file, directory or s3:// prefix")
     s.add_argument(
         "--format",
@@ -571,7 +601,7 @@ def parser() -> argparse.ArgumentParser:
         "there; bounded runs write them under <tables>/alerts)",
     )
     s = add("athena-ddl", cmd_athena_ddl, "write infra/athena (Athena DDL and example queries)")
-    from genai_apm.athena import add_arguments
+    from genai_apm.deploy.athena import add_arguments
 
     add_arguments(s)
     s = add(

@@ -43,7 +43,7 @@ class KafkaSettings:
     # default build); false where the plain client is bundled (the Managed Flink package,
     # `make package`): login module class names differ, and only the plain one takes MSK IAM
     shaded_client: bool = True
-    # TLS, for security_protocol SSL or SASL_SSL (README, "Security"). PEM files, read by both
+    # TLS, for security_protocol SSL or SASL_SSL (docs/security.md). PEM files, read by both
     # kafka-python and the Java client inside Flink. ssl_ca_file: the CA certificates the
     # broker's certificate must chain to; empty: the system's (Python) / the JVM's trust store.
     ssl_ca_file: str = ""
@@ -84,7 +84,7 @@ class TopicSettings:
     agents: str = "genai.metrics.agents"
     sessions: str = "genai.metrics.sessions"
     traces: str = "genai.metrics.traces"
-    # prompt and response bodies, redacted, when privacy.store_bodies is on (README,
+    # prompt and response bodies, redacted, when privacy.store_bodies is on (docs/security.md,
     # "Prompt and response bodies"): a topic of its own, so its ACLs and retention can differ
     bodies: str = "genai.bodies"
 
@@ -130,7 +130,7 @@ class FlinkSettings:
     # exactly-once: Kafka sinks write in transactions committed when a checkpoint completes,
     # so read_committed consumers never see a record twice after a failure, and see each one
     # up to a checkpoint interval later; at-least-once: records are visible at once, and a
-    # restart from a checkpoint writes again what followed it (README "Delivery guarantees")
+    # restart from a checkpoint writes again what followed it (docs/delivery.md)
     delivery_guarantee: str = "exactly-once"
     # Kafka transactional ids are <prefix>.<job>.<sink table>.<topic>: two deployments sharing
     # a Kafka cluster need different prefixes, or they fence each other's producers
@@ -206,7 +206,7 @@ class ErrorsJobSettings:
 
 @dataclass(frozen=True)
 class AlertSettings:
-    # "name:metric:scope:op:threshold:window" over the errors job's rows (README, "Alerts");
+    # "name:metric:scope:op:threshold:window" over the errors job's rows (docs/alerts-and-cost.md);
     # a rate threshold may be written as a percentage, "5%"
     rules: tuple[str, ...] = (
         "throttle-rate:throttle_rate:model:>:5%:5m",
@@ -221,7 +221,7 @@ class AlertSettings:
 
 @dataclass(frozen=True)
 class CostSettings:
-    # a pricing table (TOML, README "Cost"); empty: the table shipped in the package
+    # a pricing table (TOML, docs/alerts-and-cost.md); empty: the table shipped in the package
     pricing_file: str = ""
     window_minutes: int = 60
     # "name:scope:period:limit_usd", scope user, app or feature (or scope=key), period 1h or
@@ -284,7 +284,7 @@ class AnomalySettings:
     # last N days (0: off; costs N x windows-per-day rows of state per key)
     seasonal_days: int = 0
     # root-cause attribution: an incident is explained by another hot key (a model, app or
-    # user) that carries at least this share of its traffic in the window (README)
+    # user) that carries at least this share of its traffic in the window (docs/anomalies.md)
     explain_share: float = 0.5
     # > 0: a metric is anomalous only when its deviation also exceeds every deviation of the
     # key's previous N windows: the key's own recent extremes set the bar, so a noisy key
@@ -304,7 +304,7 @@ class AnomalySettings:
 
 @dataclass(frozen=True)
 class SloSettings:
-    # "name:sli:scope:objective:period[:measure:ms]" (genai_apm/objectives.py, README "SLOs"):
+    # "name:sli:scope:objective:period[:measure:ms]" (objectives.py, docs/alerts-and-cost.md):
     # availability or latency (ttft / latency at or under ms) per model, app, model_app or all
     objectives: tuple[str, ...] = ("model-availability:availability:model:99.5%:30d",)
     # "severity:long:short:burn": ALARM while the burn rate over both windows exceeds burn
@@ -320,7 +320,7 @@ class SloSettings:
 
 @dataclass(frozen=True)
 class QuotaSettings:
-    # a quota table (TOML, README "Quota headroom"); empty: the table shipped in the package
+    # a quota table (TOML, docs/alerts-and-cost.md); empty: the table shipped in the package
     quota_file: str = ""
     # quota-headroom alert: use of tokens or requests per minute at or above this percentage...
     alert_use_pct: float = 80.0
@@ -346,14 +346,14 @@ class QuotaSettings:
 @dataclass(frozen=True)
 class PrivacySettings:
     # replace user_id, in every job's input, by "uid:" + hex HMAC-SHA256(user_id_salt, user_id)
-    # (README, "Security"); the same id always gives the same pseudonym under one salt
+    # (docs/security.md); the same id always gives the same pseudonym under one salt
     hash_user_ids: bool = False
     # a secret: whoever has it can test guesses of user ids against the pseudonyms
     user_id_salt: str = ""
     # keep the prompt and response text of Bedrock logs and OTLP GenAI spans, every string put
     # through privacy.redact(), in topics.bodies and the `bodies` table, never in the analytics
     # events. Off: no body is extracted, and dead letters of those formats carry their bodies
-    # replaced by a marker (README, "Prompt and response bodies")
+    # replaced by a marker (docs/security.md, "Prompt and response bodies")
     store_bodies: bool = False
 
 
@@ -621,5 +621,5 @@ def load(
 
 
 def section_docs() -> dict[str, dict[str, Any]]:
-    """Every section and key with its default, for ``genai-apm config`` and the README."""
+    """Every section and key with its default, for ``genai-apm config`` and the docs."""
     return Settings().redacted()

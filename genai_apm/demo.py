@@ -25,6 +25,7 @@ from pathlib import Path
 from genai_apm import generator, kafka_io
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.serve import query
 from genai_apm.stack.local import LocalStack
 
 MALFORMED = (b"{not json", b'{"event_time": "yesterday", "model_id": "m"}', b"\xff\xfe\x00")
@@ -57,9 +58,9 @@ class Progress:
         self.out(f"      done in {time.monotonic() - t0:.1f}s")
 
 
-def format_table(rows: list[dict], percentiles: tuple[float, ...]) -> str:
+def latency_table(rows: list[dict], percentiles: tuple[float, ...]) -> str:
     """Per-model rows of the tumbling windows (app_id = '*'), as an aligned text table."""
-    from genai_apm.jobs.latency import ALL, percentile_name
+    from genai_apm.schemas.outputs import ALL, percentile_name
 
     names = [f"latency_{percentile_name(p)}_ms" for p in percentiles]
     header = [
@@ -87,15 +88,8 @@ def format_table(rows: list[dict], percentiles: tuple[float, ...]) -> str:
         )
         if r["window"] == tumbling and r["app_id"] == ALL
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def fmt(line: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < 2 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(line, widths, strict=True))
-        )
-
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *map(fmt, body)])
+    # window and model left-aligned, the numbers right-aligned
+    return "\n".join(query.aligned(header, body, [i >= 2 for i in range(len(header))]))
 
 
 def _num(value) -> str:
@@ -106,7 +100,7 @@ def format_errors(rows: list[dict]) -> str:
     """Per model over the whole run (from the tumbling rows): outcomes and availability."""
     from collections import defaultdict
 
-    from genai_apm.jobs.latency import ALL
+    from genai_apm.schemas.outputs import ALL
 
     tumbling = min((r["window"] for r in rows), key=lambda w: int(w.rstrip("mh")), default="")
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -149,8 +143,8 @@ def write_report(
     settings: Settings, alerts: list[dict], written_after: float, out: Callable[[str], None]
 ) -> Path | None:
     """The HTML dashboard of this run's tables (and the alerts it read from Kafka)."""
-    from genai_apm import report
     from genai_apm.errors import GenaiApmError
+    from genai_apm.serve import report
 
     target = Path(settings.stack.state_dir) / "report.html"
     try:
@@ -278,7 +272,8 @@ def run_demo(
     source: str = "kafka",
     out: Callable[[str], None] = print,
 ) -> list[dict]:
-    from genai_apm.jobs import alerts, analytics
+    from genai_apm.jobs import analytics
+    from genai_apm.schemas.outputs import describe
 
     if source not in SOURCES:
         raise GenaiApmError(f"unknown demo source {source!r} (known: {', '.join(SOURCES)})")
@@ -355,7 +350,7 @@ def run_demo(
         rows, dead = read[topics.latency], read[topics.deadletter]
         out("")
         out("Latency per model and minute (successful calls):")
-        out(format_table(rows, settings.latency.percentiles))
+        out(latency_table(rows, settings.latency.percentiles))
         out("")
         out("Outcomes per model over the run:")
         out(format_errors(read[topics.errors]))
@@ -366,7 +361,7 @@ def run_demo(
         for a in read[topics.alerts]:
             out(
                 f"alert: {a['alert_time'][:16].replace('T', ' ')} {a['rule']} {a['key']}: "
-                + alerts.describe(a)
+                + describe(a)
             )
         out(
             f"{len(rows)} rows in {topics.latency}, {len(read[topics.errors])} in "

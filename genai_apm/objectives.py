@@ -27,10 +27,10 @@ the error budget (1 - objective): 1 spends the budget exactly over the period.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
+from genai_apm import specs
 from genai_apm.errors import GenaiApmError
 
 SLIS = ("availability", "latency")
@@ -38,7 +38,6 @@ MEASURES = {"ttft": "ttft_ms", "latency": "ok_latency_ms"}  # measure -> minute_
 SCOPES = ("model", "app", "model_app", "all")
 # the burn-rate windows every SLO row carries: name -> minutes
 BURN_WINDOWS = {"5m": 5, "30m": 30, "1h": 60, "6h": 360, "3d": 4320}
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SLO_SYNTAX = (
     "name:availability:scope:objective:period or name:latency:scope:objective:period:measure:ms, "
     "e.g. chat-avail:availability:model:99.5%:30d"
@@ -46,8 +45,7 @@ SLO_SYNTAX = (
 BURN_SYNTAX = "severity:long:short:burn, e.g. page:1h:5m:14.4"
 
 
-class ObjectiveError(GenaiApmError):
-    pass
+ObjectiveError = specs.SpecError
 
 
 @dataclass(frozen=True)
@@ -100,22 +98,6 @@ def good_column(measure: str, threshold_ms: float) -> str:
     return f"slo_good_{measure}_le_{text}"
 
 
-def _number(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ObjectiveError(f"{what} {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ObjectiveError(f"{what} {text!r} is not finite")
-    return value
-
-
-def _name(text: str, what: str = "name") -> str:
-    if not NAME.match(text):
-        raise ObjectiveError(f"{what} {text!r} must be letters, digits, '.', '_' or '-'")
-    return text
-
-
 def _period(text: str) -> int:
     match = re.fullmatch(r"([1-9][0-9]*)([dh])", text)
     if not match:
@@ -128,9 +110,8 @@ def _period(text: str) -> int:
 
 
 def _objective(text: str) -> float:
-    value = (
-        _number(text[:-1], "objective") / 100 if text.endswith("%") else _number(text, "objective")
-    )
+    percent = text.endswith("%")
+    value = specs.number(text.removesuffix("%"), "objective") / (100 if percent else 1)
     if not 0 < value < 1:
         raise ObjectiveError(f"objective {text!r} must lie strictly between 0 and 100%")
     return value
@@ -147,26 +128,22 @@ def parse_objective(text: str) -> Objective:
     if len(parts) < 3 + tail:
         raise ObjectiveError(f"has {len(parts)} fields, expected {3 + tail}")
     middle, rest = parts[2:-tail], parts[-tail:]
-    level, sep, key = ":".join(middle).partition("=")
-    if level not in SCOPES:
-        raise ObjectiveError(f"scope {level!r} is not one of {', '.join(SCOPES)}")
-    if sep and not key:
-        raise ObjectiveError(f"scope {':'.join(middle)!r} names no key after '='")
-    if level == "all" and sep:
+    level, key = specs.scope(":".join(middle), SCOPES)
+    if level == "all" and key is not None:
         raise ObjectiveError("scope all takes no key")
     measure = threshold = None
     if sli == "latency":
         measure = rest[2]
         if measure not in MEASURES:
             raise ObjectiveError(f"measure {measure!r} is not one of {', '.join(MEASURES)}")
-        threshold = _number(rest[3], "threshold_ms")
+        threshold = specs.number(rest[3], "threshold_ms")
         if threshold <= 0:
             raise ObjectiveError(f"threshold_ms {rest[3]} must be positive")
     return Objective(
-        name=_name(name),
+        name=specs.name(name),
         sli=sli,
         scope=level,
-        key=key if sep else None,
+        key=key,
         objective=_objective(rest[0]),
         period_minutes=_period(rest[1]),
         measure=measure,
@@ -184,25 +161,15 @@ def parse_burn_alert(text: str) -> BurnAlert:
             raise ObjectiveError(f"window {w!r} is not one of {', '.join(BURN_WINDOWS)}")
     if BURN_WINDOWS[long] <= BURN_WINDOWS[short]:
         raise ObjectiveError(f"the long window {long} must be longer than the short one {short}")
-    value = _number(burn, "burn")
+    value = specs.number(burn, "burn")
     if value <= 0:
         raise ObjectiveError(f"burn {burn} must be positive")
-    return BurnAlert(_name(severity, "severity"), long, short, value)
-
-
-def _parse_all(texts, parse, where: str, syntax: str) -> list:
-    parsed = []
-    for i, text in enumerate(texts):
-        try:
-            parsed.append(parse(text))
-        except ObjectiveError as e:
-            raise GenaiApmError(f"config {where}[{i}] {text!r}: {e}; expected {syntax}") from None
-    return parsed
+    return BurnAlert(specs.name(severity, "severity"), long, short, value)
 
 
 def objectives(slo) -> list[Objective]:
     """``slo``: the SloSettings section."""
-    found = _parse_all(slo.objectives, parse_objective, "slo.objectives", SLO_SYNTAX)
+    found = specs.parse_all(slo.objectives, parse_objective, "slo.objectives", SLO_SYNTAX)
     names = [o.name for o in found]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -213,9 +180,29 @@ def objectives(slo) -> list[Objective]:
 
 
 def burn_alerts(slo) -> list[BurnAlert]:
-    found = _parse_all(slo.burn_alerts, parse_burn_alert, "slo.burn_alerts", BURN_SYNTAX)
+    found = specs.parse_all(slo.burn_alerts, parse_burn_alert, "slo.burn_alerts", BURN_SYNTAX)
     names = [a.name for a in found]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise GenaiApmError(f"config slo.burn_alerts: repeated {', '.join(repeated)}")
     return found
+
+
+def _latency_columns(settings) -> dict[str, str]:
+    """minute_stats column -> aggregate over minute_events, for the latency SLOs."""
+    cols: dict[str, str] = {}
+    for o in objectives(settings.slo):
+        if o.sli != "latency":
+            continue
+        measure = MEASURES[o.measure]
+        cols[o.valid_column] = f"COUNT({measure})"
+        cols[o.good_column] = f"COUNT(*) FILTER (WHERE {measure} <= {o.threshold_ms!r})"
+    return cols
+
+
+def minute_aggregates(settings) -> list[tuple[str, str]]:
+    """(column, aggregate over minute_events) that minute_stats adds for the SLOs: per latency
+    measure the calls that have it, per threshold the calls at or under it. [] without
+    latency SLOs (availability needs only the outcome counts minute_stats always has).
+    Here, not in jobs/slo.py: jobs/minutes.py builds minute_stats and jobs/slo.py reads it."""
+    return sorted(_latency_columns(settings).items())

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from genai_apm import table_files
 from genai_apm.errors import GenaiApmError
+from genai_apm.schemas.flink_sql import sql_literal
 
-FORMAT = 1
+FORMAT = table_files.FORMAT
 CURRENCY = "USD"
 REQUIRED = ("provider", "model_id", "effective_from", "currency", "input", "output", "source")
 OPTIONAL = ("cache_read", "cache_write")  # omitted: charged as input
-PACKAGED = "package:genai_apm/data/pricing.toml"
+PACKAGED = table_files.packaged_origin("pricing.toml")
 
 
 @dataclass(frozen=True)
@@ -101,22 +101,8 @@ def _row(raw: object, where: str) -> Price:
 
 
 def parse(text: str, origin: str) -> PricingTable:
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise GenaiApmError(f"pricing file {origin}: not valid TOML: {e}") from None
-    if doc.get("format") != FORMAT:
-        raise GenaiApmError(
-            f"pricing file {origin}: format {doc.get('format')!r}, expected {FORMAT}"
-        )
-    unknown = sorted(doc.keys() - {"format", "version", "price"})
-    if unknown:
-        raise GenaiApmError(f"pricing file {origin}: unknown keys {', '.join(unknown)}")
-    version = doc.get("version")
-    if not isinstance(version, str) or not version:
-        raise GenaiApmError(f"pricing file {origin}: version must be a non-empty string")
-    rows = doc.get("price", [])
-    if not isinstance(rows, list) or not rows:
+    version, rows = table_files.parse(text, origin, "pricing", "price")
+    if not rows:
         raise GenaiApmError(f"pricing file {origin}: no [[price]] rows")
     prices = [_row(r, f"pricing file {origin}, price {i + 1}") for i, r in enumerate(rows)]
     seen: set[tuple] = set()
@@ -134,20 +120,7 @@ def parse(text: str, origin: str) -> PricingTable:
 
 def load(path: str | Path | None = None) -> PricingTable:
     """The table at ``path``; without one, the table shipped in the package."""
-    if not path:
-        text = resources.files("genai_apm").joinpath("data/pricing.toml").read_text("utf-8")
-        return parse(text, PACKAGED)
-    try:
-        text = Path(path).read_text("utf-8")
-    except FileNotFoundError:
-        raise GenaiApmError(f"pricing file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise GenaiApmError(f"pricing file {path} is unreadable: {e}") from None
-    return parse(text, str(path))
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return parse(*table_files.read(path, "pricing.toml", "pricing"))
 
 
 def _double(value: float) -> str:
@@ -193,7 +166,8 @@ def cost_sql(
             for p in reversed(rows)
         )
         branches.append(
-            f"WHEN {provider} = {_literal(prov)} AND {model_id} = {_literal(model)} THEN CASE\n"
+            f"WHEN {provider} = {sql_literal(prov)} AND {model_id} = {sql_literal(model)}"
+            " THEN CASE\n"
             f"      {dated}\n    END"
         )
     return "CASE\n    " + "\n    ".join(branches) + "\n  END"

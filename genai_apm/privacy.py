@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import TYPE_CHECKING
 
-from genai_apm.config import PrivacySettings
+if TYPE_CHECKING:  # the adapters use redact(): this module stays stdlib-only at run time
+    from genai_apm.config import PrivacySettings
 
 PSEUDONYM_PREFIX = "uid:"
 PSEUDONYM = re.compile(r"uid:[0-9a-f]{64}")

@@ -16,18 +16,18 @@ region may be ``*``: any region without a row of its own.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from genai_apm import table_files
 from genai_apm.errors import GenaiApmError
+from genai_apm.schemas.flink_sql import sql_literal
 
-FORMAT = 1
+FORMAT = table_files.FORMAT
 ANY_REGION = "*"
 REQUIRED = ("provider", "model_id", "region", "tpm", "source")
 OPTIONAL = ("rpm", "output_burndown")
-PACKAGED = "package:genai_apm/data/quotas.toml"
+PACKAGED = table_files.packaged_origin("quotas.toml")
 
 
 @dataclass(frozen=True)
@@ -90,21 +90,7 @@ def _row(raw: object, where: str) -> Quota:
 
 
 def parse(text: str, origin: str) -> QuotaTable:
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise GenaiApmError(f"quota file {origin}: not valid TOML: {e}") from None
-    if doc.get("format") != FORMAT:
-        raise GenaiApmError(f"quota file {origin}: format {doc.get('format')!r}, expected {FORMAT}")
-    unknown = sorted(doc.keys() - {"format", "version", "quota"})
-    if unknown:
-        raise GenaiApmError(f"quota file {origin}: unknown keys {', '.join(unknown)}")
-    version = doc.get("version")
-    if not isinstance(version, str) or not version:
-        raise GenaiApmError(f"quota file {origin}: version must be a non-empty string")
-    rows = doc.get("quota", [])
-    if not isinstance(rows, list):
-        raise GenaiApmError(f"quota file {origin}: quota must be an array of [[quota]] tables")
+    version, rows = table_files.parse(text, origin, "quota", "quota")
     quotas = [_row(r, f"quota file {origin}, quota {i + 1}") for i, r in enumerate(rows)]
     seen: set[tuple] = set()
     for q in quotas:
@@ -120,20 +106,7 @@ def parse(text: str, origin: str) -> QuotaTable:
 
 def load(path: str | Path | None = None) -> QuotaTable:
     """The table at ``path``; without one, the table shipped in the package."""
-    if not path:
-        text = resources.files("genai_apm").joinpath("data/quotas.toml").read_text("utf-8")
-        return parse(text, PACKAGED)
-    try:
-        text = Path(path).read_text("utf-8")
-    except FileNotFoundError:
-        raise GenaiApmError(f"quota file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise GenaiApmError(f"quota file {path} is unreadable: {e}") from None
-    return parse(text, str(path))
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return parse(*table_files.read(path, "quotas.toml", "quota"))
 
 
 def limit_sql(
@@ -151,9 +124,9 @@ def limit_sql(
         value = getattr(q, attribute)
         if value is None:
             continue
-        where = f"{provider} = {_literal(q.provider)} AND {model_id} = {_literal(q.model_id)}"
+        where = f"{provider} = {sql_literal(q.provider)} AND {model_id} = {sql_literal(q.model_id)}"
         if q.region != ANY_REGION:
-            where += f" AND {region} = {_literal(q.region)}"
+            where += f" AND {region} = {sql_literal(q.region)}"
         branches.append(f"WHEN {where} THEN CAST({value!r} AS DOUBLE)")
     if not branches:
         return "CAST(NULL AS DOUBLE)"

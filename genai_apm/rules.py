@@ -14,11 +14,10 @@ contain colons (Bedrock model ids do): the fields around the scope are counted f
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from genai_apm import specs
 from genai_apm.errors import GenaiApmError
 
 if TYPE_CHECKING:
@@ -54,7 +53,6 @@ SCOPES = {
 BUDGET_SCOPES = ("user", "app", "feature")
 PERIODS = {"1h": 60, "1d": 1440}
 OPS = (">=", "<=", ">", "<")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 THRESHOLD_SYNTAX = (
     "name:metric:scope:op:threshold:window, e.g. throttle-rate:throttle_rate:model:>:5%:5m"
@@ -89,33 +87,7 @@ class BudgetRule:
     metric = "cost_usd"
 
 
-class RuleError(GenaiApmError):
-    pass
-
-
-def _scope(text: str, allowed) -> tuple[str, str | None]:
-    level, sep, key = text.partition("=")
-    if level not in allowed:
-        raise RuleError(f"scope {level!r} is not one of {', '.join(allowed)}")
-    if sep and not key:
-        raise RuleError(f"scope {text!r} names no key after '='")
-    return level, (key if sep else None)
-
-
-def _number(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise RuleError(f"{what} {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise RuleError(f"{what} {text!r} is not finite")
-    return value
-
-
-def _name(text: str) -> str:
-    if not NAME.match(text):
-        raise RuleError(f"name {text!r} must be letters, digits, '.', '_' or '-'")
-    return text
+RuleError = specs.SpecError
 
 
 def parse_threshold_rule(text: str, windows: tuple[str, ...]) -> ThresholdRule:
@@ -123,7 +95,7 @@ def parse_threshold_rule(text: str, windows: tuple[str, ...]) -> ThresholdRule:
     if len(parts) < 6:
         raise RuleError(f"has {len(parts)} fields, expected 6")
     name, metric, *middle, op, raw_threshold, window = parts
-    scope, key = _scope(":".join(middle), SCOPES)
+    scope, key = specs.scope(":".join(middle), SCOPES)
     if metric not in METRICS:
         raise RuleError(f"metric {metric!r} is not one of {', '.join(METRICS)}")
     if op not in OPS:
@@ -132,16 +104,16 @@ def parse_threshold_rule(text: str, windows: tuple[str, ...]) -> ThresholdRule:
     if raw_threshold.endswith("%"):
         if kind != "rate":
             raise RuleError(f"a percentage threshold needs a *_rate metric, not {metric}")
-        threshold = _number(raw_threshold[:-1], "threshold") / 100
+        threshold = specs.number(raw_threshold[:-1], "threshold") / 100
     else:
-        threshold = _number(raw_threshold, "threshold")
+        threshold = specs.number(raw_threshold, "threshold")
     upper = {"rate": 1, "pct": 100}.get(kind)
     if threshold < 0 or (upper is not None and threshold > upper):
         hint = " (rates are fractions: 0.05 or 5%)" if kind == "rate" else ""
         raise RuleError(f"threshold {raw_threshold} is outside 0..{upper or 'inf'}{hint}")
     if window not in windows:
         raise RuleError(f"window {window!r} is not one of the errors windows {', '.join(windows)}")
-    return ThresholdRule(_name(name), metric, scope, key, op, threshold, window)
+    return ThresholdRule(specs.name(name), metric, scope, key, op, threshold, window)
 
 
 def parse_budget_rule(text: str) -> BudgetRule:
@@ -149,23 +121,13 @@ def parse_budget_rule(text: str) -> BudgetRule:
     if len(parts) < 4:
         raise RuleError(f"has {len(parts)} fields, expected 4")
     name, *middle, period, raw_limit = parts
-    scope, key = _scope(":".join(middle), BUDGET_SCOPES)
+    scope, key = specs.scope(":".join(middle), BUDGET_SCOPES)
     if period not in PERIODS:
         raise RuleError(f"period {period!r} is not one of {', '.join(PERIODS)}")
-    limit = _number(raw_limit, "limit")
+    limit = specs.number(raw_limit, "limit")
     if limit < 0:
         raise RuleError(f"limit {raw_limit} is negative")
-    return BudgetRule(_name(name), scope, key, period, limit)
-
-
-def _parse_all(texts, parse, where: str, syntax: str) -> list:
-    parsed = []
-    for i, text in enumerate(texts):
-        try:
-            parsed.append(parse(text))
-        except RuleError as e:
-            raise GenaiApmError(f"config {where}[{i}] {text!r}: {e}; expected {syntax}") from None
-    return parsed
+    return BudgetRule(specs.name(name), scope, key, period, limit)
 
 
 def error_windows(settings: Settings) -> tuple[str, ...]:
@@ -178,7 +140,7 @@ def error_windows(settings: Settings) -> tuple[str, ...]:
 
 def threshold_rules(settings: Settings) -> list[ThresholdRule]:
     windows = error_windows(settings)
-    return _parse_all(
+    return specs.parse_all(
         settings.alerts.rules,
         lambda t: parse_threshold_rule(t, windows),
         "alerts.rules",
@@ -187,7 +149,7 @@ def threshold_rules(settings: Settings) -> list[ThresholdRule]:
 
 
 def budget_rules(settings: Settings) -> list[BudgetRule]:
-    return _parse_all(settings.cost.budgets, parse_budget_rule, "cost.budgets", BUDGET_SYNTAX)
+    return specs.parse_all(settings.cost.budgets, parse_budget_rule, "cost.budgets", BUDGET_SYNTAX)
 
 
 def validate(settings: Settings) -> None:

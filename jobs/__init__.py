@@ -1,4 +1,19 @@
-"""Flink jobs. Each module exposes a pure ``build(...)`` and a small ``main(argv)``."""
+"""Flink jobs. Each module exposes a pure ``build(...)`` and a small ``main(argv)``.
+
+This module is the catalogue (the jobs by name, the topics each reads) and imports no job
+and not the settings: genai_apm.app_properties checks job names against JOBS while the
+settings load, and the tools (CLI, generated infrastructure) read it without loading a job.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from genai_apm.adapters.base import FORMATS
+from genai_apm.errors import GenaiApmError
+
+if TYPE_CHECKING:
+    from genai_apm.config import Settings
 
 JOBS = {
     "ingest": "genai_apm.jobs.ingest",
@@ -13,13 +28,39 @@ JOBS = {
 }
 
 
-def input_topics(job: str, settings) -> list[str]:
+def parse_sources(entries: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``("topic=format", ...)`` -> ``[(topic, format)]``, rejecting unknown formats."""
+    sources = []
+    for entry in entries:
+        topic, sep, fmt = entry.rpartition("=")
+        if not sep or not topic or fmt not in FORMATS:
+            raise GenaiApmError(
+                f"ingest.sources entry {entry!r} is not TOPIC=FORMAT with FORMAT one of "
+                + ", ".join(FORMATS)
+            )
+        sources.append((topic, fmt))
+    if not sources:
+        raise GenaiApmError("ingest.sources is empty: nothing to read")
+    return sources
+
+
+# what a job reads: records in any supported format (ingest), validated SpanEvents, or (every
+# other job) validated InvocationEvents
+SOURCE_KINDS = {"ingest": "records", "agents": "spans"}
+# ingest writes topics for the other jobs, not tables: there is nothing to backfill
+BACKFILL_JOBS = tuple(job for job in JOBS if job != "ingest")
+
+
+def source_kind(job: str) -> str:
+    return SOURCE_KINDS.get(job, "invocations")
+
+
+def input_topics(job: str, settings: Settings) -> list[str]:
     """The Kafka topics a job reads: a Kafka source whose topic is missing fails and
     restarts forever, so the CLI checks these before it submits anything."""
-    if job == "ingest":
-        from genai_apm.jobs.ingest import parse_sources
-
+    kind = source_kind(job)
+    if kind == "records":
         return [topic for topic, _ in parse_sources(settings.ingest.sources)]
-    if job == "agents":
+    if kind == "spans":
         return [settings.topics.spans]
     return [settings.topics.invocations]

@@ -55,73 +55,16 @@ import sys
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
-from genai_apm.jobs.windows import Window, duration_name
+from genai_apm.schemas.outputs import SESSION_COLUMNS, TRACE_COLUMNS, percentile_name  # noqa: F401
+from genai_apm.schemas.outputs import agent_stats_columns as stats_columns
+from genai_apm.schemas.outputs import agent_window as window
 
 JOB = "agents"
 UNKNOWN = "unknown"  # the key of spans without a conversation, agent or tool
 RAW_TABLE = "spans_raw"
 EPOCH = "TO_TIMESTAMP_LTZ(0, 3)"
 
-SESSION_COLUMNS = (
-    ("session_start", "TIMESTAMP_LTZ(3)"),  # the first span's start
-    ("session_end", "TIMESTAMP_LTZ(3)"),  # the last span's start + the gap (window end)
-    ("conversation_id", "STRING"),
-    ("agent_name", "STRING"),
-    ("service_name", "STRING"),
-    ("duration_ms", "DOUBLE"),  # first span start -> last span end
-    ("turns", "BIGINT"),  # invoke_agent spans
-    ("failed_turns", "BIGINT"),
-    ("llm_calls", "BIGINT"),  # chat spans
-    ("llm_errors", "BIGINT"),
-    ("tool_calls", "BIGINT"),  # execute_tool spans
-    ("tool_errors", "BIGINT"),
-    ("agent_cycles", "BIGINT"),
-    ("spans", "BIGINT"),
-    ("traces", "BIGINT"),
-    ("orphan_spans", "BIGINT"),
-    ("input_tokens", "BIGINT"),  # chat spans only
-    ("output_tokens", "BIGINT"),
-    ("cost_usd", "DOUBLE"),  # NULL when no chat call could be priced
-    ("model_time_ms", "DOUBLE"),  # summed chat durations
-    ("tool_time_ms", "DOUBLE"),  # summed execute_tool durations
-    ("final_status", "STRING"),  # status_code of the last turn's root span
-)
 
-
-def percentile_name(p: float) -> str:
-    return "p" + f"{p * 100:g}".replace(".", "_")
-
-
-def stats_columns(settings: Settings) -> list[tuple[str, str]]:
-    return [
-        ("window_start", "TIMESTAMP_LTZ(3)"),
-        ("window_end", "TIMESTAMP_LTZ(3)"),
-        ("window", "STRING"),
-        ("dimension", "STRING"),  # tool | agent
-        ("key", "STRING"),  # the tool or agent name
-        ("calls", "BIGINT"),
-        ("errors", "BIGINT"),
-        ("error_rate", "DOUBLE"),
-        *((f"duration_{percentile_name(p)}_ms", "DOUBLE") for p in settings.agents.percentiles),
-        ("duration_max_ms", "DOUBLE"),
-        ("orphan_spans", "BIGINT"),
-    ]
-
-
-TRACE_COLUMNS = (
-    ("trace_start", "TIMESTAMP_LTZ(3)"),
-    ("trace_end", "TIMESTAMP_LTZ(3)"),  # the last span's start + max_trace_minutes
-    ("trace_id", "STRING"),
-    ("conversation_id", "STRING"),
-    ("agent_name", "STRING"),
-    ("duration_ms", "DOUBLE"),  # first span start -> last span end
-    ("spans", "BIGINT"),
-    ("orphan_spans", "BIGINT"),
-    ("slowest_span", "STRING"),  # its name; the earliest of equally slow spans
-    ("slowest_span_ms", "DOUBLE"),
-    ("critical_path", "STRING"),  # span names, root first, joined by " > "
-    ("critical_path_spans", "INT"),
-)
 # packing a trace's spans into one string for the critical-path function
 SPAN_SEP, FIELD_SEP = ";", "|"
 PATH_SEP = " > "
@@ -204,11 +147,6 @@ def critical_path_function():
 
 # (dimension, operation of its spans, key column)
 STATS = (("tool", "execute_tool", "tool_name"), ("agent", "invoke_agent", "agent_name"))
-
-
-def window(settings: Settings) -> Window:
-    minutes = settings.agents.window_minutes
-    return Window(duration_name(minutes), minutes)
 
 
 def epoch_ms(column: str) -> str:

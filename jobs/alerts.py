@@ -18,33 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from genai_apm.config import Settings
-
-ALARM, OK = "ALARM", "OK"
-
-ALERT_COLUMNS = (
-    ("alert_time", "TIMESTAMP_LTZ(3)"),  # the end of the window whose evaluation changed
-    ("rule", "STRING"),
-    ("kind", "STRING"),  # threshold | budget
-    ("metric", "STRING"),
-    ("scope", "STRING"),  # model, app, model_app, all | user, app, feature
-    ("key", "STRING"),  # model_app keys are "model|app"; all is "*"
-    ("state", "STRING"),
-    ("previous_state", "STRING"),  # NULL for a key's first evaluation
-    ("observed", "DOUBLE"),
-    ("op", "STRING"),
-    ("threshold", "DOUBLE"),
-    ("window", "STRING"),
-    ("window_start", "TIMESTAMP_LTZ(3)"),
-    ("window_end", "TIMESTAMP_LTZ(3)"),
-    # what changed, in words: "availability_pct 91.2 < 95 over 5m" on ALARM, what recovered
-    # on OK ("availability_pct 96.7, back above 95"), plus the rule's context (burn per window,
-    # the app using most of a quota)
-    ("message", "STRING"),
-)
+from genai_apm.schemas.flink_sql import sql_literal
+from genai_apm.schemas.outputs import ALARM, ALERT_COLUMNS, OK, RECOVERED, describe  # noqa: F401
 
 
 def sql_string(value: str) -> str:
-    return "CAST('" + value.replace("'", "''") + "' AS STRING)"
+    return f"CAST({sql_literal(value)} AS STRING)"
 
 
 def number_text(expression: str) -> str:
@@ -57,10 +36,6 @@ def number_text(expression: str) -> str:
     WHEN ABS({x}) >= 10 THEN CAST(ROUND({x}, 1) AS STRING)
     WHEN ABS({x}) >= 1 THEN CAST(ROUND({x}, 2) AS STRING)
     ELSE CAST(ROUND({x}, 4) AS STRING) END)"""
-
-
-# op -> the side a recovered value is back on: an ALARM on "< 95" clears "back above 95"
-RECOVERED = {"<": "above", "<=": "above", ">": "below", ">=": "below"}
 
 
 def message_sql(metric: str, op: str, threshold: float, window: str, observed: str) -> str:
@@ -77,20 +52,6 @@ def message_sql(metric: str, op: str, threshold: float, window: str, observed: s
         f"ELSE {back} END, {limit})"
     )
     return f"CASE WHEN `state` = {sql_string(ALARM)} THEN {alarm} ELSE {ok} END"
-
-
-def describe(alert: dict) -> str:
-    """One line for people (demo output, report): the alert's message when it has one, else
-    the same wording rebuilt from its fields (alerts written before the message column)."""
-    head = f"{alert.get('previous_state') or OK} -> {alert['state']}"
-    if alert.get("message"):
-        return f"{head}: {alert['message']}"
-    observed, threshold, op = alert.get("observed"), alert.get("threshold"), alert.get("op", "")
-    value = "n/a" if observed is None else f"{observed:.3g}"
-    limit = "" if threshold is None else f"{threshold:g}"
-    if alert["state"] == ALARM:
-        return f"{head}: {alert.get('metric')} {value} {op} {limit}".rstrip()
-    return f"{head}: {alert.get('metric')} {value}, back {RECOVERED.get(op, 'within')} {limit}"
 
 
 @dataclass(frozen=True)

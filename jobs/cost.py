@@ -25,24 +25,14 @@ from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import entry_points
-from genai_apm.jobs.windows import Window, duration_name
+from genai_apm.jobs.windows import Window
 from genai_apm.rules import PERIODS, BudgetRule
+from genai_apm.schemas.outputs import ALL, spend_window
+from genai_apm.schemas.outputs import COST_DIMENSIONS as DIMENSIONS
+from genai_apm.schemas.outputs import cost_columns as output_columns
 
 JOB = "cost"
-ALL = "*"
 UNKNOWN = "unknown"  # the key of calls without that attribute
-DIMENSIONS = (  # (dimension, column of cost_events)
-    ("app", "app_id"),
-    ("user", "user_id"),
-    ("feature", "feature"),
-    ("model", "model_id"),
-    ("session", "session_id"),
-)
-
-
-def spend_window(settings: Settings) -> Window:
-    minutes = settings.cost.window_minutes
-    return Window(duration_name(minutes), minutes)
 
 
 def budget_windows(settings: Settings) -> dict[str, Window]:
@@ -50,26 +40,6 @@ def budget_windows(settings: Settings) -> dict[str, Window]:
     c = settings.cost
     hops = {"1h": c.budget_hour_hop_minutes, "1d": c.budget_day_hop_minutes}
     return {period: Window(period, size, hops[period]) for period, size in PERIODS.items()}
-
-
-def output_columns() -> list[tuple[str, str]]:
-    return [
-        ("window_start", "TIMESTAMP_LTZ(3)"),
-        ("window_end", "TIMESTAMP_LTZ(3)"),
-        ("window", "STRING"),
-        ("dimension", "STRING"),
-        ("key", "STRING"),
-        ("requests", "BIGINT"),
-        ("priced_requests", "BIGINT"),
-        ("unpriced_requests", "BIGINT"),
-        ("input_tokens", "BIGINT"),
-        ("output_tokens", "BIGINT"),
-        ("cache_read_tokens", "BIGINT"),
-        ("cache_write_tokens", "BIGINT"),
-        ("unpriced_tokens", "BIGINT"),  # input + output tokens of the unpriced calls
-        ("cost_usd", "DOUBLE"),
-        ("pricing_version", "STRING"),
-    ]
 
 
 def _text(value: str) -> str:

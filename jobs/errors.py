@@ -31,46 +31,15 @@ from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import entry_points
-from genai_apm.jobs.windows import Window, tumbling_and_sliding
+from genai_apm.jobs.windows import Window
 from genai_apm.rules import METRICS, SCOPES, ThresholdRule
+from genai_apm.schemas.outputs import ALL, FAILURES, RATES, UNAVAILABLE  # noqa: F401
+from genai_apm.schemas.outputs import ERROR_OUTCOMES as OUTCOMES
+from genai_apm.schemas.outputs import error_columns as output_columns
+from genai_apm.schemas.outputs import error_windows as windows
 
 JOB = "errors"
-ALL = "*"
 UNKNOWN_APP = "unknown"
-# (outcome, count column, rate column): the counts come from jobs/minutes.py
-RATES = {
-    "success": "success_rate",
-    "client": "client_error_rate",
-    "server": "server_error_rate",
-    "throttle": "throttle_rate",
-    "timeout": "timeout_rate",
-    "content_filtered": "content_filtered_rate",
-}
-OUTCOMES = tuple((outcome, count, RATES.get(outcome)) for outcome, count in minutes.OUTCOMES)
-FAILURES = minutes.FAILURES
-UNAVAILABLE = ("server", "throttle", "timeout", "unclassified")
-
-
-def windows(settings: Settings) -> list[Window]:
-    s = settings.errors
-    return tumbling_and_sliding(s.tumbling_minutes, s.sliding_minutes, s.sliding_hop_minutes)
-
-
-def output_columns() -> list[tuple[str, str]]:
-    cols = [
-        ("window_start", "TIMESTAMP_LTZ(3)"),
-        ("window_end", "TIMESTAMP_LTZ(3)"),
-        ("window", "STRING"),
-        ("model_id", "STRING"),
-        ("app_id", "STRING"),
-        ("requests", "BIGINT"),
-        ("errors", "BIGINT"),
-    ]
-    cols += [(count, "BIGINT") for _, count, _ in OUTCOMES]
-    cols += [("error_rate", "DOUBLE")]
-    cols += [(rate, "DOUBLE") for _, _, rate in OUTCOMES if rate]
-    cols += [("availability_pct", "DOUBLE"), ("error_types", "MULTISET<STRING>")]
-    return cols
 
 
 def aggregate_sql(window: Window) -> str:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import sys
 
-from genai_apm.adapters import FORMATS
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.jobs import parse_sources
 from genai_apm.privacy import register_pseudonym_function, user_id_sql
 from genai_apm.schemas.body import BODIES_TABLE, BODY_V1
 from genai_apm.schemas.flink_sql import (
@@ -42,22 +42,6 @@ PIPELINE_COLUMNS = (
     ("accepted", "BIGINT"),
     ("deadletters", "BIGINT"),
 )
-
-
-def parse_sources(entries: tuple[str, ...]) -> list[tuple[str, str]]:
-    """``("topic=format", ...)`` -> ``[(topic, format)]``, rejecting unknown formats."""
-    sources = []
-    for entry in entries:
-        topic, sep, fmt = entry.rpartition("=")
-        if not sep or not topic or fmt not in FORMATS:
-            raise GenaiApmError(
-                f"ingest.sources entry {entry!r} is not TOPIC=FORMAT with FORMAT one of "
-                + ", ".join(FORMATS)
-            )
-        sources.append((topic, fmt))
-    if not sources:
-        raise GenaiApmError("ingest.sources is empty: nothing to read")
-    return sources
 
 
 def _decoded_view(index: int, table: str, fmt: str) -> str:

@@ -15,7 +15,7 @@ Each row also carries `latency_hist`, a mergeable log-bucketed histogram of succ
 latencies (DDSketch-style, bucket i holds values in (gamma^(i-1), gamma^i]), so hourly, daily
 or cross-dimension quantiles can be recomputed later by summing buckets (see
 docs/latency-rollups.md), and `ttft_hist`, the same over TTFT (CloudWatch gets both as
-value/count distributions, see genai_apm/cloudwatch.py).
+value/count distributions, see genai_apm/export/cloudwatch.py).
 
 Late events (behind the watermark when they arrive) never reach a window; they are written
 to the late-events topic and table with the window they missed, and counted per window.
@@ -33,18 +33,20 @@ from dataclasses import dataclass
 from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
-from genai_apm.jobs.minutes import histogram_gamma  # noqa: F401  (rollups, exporter, Athena)
 from genai_apm.jobs.runner import entry_points
-from genai_apm.jobs.windows import Window, tumbling_and_sliding
+from genai_apm.jobs.windows import Window
+from genai_apm.schemas.outputs import (  # noqa: F401  (histogram_gamma: tests, bench)
+    ALL,
+    LATE_COLUMNS,
+    LATE_COUNT_COLUMNS,
+    histogram_gamma,
+    percentile_name,
+)
+from genai_apm.schemas.outputs import latency_columns as output_columns
+from genai_apm.schemas.outputs import latency_windows as windows
 
 JOB = "latency"
-ALL = "*"  # the value of model_id / app_id in rollup rows
 UNKNOWN_APP = "unknown"
-
-
-def percentile_name(p: float) -> str:
-    """0.5 -> p50, 0.999 -> p99_9: valid column names for every sink and Athena."""
-    return "p" + f"{p * 100:g}".replace(".", "_")
 
 
 def bucket_value(index: int, gamma: float) -> float:
@@ -87,60 +89,11 @@ def histogram_quantiles(
     return out
 
 
-def windows(settings: Settings) -> list[Window]:
-    s = settings.latency
-    return tumbling_and_sliding(s.tumbling_minutes, s.sliding_minutes, s.sliding_hop_minutes)
-
-
 METRICS = (  # (column prefix, column suffix, its histogram column of minute_stats)
     ("latency", "_ms", "latency_h"),
     ("ttft", "_ms", "ttft_h"),
     ("tpot", "_ms", "tpot_h"),
     ("output_tokens_per_s", "", "tokens_per_s_h"),
-)
-
-
-def output_columns(settings: Settings) -> list[tuple[str, str]]:
-    cols = [
-        ("window_start", "TIMESTAMP_LTZ(3)"),
-        ("window_end", "TIMESTAMP_LTZ(3)"),
-        ("window", "STRING"),
-        ("model_id", "STRING"),
-        ("app_id", "STRING"),
-        ("requests", "BIGINT"),
-        ("errors", "BIGINT"),
-    ]
-    for prefix, suffix, _ in METRICS:
-        cols += [
-            (f"{prefix}_{percentile_name(p)}{suffix}", "DOUBLE")
-            for p in settings.latency.percentiles
-        ]
-    cols += [
-        ("latency_max_ms", "DOUBLE"),
-        ("input_tokens_sum", "BIGINT"),
-        ("output_tokens_sum", "BIGINT"),
-        ("input_tokens_mean", "DOUBLE"),
-        ("output_tokens_mean", "DOUBLE"),
-        ("latency_hist", "MULTISET<STRING>"),
-        ("ttft_hist", "MULTISET<STRING>"),
-    ]
-    return cols
-
-
-LATE_COLUMNS = (
-    ("missed_window_start", "TIMESTAMP_LTZ(3)"),
-    ("event_time", "TIMESTAMP_LTZ(3)"),
-    ("watermark", "TIMESTAMP_LTZ(3)"),
-    ("request_id", "STRING"),
-    ("model_id", "STRING"),
-    ("app_id", "STRING"),
-    ("status", "STRING"),
-    ("latency_ms", "DOUBLE"),
-)
-LATE_COUNT_COLUMNS = (
-    ("missed_window_start", "TIMESTAMP_LTZ(3)"),
-    ("model_id", "STRING"),
-    ("late_events", "BIGINT"),
 )
 
 

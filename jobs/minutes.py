@@ -33,20 +33,11 @@ import math
 
 from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
+from genai_apm.schemas.outputs import ALL, FAILURES, OUTCOMES, histogram_gamma
 
 UNKNOWN = "unknown"  # the key of calls without that attribute
 KEY = ("model_id", "app_id", "provider", "region")
 USER_KEY = ("model_id", "app_id", "user_id", "feature")
-OUTCOMES = (  # (outcome, count column)
-    ("success", "successes"),
-    ("client", "client_errors"),
-    ("server", "server_errors"),
-    ("throttle", "throttles"),
-    ("timeout", "timeouts"),
-    ("content_filtered", "content_filtered"),
-    ("unclassified", "unclassified_errors"),
-)
-FAILURES = ("client", "server", "throttle", "timeout", "unclassified")
 # (histogram column, DOUBLE input of minute_events): NULL inputs are not counted
 HISTOGRAMS = (
     ("latency_h", "ok_latency_ms"),
@@ -83,12 +74,6 @@ USER_COLUMNS = (
 OUTLIER_INPUTS = ("input_tokens", "output_tokens", "latency_ms")
 
 
-def histogram_gamma(relative_error: float) -> float:
-    """gamma = (1 + a) / (1 - a): bucket i holds (gamma^(i-1), gamma^i], and its estimate
-    2 gamma^i / (gamma + 1) is within relative error a of any member."""
-    return (1 + relative_error) / (1 - relative_error)
-
-
 def log_gamma(settings: Settings) -> float:
     return math.log(histogram_gamma(settings.latency.histogram_relative_error))
 
@@ -99,7 +84,7 @@ def gamma(settings: Settings) -> float:
 
 def aggregates(settings: Settings) -> list[tuple[str, str]]:
     """(column, aggregate over minute_events) of minute_stats, after the window and key."""
-    from genai_apm.jobs import slo
+    from genai_apm.objectives import minute_aggregates as slo_minute_aggregates
 
     lg = repr(log_gamma(settings))
     cols = [
@@ -137,7 +122,7 @@ def aggregates(settings: Settings) -> list[tuple[str, str]]:
             (f"{m}_ln_s", f"SUM({ln}) FILTER (WHERE ok)"),
             (f"{m}_ln_q", f"SUM({ln} * {ln}) FILTER (WHERE ok)"),
         ]
-    return cols + list(slo.minute_aggregates(settings))
+    return cols + list(slo_minute_aggregates(settings))
 
 
 def user_aggregates(settings: Settings) -> list[tuple[str, str]]:
@@ -249,7 +234,6 @@ def quantiles(settings: Settings, histogram: str, ps) -> str:
 
 # GROUPING(model_id, app_id) of a rollup row: which of the two were rolled up to '*'
 MODEL_APP, MODEL, APP, FLEET = 0, 1, 2, 3
-ALL = "*"  # the value of model_id / app_id in rollup rows
 
 
 def rollup_name(window) -> str:

@@ -6,7 +6,7 @@ SLOs (``slo.objectives``, genai_apm/objectives.py)
   slo_minutes   one row per SLO, key and minute with calls: events and good events, from a
                 cascaded 1-minute TUMBLE over minute_stats grouped by the SLO's scope. Latency
                 SLOs count good events exactly, against the threshold, in minute_stats
-                columns this module adds (``minute_aggregates``): no percentile interpolation.
+                columns it adds (``objectives.minute_aggregates``): no percentile interpolation.
   burn rates    OVER aggregations on those rows, one per window (5m, 30m, 1h, 6h, 3d and the
                 compliance period), each RANGE ending at the current minute (Flink computes
                 one OVER frame per operator, so they are cascaded views):
@@ -38,10 +38,17 @@ from dataclasses import dataclass
 from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs.runner import entry_points
-from genai_apm.objectives import BURN_WINDOWS, MEASURES, Objective, burn_alerts, objectives
+from genai_apm.objectives import (
+    BURN_WINDOWS,
+    Objective,
+    burn_alerts,
+    minute_aggregates,
+    objectives,
+)
+from genai_apm.schemas.flink_sql import sql_literal
+from genai_apm.schemas.outputs import ALL, QUOTA_COLUMNS, SLO_COLUMNS, burn_column
 
 JOB = "slo"
-ALL = "*"
 # availability: good = success, client error (the caller's fault) or content filtered
 GOOD_OUTCOMES = ("successes", "client_errors", "content_filtered")
 # the x of the trend line: minutes since this instant (2026-01-01T00:00:00Z), kept small so
@@ -51,83 +58,12 @@ QUOTA_SCOPE = "provider_model_region"
 QUOTA_RULE = "quota-headroom"
 
 
-def burn_column(window: str) -> str:
-    return f"burn_rate_{window}"
-
-
-SLO_COLUMNS = (
-    ("window_start", "TIMESTAMP_LTZ(3)"),
-    ("window_end", "TIMESTAMP_LTZ(3)"),
-    ("slo", "STRING"),
-    ("sli", "STRING"),  # availability | latency
-    ("scope", "STRING"),  # model | app | model_app | all
-    ("key", "STRING"),  # model_app keys are "model|app"; all is "*"
-    ("objective_pct", "DOUBLE"),
-    ("period", "STRING"),  # the compliance period: 30d
-    ("events", "BIGINT"),  # in the minute
-    ("good_events", "BIGINT"),
-    ("sli_pct", "DOUBLE"),  # good / events in the minute
-    ("period_events", "BIGINT"),
-    ("period_good_events", "BIGINT"),
-    ("period_sli_pct", "DOUBLE"),
-    ("budget_consumed_pct", "DOUBLE"),  # of the error budget over the period, so far
-    ("budget_remaining_pct", "DOUBLE"),  # 100 - consumed; negative once overspent
-    *((burn_column(w), "DOUBLE") for w in BURN_WINDOWS),
-)
-
-QUOTA_COLUMNS = (
-    ("window_start", "TIMESTAMP_LTZ(3)"),
-    ("window_end", "TIMESTAMP_LTZ(3)"),
-    ("provider", "STRING"),
-    ("model_id", "STRING"),
-    ("region", "STRING"),
-    ("quota_tokens", "DOUBLE"),  # input - cache read + output x burndown
-    # all calls, throttled ones too: demand, so use stays over 100% while the provider throttles
-    # (throttled calls report no tokens)
-    ("requests", "BIGINT"),
-    ("throttles", "BIGINT"),
-    ("tpm_limit", "DOUBLE"),
-    ("rpm_limit", "DOUBLE"),  # NULL: not limited by requests
-    ("tpm_use_pct", "DOUBLE"),
-    ("rpm_use_pct", "DOUBLE"),
-    ("use_pct", "DOUBLE"),  # the larger of the two
-    ("headroom_tokens", "DOUBLE"),
-    ("top_app", "STRING"),  # the app that used most quota tokens in the minute
-    ("top_app_share_pct", "DOUBLE"),
-    ("trend_pct_per_min", "DOUBLE"),  # slope of use_pct over the trend window
-    ("minutes_to_exhaustion", "DOUBLE"),  # NULL: no rising trend to extrapolate
-)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _interval(minutes: int) -> str:
     # OVER ranges accept no MINUTE precision above 2: longer ones are days, hours, minutes
     if minutes < 100:
         return f"INTERVAL '{minutes}' MINUTE"
     days, rest = divmod(minutes, 1440)
     return f"INTERVAL '{days} {rest // 60:02d}:{rest % 60:02d}' DAY TO MINUTE"
-
-
-def _latency_columns(settings: Settings) -> dict[str, str]:
-    """minute_stats column -> aggregate over minute_events, for the latency SLOs."""
-    cols: dict[str, str] = {}
-    for o in objectives(settings.slo):
-        if o.sli != "latency":
-            continue
-        measure = MEASURES[o.measure]
-        cols[o.valid_column] = f"COUNT({measure})"
-        cols[o.good_column] = f"COUNT(*) FILTER (WHERE {measure} <= {o.threshold_ms!r})"
-    return cols
-
-
-def minute_aggregates(settings: Settings) -> list[tuple[str, str]]:
-    """(column, aggregate over minute_events) that minute_stats adds for the SLOs: per latency
-    measure the calls that have it, per threshold the calls at or under it. [] without
-    latency SLOs (availability needs only the outcome counts minute_stats always has)."""
-    return sorted(_latency_columns(settings).items())
 
 
 def _key_sql(scope: str) -> str:
@@ -173,13 +109,13 @@ def slo_minutes_sql(o: Objective) -> str:
         events, good = "requests", " + ".join(GOOD_OUTCOMES)
     else:
         events, good = o.valid_column, o.good_column
-    where = f"WHERE {key} = {_literal(o.key)}" if o.key is not None else ""
+    where = f"WHERE {key} = {sql_literal(o.key)}" if o.key is not None else ""
     group = (
         "" if o.scope == "all" else ", " + ("model_id, app_id" if o.scope == "model_app" else key)
     )
     return f"""
 SELECT window_start, window_end, window_time,
-  {_literal(o.name)} AS slo, {_literal(o.sli)} AS sli, {_literal(o.scope)} AS `scope`,
+  {sql_literal(o.name)} AS slo, {sql_literal(o.sli)} AS sli, {sql_literal(o.scope)} AS `scope`,
   CAST({key} AS STRING) AS `key`,
   CAST({o.objective!r} AS DOUBLE) AS objective, {o.period_minutes} AS period_minutes,
   CAST(SUM({events}) AS BIGINT) AS events,
@@ -278,7 +214,8 @@ def burn_evaluations(settings: Settings, relation: str = "slo_rows") -> list:
     describe = (
         "CASE slo "
         + " ".join(
-            f"WHEN {_literal(o.name)} THEN {_literal(f'{o.objective * 100:g}% over {o.period}')}"
+            f"WHEN {sql_literal(o.name)} THEN "
+            + sql_literal(f"{o.objective * 100:g}% over {o.period}")
             for o in found
         )
         + " END"

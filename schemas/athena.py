@@ -12,25 +12,71 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 
-from genai_apm.schemas.contract import Contract, Kind
+from genai_apm.schemas.contract import Contract
+from genai_apm.schemas.flink_sql import flink_type
 
 PARTITION_COLUMNS = (("dt", "string"), ("hour", "string"))
 # Athena names are lower-case letters, digits and underscores; anything else is a mistake
 _NAME = re.compile("[a-z_][a-z0-9_]*")
 
 
-def athena_type(kind: Kind) -> str:
-    return {
-        Kind.STRING: "string",
-        Kind.LONG: "bigint",
-        Kind.DOUBLE: "double",
-        Kind.BOOLEAN: "boolean",
-        Kind.TIMESTAMP: "timestamp",
-    }[kind]
+_SCALARS = {
+    "STRING": "string",
+    "VARCHAR": "string",
+    "CHAR": "string",
+    "BOOLEAN": "boolean",
+    "TINYINT": "tinyint",
+    "SMALLINT": "smallint",
+    "INT": "int",
+    "INTEGER": "int",
+    "BIGINT": "bigint",
+    "FLOAT": "float",
+    "DOUBLE": "double",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "TIMESTAMP_LTZ": "timestamp",
+}
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch in "<("
+        depth -= ch in ">)"
+        if ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    return [*parts, text[start:].strip()]
+
+
+def athena_type(flink_type: str) -> str:
+    """The Athena (Hive DDL) type that reads what Flink's Parquet writer makes of a Flink type.
+
+    MULTISET<T> is written as a Parquet map of element to INT32 count; timestamps as INT64
+    millis (connectors/files.parquet_table_ddl), which Athena's ``timestamp`` reads."""
+    t = re.sub(r"\s+NOT\s+NULL$", "", flink_type.strip(), flags=re.IGNORECASE)
+    outer, sep, inner = t.partition("<")
+    outer = outer.strip().upper()
+    if sep:
+        args = _split_top_level(inner.removesuffix(">"))
+        if outer == "MULTISET" and len(args) == 1:
+            return f"map<{athena_type(args[0])},int>"
+        if outer == "MAP" and len(args) == 2:
+            return f"map<{athena_type(args[0])},{athena_type(args[1])}>"
+        if outer == "ARRAY" and len(args) == 1:
+            return f"array<{athena_type(args[0])}>"
+        raise ValueError(f"no Athena type for Flink type {flink_type!r}")
+    base, _, precision = outer.partition("(")
+    base = base.strip()
+    if base == "DECIMAL":
+        return f"decimal({precision.removesuffix(')')})" if precision else "decimal(10,0)"
+    if base in _SCALARS:
+        return _SCALARS[base]
+    raise ValueError(f"no Athena type for Flink type {flink_type!r}")
 
 
 def athena_columns(contract: Contract) -> list[tuple[str, str]]:
-    return [(f.name, athena_type(f.kind)) for f in contract.fields]
+    return [(f.name, athena_type(flink_type(f.kind))) for f in contract.fields]
 
 
 def quote(name: str) -> str:

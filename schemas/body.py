@@ -1,5 +1,5 @@
 """BodyEvent v1: the prompt and response of one call, redacted, kept only when
-``privacy.store_bodies`` is on (README, "Prompt and response bodies").
+``privacy.store_bodies`` is on (docs/security.md, "Prompt and response bodies").
 
 Bodies live apart from InvocationEvent and SpanEvent, in a topic and table of their own, so
 access to them is granted separately from access to the metrics. ``request_id`` (and, for

@@ -50,6 +50,11 @@ def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def sql_literal(text: str) -> str:
+    """A Flink SQL string literal: quotes doubled, so any text is safe in generated SQL."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 # genai-apm's Java functions (infra/udfs), registered by genai_apm.flink_env
 JSON_TEXTS_FUNCTION = "GENAI_JSON_TEXTS"
 TIMESTAMP_FUNCTION = "GENAI_TIMESTAMP"
@@ -171,7 +176,7 @@ def problem(field: Field, doc: Doc) -> str:
             f"WHEN {value} < {field.minimum} THEN '{field.name}: below {field.minimum:g}'"
         )
     if field.allowed:
-        options = ", ".join(f"'{a}'" for a in field.allowed)
+        options = ", ".join(sql_literal(a) for a in field.allowed)
         checks.append(
             f"WHEN {raw} NOT IN ({options}) "
             f"THEN '{field.name}: not one of {'|'.join(field.allowed)}'"

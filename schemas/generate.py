@@ -102,7 +102,7 @@ def type_table() -> str:
         )
         rows.append(
             f"| {kind.value} | {shape} | `{arrow_type(kind)}` | `{flink_type(kind)}` | "
-            f"`{athena_type(kind)}` |"
+            f"`{athena_type(flink_type(kind))}` |"
         )
     return "\n".join(rows)
 
@@ -142,7 +142,7 @@ def artifacts(root: Path = ROOT) -> dict[Path, str]:
 
 def stale(root: Path = ROOT) -> list[Path]:
     """Generated files that are missing or differ from a fresh generation."""
-    from genai_apm import generated_files
+    from genai_apm.deploy import generated_files
 
     return generated_files.stale(artifacts(root), root)
 
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in out_of_date:
             print(f"out of date: {path} (run `{COMMAND}`)", file=sys.stderr)
         return 1 if out_of_date else 0
-    from genai_apm import generated_files
+    from genai_apm.deploy import generated_files
 
     for path in generated_files.write(artifacts(args.root), args.root):
         print(f"wrote {path}")

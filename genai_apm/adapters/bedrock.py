@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
-from genai_apm.adapters import AdapterError, finite_number
+from genai_apm.adapters.base import AdapterError, finite_number
 from genai_apm.adapters.taxonomy import classify
 from genai_apm.schemas.invocation import INVOCATION_V1
 

@@ -1,4 +1,4 @@
-"""Prompt and response bodies of Bedrock logs and OTLP GenAI spans (README, "Prompt and
+"""Prompt and response bodies of Bedrock logs and OTLP GenAI spans (docs/security.md, "Prompt and
 response bodies").
 
 Two uses, both driven by ``privacy.store_bodies``:
@@ -25,7 +25,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from genai_apm.adapters import AdapterError, bedrock, otlp, parse_json
+import genai_apm.adapters.bedrock as bedrock
+import genai_apm.adapters.otlp as otlp
+from genai_apm.adapters.base import AdapterError, parse_json
 from genai_apm.privacy import redact
 from genai_apm.schemas.body import BODY_FORMATS, BODY_V1
 

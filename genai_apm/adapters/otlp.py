@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import NoReturn
 
-from genai_apm.adapters import AdapterError, finite_number
+from genai_apm.adapters.base import AdapterError, finite_number
 from genai_apm.adapters.bedrock import normalise_model_id
 from genai_apm.adapters.taxonomy import classify
 from genai_apm.schemas.contract import Kind

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from genai_apm import aws, cli, compact, query
+from genai_apm import aws, cli, compact
+from genai_apm.serve import query
 from tests.compact_fixture import HOUR, hour_of_minute_files
 
 pytestmark = pytest.mark.integration

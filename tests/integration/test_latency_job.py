@@ -15,8 +15,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from genai_apm import generator, kafka_io, rollups
+from genai_apm import generator, kafka_io
 from genai_apm.jobs import latency
+from genai_apm.serve import rollups
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +131,7 @@ def assert_rows_match(
     got: list[dict], expected: dict[tuple, dict], percentiles, relative_error: float
 ) -> None:
     """Counts and sums exact; percentiles read from the merged histograms within their
-    documented relative error of numpy's interpolated quantile (README, "Latency")."""
+    documented relative error of numpy's interpolated quantile (docs/pipeline.md)."""
     bounded = percentile_columns(percentiles)
     by_key = {(r["window"], r["window_start"], r["model_id"], r["app_id"]): r for r in got}
     assert len(by_key) == len(got), "one row per window and key"

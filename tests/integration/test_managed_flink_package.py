@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from genai_apm import app_properties, aws_templates, cli, kafka_io, managed_flink
+from genai_apm import app_properties, cli, kafka_io
+from genai_apm.deploy import aws_templates, managed_flink
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,10 @@ import re
 import pytest
 import yaml
 
-from genai_apm import app_properties, athena, aws_templates, cloudwatch
+from genai_apm import app_properties
 from genai_apm.config import Settings
+from genai_apm.deploy import athena, aws_templates
+from genai_apm.export import cloudwatch
 from genai_apm.jobs import JOBS, input_topics
 
 ROOT = aws_templates.ROOT
@@ -121,12 +123,10 @@ def test_dashboard_and_alarms_use_the_exporters_names():
 
 
 def test_a_metric_the_exporter_stops_publishing_fails_generation(monkeypatch):
-    original = cloudwatch.latency_datums
-
-    def without_errors(row, settings):
-        return [d for d in original(row, settings) if d["MetricName"] != "InvocationErrors"]
-
-    monkeypatch.setattr(cloudwatch, "latency_datums", without_errors)
+    # the templates read the exporter's declaration (tests/unit/test_cloudwatch.py checks
+    # that latency_datums sends exactly what it declares)
+    without_errors = tuple(m for m in cloudwatch.LATENCY_SCALARS if m[0] != "InvocationErrors")
+    monkeypatch.setattr(cloudwatch, "LATENCY_SCALARS", without_errors)
     with pytest.raises(RuntimeError, match="InvocationErrors"):
         aws_templates.artifacts()
 

@@ -126,9 +126,34 @@ def test_replay_missing_path():
     )
 
 
+def test_generate_bad_numbers_are_one_line():
+    result = run_cli("generate", "--count", "-5", "--to", "file", "--out", "/nonexistent/x")
+    assert_one_line_error(result, "generate: --count must not be negative")
+
+
 def test_backfill_unknown_job(tmp_path):
-    result = run_cli("backfill", "errors", "--input", str(tmp_path), "--output", str(tmp_path))
-    assert_one_line_error(result, "backfill supports: latency")
+    result = run_cli("backfill", "ingest", "--input", str(tmp_path), "--output", str(tmp_path))
+    assert_one_line_error(result, "backfill supports: latency, errors, cost, slo, analytics")
+
+
+def test_backfill_takes_every_analytics_job(tmp_path):
+    """Every job but ingest is accepted: each gets as far as reading its input."""
+    from genai_apm.jobs import BACKFILL_JOBS
+
+    assert set(BACKFILL_JOBS) == {
+        "latency",
+        "errors",
+        "cost",
+        "slo",
+        "analytics",
+        "agents",
+        "anomalies",
+        "all",
+    }
+    missing = str(tmp_path / "missing")
+    for job in ("errors", "agents"):
+        result = run_cli("backfill", job, "--input", missing, "--output", str(tmp_path))
+        assert_one_line_error(result, f"{missing} does not exist")
 
 
 def test_generate_to_files_in_every_format_round_trips_through_the_adapters(tmp_path):

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from genai_apm import cloudwatch
 from genai_apm.config import Settings
+from genai_apm.export import cloudwatch
 from genai_apm.jobs.latency import histogram_gamma
 
 GAMMA = histogram_gamma(0.01)
@@ -88,6 +88,8 @@ def test_latency_rows_become_datums_per_rollup_level(model, app, dimensions):
         "InvocationLatency",
         "TimeToFirstToken",
     }
+    # what the exporter declares (and the CloudFormation templates alarm on) is what it sends
+    assert {n: d["Unit"] for n, d in by_name.items()} == cloudwatch.latency_metric_units()
     assert all(d["Dimensions"] == dimensions for d in datums)
     assert all(d["Timestamp"] == T0 and d["StorageResolution"] == 60 for d in datums)
     assert by_name["Invocations"]["Value"] == 12.0

@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from genai_apm import compact, config, query
+from genai_apm import compact, config
+from genai_apm.serve import query
 from tests.compact_fixture import (
     HOUR,
     hour_of_minute_files,

@@ -21,4 +21,10 @@ def test_every_package_directory_is_listed():
             found.add(".".join([name, *relative.parts]))
     # sub-packages of a mapped package that is itself mapped elsewhere are counted once
     assert found - listed == set(), "add these to [tool.setuptools] packages"
-    assert listed - found == set(), "these listed packages do not exist"
+    # data folders are listed as packages (no __init__.py) so setuptools does not warn
+    # "Package would be ignored"; each must exist and have its own package-data entry
+    data = {name for name in listed - found if name in config["package-data"]}
+    assert listed - found - data == set(), "these listed packages do not exist"
+    for name in data:
+        parent, _, leaf = name.rpartition(".")
+        assert (ROOT / mapping[parent] / leaf).is_dir(), f"{name}: no such data folder"

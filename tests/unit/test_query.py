@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from genai_apm import query
 from genai_apm.errors import GenaiApmError
+from genai_apm.serve import query
 
 
 @pytest.fixture

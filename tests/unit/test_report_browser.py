@@ -12,7 +12,8 @@ import shutil
 import struct
 from pathlib import Path
 
-from genai_apm import config, report
+from genai_apm import config
+from genai_apm.serve import report
 from tests import browser
 from tests import report_fixture as fx
 

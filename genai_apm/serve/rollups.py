@@ -10,7 +10,7 @@ The same SQL for Athena is in docs/latency-rollups.md.
 
 from __future__ import annotations
 
-from genai_apm.jobs.latency import histogram_gamma
+from genai_apm.schemas.outputs import histogram_gamma
 
 # DuckDB over the Parquet table latency_1m: per model and hour, from the rollup-over-apps
 # rows (app_id = '*'). $gamma and $q are bound parameters.

@@ -2,7 +2,7 @@
 
 Every directory under ``output.tables_path`` holding ``dt=.../hour=.../`` Parquet files is
 a view of that name (latency_1m, errors_1m, late_events, ...), with ``dt`` and ``hour`` as
-strings, as in the Athena tables (genai_apm/athena.py), so a query is easy to move between
+strings, as in the Athena tables (genai_apm/deploy/athena.py), so a query is easy to move between
 the two; only dialect differences remain (DuckDB's ``unnest(map_entries(m))`` is Athena's
 ``CROSS JOIN UNNEST(m)``).
 
@@ -163,19 +163,24 @@ def format_table(columns: Sequence[str], rows: Sequence[tuple], max_width: int =
     """A plain text table: numbers right-aligned, long cells cut, a row count at the end."""
     cells = [[_cell(v) for v in row] for row in rows]
     cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in cells]
-    widths = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(columns)]
     numeric = [
         bool(rows) and all(isinstance(r[i], int | float | Decimal) or r[i] is None for r in rows)
         for i in range(len(columns))
     ]
 
-    def line(values) -> str:
-        return "  ".join(
-            v.rjust(w) if num else v.ljust(w)
-            for v, w, num in zip(values, widths, numeric, strict=True)
-        ).rstrip()
-
-    out = [line(columns), "  ".join("-" * w for w in widths)]
-    out += [line(row) for row in cells]
+    out = aligned(list(columns), cells, numeric)
     out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(out)
+
+
+def aligned(header: list[str], cells: list[list[str]], right: Sequence[bool]) -> list[str]:
+    """Header, a rule and the rows, each column as wide as its widest cell, joined by two
+    spaces; ``right[i]`` right-aligns column i (numbers)."""
+    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
+
+    def line(values) -> str:
+        return "  ".join(
+            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)
+        ).rstrip()
+
+    return [line(header), "  ".join("-" * w for w in widths), *map(line, cells)]

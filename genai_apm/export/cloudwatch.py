@@ -61,6 +61,13 @@ from typing import IO, Any
 
 from genai_apm.config import CloudWatchSettings, Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.schemas.outputs import (
+    ALL,
+    BURN_WINDOWS,
+    ERROR_OUTCOMES,
+    burn_column,
+    histogram_gamma,
+)
 
 # PutMetricData limits (AWS API reference)
 MAX_DATUMS = 1000
@@ -72,7 +79,6 @@ MAX_DIMENSIONS = 30
 MAX_ABS_VALUE = 2.0**360
 MAX_FUTURE = dt.timedelta(hours=2)
 EMF_MAX_VALUES = 100
-ALL = "*"
 
 RETRYABLE_CODES = frozenset(
     {
@@ -134,7 +140,7 @@ def distribution(
 
 def _dimensions(row: Mapping[str, Any]) -> list[dict[str, str]]:
     dims = []
-    for name, column in (("ModelId", "model_id"), ("AppId", "app_id")):
+    for name, column in LATENCY_DIMENSIONS:
         value = row.get(column)
         if value not in (None, "", ALL):
             dims.append({"Name": name, "Value": str(value)})
@@ -165,35 +171,41 @@ def _scalars(row: Mapping[str, Any], base: dict, metrics) -> list[dict]:
     ]
 
 
+# what a genai.metrics.latency row becomes: (metric, column, unit); the distributions are
+# sent as Values/Counts from the row's histograms. Read by genai_apm.deploy.aws_templates for the
+# alarms and the dashboard, so the templates name exactly what is published.
+LATENCY_SCALARS = (
+    ("Invocations", "requests", "Count"),
+    ("InvocationErrors", "errors", "Count"),
+    ("InputTokenCount", "input_tokens_sum", "Count"),
+    ("OutputTokenCount", "output_tokens_sum", "Count"),
+)
+LATENCY_DISTRIBUTIONS = (
+    ("InvocationLatency", "latency_hist", "Milliseconds"),
+    ("TimeToFirstToken", "ttft_hist", "Milliseconds"),
+)
+# the most specific dimension set of a latency datum (model x app), (name, row column);
+# rollup rows ('*') drop dimensions from the end
+LATENCY_DIMENSIONS = (("ModelId", "model_id"), ("AppId", "app_id"))
+
+
+def latency_metric_units() -> dict[str, str]:
+    """Every metric a latency row can become -> its CloudWatch unit."""
+    return {name: unit for name, _, unit in (*LATENCY_SCALARS, *LATENCY_DISTRIBUTIONS)}
+
+
 def latency_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     """The datums of one genai.metrics.latency row (empty for windows not published)."""
-    from genai_apm.jobs.latency import histogram_gamma
-
     if row.get("window") not in settings.cloudwatch.windows:
         return []
     base = _base(row, _dimensions(row), settings)
-    datums = _scalars(
-        row,
-        base,
-        (
-            ("Invocations", "requests", "Count"),
-            ("InvocationErrors", "errors", "Count"),
-            ("InputTokenCount", "input_tokens_sum", "Count"),
-            ("OutputTokenCount", "output_tokens_sum", "Count"),
-        ),
-    )
+    datums = _scalars(row, base, LATENCY_SCALARS)
     gamma = histogram_gamma(settings.latency.histogram_relative_error)
-    for name, column in (("InvocationLatency", "latency_hist"), ("TimeToFirstToken", "ttft_hist")):
+    for name, column, unit in LATENCY_DISTRIBUTIONS:
         values, counts, _ = distribution(row.get(column), gamma)
         if values:
             datums.append(
-                {
-                    "MetricName": name,
-                    **base,
-                    "Values": values,
-                    "Counts": counts,
-                    "Unit": "Milliseconds",
-                }
+                {"MetricName": name, **base, "Values": values, "Counts": counts, "Unit": unit}
             )
     return datums
 
@@ -209,8 +221,8 @@ def anomaly_count_datums(row: Mapping[str, Any], settings: Settings) -> list[dic
     return _scalars(row, _base(row, [], settings), metrics)
 
 
-# outcome of jobs/errors.py -> the metric counting it; successes and the total are the latency
-# rows' Invocations (and InvocationErrors), not sent twice
+# outcome (schemas/outputs.py ERROR_OUTCOMES) -> the metric counting it; successes and the
+# total are the latency rows' Invocations (and InvocationErrors), not sent twice
 ERROR_METRICS = {
     "client": "ClientErrors",
     "server": "ServerErrors",
@@ -224,12 +236,10 @@ ERROR_METRICS = {
 def error_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     """The datums of one genai.metrics.errors row: a count per error type, zeros included (an
     alarm on throttles must see a quiet minute as 0, not as missing data)."""
-    from genai_apm.jobs.errors import OUTCOMES
-
     if row.get("window") not in settings.cloudwatch.windows:
         return []
     metrics = [
-        (ERROR_METRICS[o], column, "Count") for o, column, _ in OUTCOMES if o in ERROR_METRICS
+        (ERROR_METRICS[o], column, "Count") for o, column, _ in ERROR_OUTCOMES if o in ERROR_METRICS
     ]
     return _scalars(row, _base(row, _dimensions(row), settings), metrics)
 
@@ -262,8 +272,6 @@ def slo_datums(row: Mapping[str, Any], settings: Settings) -> list[dict]:
     """The datums of one genai.metrics.slo row (an SLO, its key, a minute): the error budget
     left over the compliance period (Percent; negative once overspent) and the burn rate per
     window (dimension Window: 5m ... 3d), the series the SLO alarms watch."""
-    from genai_apm.jobs.slo import BURN_WINDOWS, burn_column
-
     dims = [{"Name": "SLO", "Value": str(row["slo"])}, {"Name": "Key", "Value": str(row["key"])}]
     base = _base(row, dims, settings)
     datums = _scalars(row, base, ((ERROR_BUDGET_REMAINING, "budget_remaining_pct", "Percent"),))

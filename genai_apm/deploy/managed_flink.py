@@ -22,10 +22,10 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from genai_apm import aws_templates
+from genai_apm.deploy import aws_templates
 from genai_apm.errors import GenaiApmError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JAR = Path(".cache/jars/managed-flink/genai-apm-managed-flink.jar")
 MAIN = Path("infra/managed-flink/main.py")
 PROPERTIES = aws_templates.AWS_DIR / "application_properties.json"
@@ -100,7 +100,7 @@ def build(output: Path, root: Path = ROOT, jar: Path | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m genai_apm.managed_flink", description=__doc__.splitlines()[0]
+        prog="python -m genai_apm.deploy.managed_flink", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
         "--output", type=Path, default=ROOT / "dist" / aws_templates.PACKAGE_ZIP, help="zip path"

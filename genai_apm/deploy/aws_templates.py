@@ -1,6 +1,6 @@
 """AWS deployment files, generated from what the code defines: ``infra/aws`` and ``infra/k8s``.
 
-``python -m genai_apm.aws_templates`` writes
+``python -m genai_apm.deploy.aws_templates`` writes
   infra/aws/stream.yaml              CloudFormation: an MSK Serverless cluster (IAM auth)
   infra/aws/pipeline.yaml            CloudFormation: S3 bucket, Glue tables, Athena workgroup,
                                      IAM roles and policies, the Managed Flink application
@@ -14,8 +14,8 @@ and ``--check`` fails while a committed file differs from a fresh generation
 (tests/unit/test_aws_templates.py runs it too), like ``genai-apm athena-ddl``.
 
 Nothing here is typed twice: the Glue tables come from the same column lists as the Athena
-DDL (genai_apm.athena), the metric and dimension names from what the CloudWatch exporter
-publishes (genai_apm.cloudwatch, asked with a row of the latency topic), topic names and
+DDL (genai_apm.deploy.athena), the metric and dimension names from what the CloudWatch exporter
+publishes (genai_apm.export.cloudwatch, asked with a row of the latency topic), topic names and
 the namespace from the settings defaults, job names from genai_apm.jobs.JOBS.
 """
 
@@ -29,8 +29,8 @@ from typing import Any
 
 from genai_apm.config import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-COMMAND = "python -m genai_apm.aws_templates"
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND = "python -m genai_apm.deploy.aws_templates"
 AWS_DIR = Path("infra/aws")
 K8S_DIR = Path("infra/k8s")
 
@@ -74,31 +74,15 @@ BEDROCK_ERROR_METRICS = ("InvocationClientErrors", "InvocationServerErrors", "In
 
 
 class Published:
-    """Names the exporter uses, read from the datums it makes of a full latency row."""
+    """Names the exporter uses for latency rows, as genai_apm.export.cloudwatch declares them."""
 
     def __init__(self, settings: Settings):
-        from genai_apm import cloudwatch
-        from genai_apm.jobs import latency
+        from genai_apm.export import cloudwatch
 
-        row: dict[str, Any] = {}
-        for name, sql_type in latency.output_columns(settings):
-            kind = sql_type.split("<")[0].split("(")[0].strip().upper()
-            if kind in ("MAP", "MULTISET"):
-                row[name] = {"100": 1}
-            elif kind in ("STRING", "VARCHAR", "CHAR"):
-                row[name] = "x"
-            elif kind.startswith("TIMESTAMP"):
-                row[name] = "2026-01-01T00:00:00+00:00"
-            else:
-                row[name] = 1
-        row |= {"window": settings.cloudwatch.windows[0], "model_id": "m", "app_id": "a"}
-        datums = cloudwatch.latency_datums(row, settings)
-        if not datums:
-            raise RuntimeError("the CloudWatch exporter published nothing for a latency row")
         self.namespace = settings.cloudwatch.namespace
-        self.units = {d["MetricName"]: d["Unit"] for d in datums}
+        self.units = cloudwatch.latency_metric_units()
         # the most specific dimension set (model x app); rollups drop dimensions from the end
-        self.dimensions = [d["Name"] for d in datums[0]["Dimensions"]]
+        self.dimensions = [name for name, _ in cloudwatch.LATENCY_DIMENSIONS]
 
     def metric(self, name: str) -> str:
         if name not in self.units:
@@ -194,13 +178,18 @@ def stream_template() -> dict:
 
 def glue_tables(settings: Settings) -> dict[str, dict]:
     """One AWS::Glue::Table per Parquet table, from the columns the Athena DDL uses."""
-    from genai_apm import athena
     from genai_apm.schemas import generate
-    from genai_apm.schemas.athena import PARTITION_COLUMNS, athena_columns, projection_properties
+    from genai_apm.schemas.athena import (
+        PARTITION_COLUMNS,
+        athena_columns,
+        athena_type,
+        projection_properties,
+    )
+    from genai_apm.schemas.outputs import derived_tables
 
     tables = [
-        (t.name, [(n, athena.athena_type(sql_type)) for n, sql_type in t.columns], t.comment)
-        for t in athena.derived_tables(settings)
+        (t.name, [(n, athena_type(sql_type)) for n, sql_type in t.columns], t.comment)
+        for t in derived_tables(settings)
     ]
     tables += [
         (name, athena_columns(contract), f"{contract.name} v{contract.version}")
@@ -420,7 +409,7 @@ def flink_policy(settings: Settings) -> dict:
 def exporter_policy(settings: Settings, published: Published) -> dict:
     """`genai-apm export cloudwatch`, wherever it runs: read the metric topics, commit its
     group's offsets, dead-letter, and PutMetricData into its own namespace only."""
-    from genai_apm import cloudwatch
+    from genai_apm.export import cloudwatch
 
     topics = sorted(getattr(settings.topics, name) for name in cloudwatch.TRANSLATORS)
     return {
@@ -526,6 +515,72 @@ def analyst_policy() -> dict:
                 "Effect": "Deny",
             },
         ],
+    }
+
+
+def _flink_application(
+    description: str,
+    runtime: str,
+    role: str,
+    groups: list,
+    *,
+    checkpoints: dict | None = None,
+) -> dict:
+    """A Managed Flink application (the zip at ArtifactBucket/ArtifactKey, in the VPC, with
+    checkpoints and snapshots) and its log stream option: the pipeline's and the bridge's.
+    ``checkpoints``: the CheckpointConfiguration; the service's default when None (exactly
+    once needs checkpoints: Kafka transactions commit on them)."""
+    return {
+        "Application": {
+            "Type": "AWS::KinesisAnalyticsV2::Application",
+            "Properties": {
+                "ApplicationDescription": description,
+                "RuntimeEnvironment": runtime,
+                "ServiceExecutionRole": att(role, "Arn"),
+                "ApplicationConfiguration": {
+                    "ApplicationCodeConfiguration": {
+                        "CodeContentType": "ZIPFILE",
+                        "CodeContent": {
+                            "S3ContentLocation": {
+                                "BucketARN": sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}"),
+                                "FileKey": ref("ArtifactKey"),
+                            }
+                        },
+                    },
+                    "EnvironmentProperties": {"PropertyGroups": groups},
+                    "FlinkApplicationConfiguration": {
+                        "CheckpointConfiguration": checkpoints or {"ConfigurationType": "DEFAULT"},
+                        "MonitoringConfiguration": {
+                            "ConfigurationType": "CUSTOM",
+                            "LogLevel": "INFO",
+                            "MetricsLevel": "APPLICATION",
+                        },
+                        "ParallelismConfiguration": {
+                            "ConfigurationType": "CUSTOM",
+                            "Parallelism": ref("Parallelism"),
+                            "ParallelismPerKPU": 1,
+                            "AutoScalingEnabled": False,
+                        },
+                    },
+                    "ApplicationSnapshotConfiguration": {"SnapshotsEnabled": True},
+                    "VpcConfigurations": [
+                        {"SubnetIds": ref("SubnetIds"), "SecurityGroupIds": ref("SecurityGroupIds")}
+                    ],
+                },
+            },
+        },
+        "ApplicationLogging": {
+            "Type": "AWS::KinesisAnalyticsV2::ApplicationCloudWatchLoggingOption",
+            "Properties": {
+                "ApplicationName": ref("Application"),
+                "CloudWatchLoggingOption": {
+                    "LogStreamARN": sub(
+                        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
+                        "log-group:${LogGroup}:log-stream:${LogStream}"
+                    )
+                },
+            },
+        },
     }
 
 
@@ -714,64 +769,21 @@ def pipeline_template(settings: Settings, published: Published) -> dict:
                 "PolicyDocument": analyst_policy(),
             },
         },
-        "Application": {
-            "Type": "AWS::KinesisAnalyticsV2::Application",
-            "Properties": {
-                "ApplicationDescription": "genai-apm streaming analytics (PyFlink)",
-                "RuntimeEnvironment": MANAGED_FLINK_RUNTIME,
-                "ServiceExecutionRole": att("FlinkRole", "Arn"),
-                "ApplicationConfiguration": {
-                    "ApplicationCodeConfiguration": {
-                        "CodeContentType": "ZIPFILE",
-                        "CodeContent": {
-                            "S3ContentLocation": {
-                                "BucketARN": sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}"),
-                                "FileKey": ref("ArtifactKey"),
-                            }
-                        },
-                    },
-                    "EnvironmentProperties": {"PropertyGroups": property_groups(settings)},
-                    "FlinkApplicationConfiguration": {
-                        # the job does not set its checkpoint interval on the service
-                        # (flink.service_configured): the interval read_committed consumers
-                        # and the Parquet commits wait for is set here (DEFAULT is 60 s)
-                        "CheckpointConfiguration": {
-                            "ConfigurationType": "CUSTOM",
-                            "CheckpointingEnabled": True,
-                            "CheckpointInterval": settings.flink.checkpoint_interval_s * 1000,
-                            "MinPauseBetweenCheckpoints": 1000,
-                        },
-                        "MonitoringConfiguration": {
-                            "ConfigurationType": "CUSTOM",
-                            "LogLevel": "INFO",
-                            "MetricsLevel": "APPLICATION",
-                        },
-                        "ParallelismConfiguration": {
-                            "ConfigurationType": "CUSTOM",
-                            "Parallelism": ref("Parallelism"),
-                            "ParallelismPerKPU": 1,
-                            "AutoScalingEnabled": False,
-                        },
-                    },
-                    "ApplicationSnapshotConfiguration": {"SnapshotsEnabled": True},
-                    "VpcConfigurations": [
-                        {"SubnetIds": ref("SubnetIds"), "SecurityGroupIds": ref("SecurityGroupIds")}
-                    ],
-                },
+        **_flink_application(
+            "genai-apm streaming analytics (PyFlink)",
+            MANAGED_FLINK_RUNTIME,
+            "FlinkRole",
+            property_groups(settings),
+            # the job does not set its checkpoint interval on the service
+            # (flink.service_configured): the interval read_committed consumers and the
+            # Parquet commits wait for is set here (DEFAULT is 60 s)
+            checkpoints={
+                "ConfigurationType": "CUSTOM",
+                "CheckpointingEnabled": True,
+                "CheckpointInterval": settings.flink.checkpoint_interval_s * 1000,
+                "MinPauseBetweenCheckpoints": 1000,
             },
-        },
-        "ApplicationLogging": {
-            "Type": "AWS::KinesisAnalyticsV2::ApplicationCloudWatchLoggingOption",
-            "Properties": {
-                "ApplicationName": ref("Application"),
-                "CloudWatchLoggingOption": {
-                    "LogStreamARN": sub(
-                        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
-                        "log-group:${LogGroup}:log-stream:${LogStream}"
-                    )
-                },
-            },
-        },
+        ),
     }
     outputs = {
         "DataBucket": _output(ref("DataBucket"), "Parquet tables, checkpoints, Athena results"),
@@ -938,64 +950,12 @@ def bridge_template(settings: Settings) -> dict:
                 "Policies": [{"PolicyName": "genai-apm-bridge", "PolicyDocument": policy}],
             },
         },
-        "Application": {
-            "Type": "AWS::KinesisAnalyticsV2::Application",
-            "Properties": {
-                "ApplicationDescription": "genai-apm Kinesis -> Kafka bridge (exactly once)",
-                "RuntimeEnvironment": BRIDGE_RUNTIME,
-                "ServiceExecutionRole": att("BridgeRole", "Arn"),
-                "ApplicationConfiguration": {
-                    "ApplicationCodeConfiguration": {
-                        "CodeContentType": "ZIPFILE",
-                        "CodeContent": {
-                            "S3ContentLocation": {
-                                "BucketARN": sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}"),
-                                "FileKey": ref("ArtifactKey"),
-                            }
-                        },
-                    },
-                    "EnvironmentProperties": {
-                        "PropertyGroups": [
-                            {
-                                "PropertyGroupId": "genai_apm.bridge",
-                                "PropertyMap": bridge_properties(settings),
-                            }
-                        ]
-                    },
-                    "FlinkApplicationConfiguration": {
-                        # exactly once needs checkpoints: Kafka transactions commit on them
-                        "CheckpointConfiguration": {"ConfigurationType": "DEFAULT"},
-                        "MonitoringConfiguration": {
-                            "ConfigurationType": "CUSTOM",
-                            "LogLevel": "INFO",
-                            "MetricsLevel": "APPLICATION",
-                        },
-                        "ParallelismConfiguration": {
-                            "ConfigurationType": "CUSTOM",
-                            "Parallelism": ref("Parallelism"),
-                            "ParallelismPerKPU": 1,
-                            "AutoScalingEnabled": False,
-                        },
-                    },
-                    "ApplicationSnapshotConfiguration": {"SnapshotsEnabled": True},
-                    "VpcConfigurations": [
-                        {"SubnetIds": ref("SubnetIds"), "SecurityGroupIds": ref("SecurityGroupIds")}
-                    ],
-                },
-            },
-        },
-        "ApplicationLogging": {
-            "Type": "AWS::KinesisAnalyticsV2::ApplicationCloudWatchLoggingOption",
-            "Properties": {
-                "ApplicationName": ref("Application"),
-                "CloudWatchLoggingOption": {
-                    "LogStreamARN": sub(
-                        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
-                        "log-group:${LogGroup}:log-stream:${LogStream}"
-                    )
-                },
-            },
-        },
+        **_flink_application(
+            "genai-apm Kinesis -> Kafka bridge (exactly once)",
+            BRIDGE_RUNTIME,
+            "BridgeRole",
+            [{"PropertyGroupId": "genai_apm.bridge", "PropertyMap": bridge_properties(settings)}],
+        ),
     }
     outputs = {
         "Application": _output(ref("Application"), "the bridge application: start it"),
@@ -1136,7 +1096,7 @@ def alarms(published: Published) -> dict[str, dict]:
 def slo_alarms(ns: str) -> dict[str, dict]:
     """One SLO (parameters SloName, SloKey) and one Bedrock model's quota in this region:
     the fast-burn page (1h and 5m both over 14.4), the budget floor, the quota use."""
-    from genai_apm import cloudwatch
+    from genai_apm.export import cloudwatch
 
     slo = [("SLO", ref("SloName")), ("Key", ref("SloKey"))]
 
@@ -1215,7 +1175,7 @@ def _expr(expression: str, ident: str, label: str, **extra: Any) -> list:
 
 def slo_widgets(ns: str, y: int) -> list[dict]:
     """Error budget and burn per SLO and key, quota use and forecast per model and region."""
-    from genai_apm import cloudwatch
+    from genai_apm.export import cloudwatch
 
     burn = _search(ns, ["Key", "SLO", "Window"], cloudwatch.BURN_RATE, "Maximum", 300)
     return [
@@ -1270,7 +1230,7 @@ def slo_widgets(ns: str, y: int) -> list[dict]:
 
 def dashboard(published: Published, alarm_ids: list[str]) -> dict:
     """The dashboard body; ${AWS::Region} and ${<Alarm>.Arn} are filled in by Fn::Sub."""
-    from genai_apm import cloudwatch
+    from genai_apm.export import cloudwatch
 
     p, ns = published, published.namespace
     model, app = [p.model], [p.app, p.model]
@@ -1470,7 +1430,7 @@ def flink_deployment(settings: Settings, job: str = DEFAULT_JOB) -> dict:
         "metadata": {"name": f"genai-apm-{job}", "labels": {"app": "genai-apm", "job": job}},
         "spec": {
             # an image FROM flink:<FLINK_VERSION> with Python 3.11, `pip install genai-apm`
-            # and the connector jars of `make jars` in /opt/flink/lib (README)
+            # and the connector jars of `make jars` in /opt/flink/lib (docs/deploy.md, "Kubernetes")
             "image": K8S_IMAGE,
             "flinkVersion": OPERATOR_FLINK_VERSION,
             "serviceAccount": "flink",
@@ -1501,7 +1461,7 @@ def flink_deployment(settings: Settings, job: str = DEFAULT_JOB) -> dict:
                                 },
                                 {"name": "GENAI_APM_KAFKA_SECURITY_PROTOCOL", "value": "SASL_SSL"},
                                 # SCRAM: the image runs the local build, whose relocated
-                                # Kafka client cannot take MSK IAM (README, "Security")
+                                # Kafka client cannot take MSK IAM (docs/security.md)
                                 {
                                     "name": "GENAI_APM_KAFKA_SASL_MECHANISM",
                                     "value": "SCRAM-SHA-512",
@@ -1577,18 +1537,25 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
         }
     )
     files: dict[Path, str] = {
-        AWS_DIR / "stream.yaml": _yaml(stream_template(), _header("genai_apm/aws_templates.py")),
+        AWS_DIR / "stream.yaml": _yaml(
+            stream_template(), _header("genai_apm/deploy/aws_templates.py")
+        ),
         AWS_DIR / "pipeline.yaml": _yaml(
             pipeline_template(settings, published),
-            _header("the job column lists, topics and settings (genai_apm/aws_templates.py)"),
+            _header(
+                "the job column lists, topics and settings (genai_apm/deploy/aws_templates.py)"
+            ),
         ),
         AWS_DIR / "monitoring.yaml": _yaml(
-            monitoring, _header("the CloudWatch exporter's metric names (genai_apm/cloudwatch.py)")
+            monitoring,
+            _header("the CloudWatch exporter's metric names (genai_apm/export/cloudwatch.py)"),
         ),
         AWS_DIR / "dashboard.json": json.dumps(body, indent=2) + "\n",
         AWS_DIR / "kinesis-bridge.yaml": _yaml(
             bridge_template(settings),
-            _header("the bridge's settings (genai_apm/aws_templates.py, genai_apm/bridge.py)"),
+            _header(
+                "the bridge's settings (genai_apm/deploy/aws_templates.py, genai_apm/bridge.py)"
+            ),
         ),
         AWS_DIR / "application_properties.json": json.dumps(
             [
@@ -1602,20 +1569,21 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
         )
         + "\n",
         K8S_DIR / "flinkdeployment.yaml": _yaml(
-            flink_deployment(settings), _header("genai_apm/aws_templates.py and genai_apm.jobs")
+            flink_deployment(settings),
+            _header("genai_apm/deploy/aws_templates.py and genai_apm.jobs"),
         ),
     }
     return files
 
 
 def stale(root: Path = ROOT) -> list[Path]:
-    from genai_apm import generated_files
+    from genai_apm.deploy import generated_files
 
     return generated_files.stale(artifacts(), root)
 
 
 def write(root: Path = ROOT) -> list[Path]:
-    from genai_apm import generated_files
+    from genai_apm.deploy import generated_files
 
     return generated_files.write(artifacts(), root)
 

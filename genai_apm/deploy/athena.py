@@ -1,11 +1,12 @@
 """Athena (Glue) DDL for every Parquet table the jobs write, plus example queries.
 
-``python -m genai_apm.athena`` (or ``genai-apm athena-ddl``) writes
+``python -m genai_apm.deploy.athena`` (or ``genai-apm athena-ddl``) writes
   infra/athena/<table>.sql      CREATE EXTERNAL TABLE with partition projection (no MSCK REPAIR)
   infra/athena/queries/*.sql    example queries over them
-from the column lists the jobs themselves use (``jobs/*.output_columns``, the contracts), so
-a column added to a job shows up here after one regeneration; ``--check`` fails while a
-committed file differs from a fresh generation (tests/unit/test_athena.py runs it too).
+from the outputs as declared once (genai_apm.schemas.outputs, which the jobs' sinks use too)
+and the contracts, so a column added to an output shows up here after one regeneration;
+``--check`` fails while a committed file differs from a fresh generation
+(tests/unit/test_athena.py runs it too).
 
 The files use ``${bucket}`` for the table root: the jobs write ``<tables_path>/<table>/``,
 so they match ``output.tables_path = "s3://<bucket>"``. ``--tables-path s3://bucket/prefix``
@@ -15,158 +16,18 @@ prints the DDL ready to run for another root instead of writing files.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from genai_apm.config import Settings
+from genai_apm.schemas import outputs
+from genai_apm.schemas.athena import athena_type
+from genai_apm.schemas.outputs import Table, derived_tables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMAND = "genai-apm athena-ddl"
 ATHENA_DIR = Path("infra/athena")
 ROOT_PLACEHOLDER = "s3://${bucket}"
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    columns: Sequence[tuple[str, str]]  # (name, Flink SQL type), as the job declares them
-    comment: str
-
-
-def _latency(s: Settings) -> list[Table]:
-    from genai_apm.jobs import latency
-
-    return [
-        *(
-            Table(f"latency_{w.name}", latency.output_columns(s), f"latency per {w.name} window")
-            for w in latency.windows(s)
-        ),
-        Table("late_events", latency.LATE_COLUMNS, "calls that arrived behind the watermark"),
-    ]
-
-
-def _errors(s: Settings) -> list[Table]:
-    from genai_apm.jobs import errors
-
-    return [
-        Table(f"errors_{w.name}", errors.output_columns(), f"call outcomes per {w.name} window")
-        for w in errors.windows(s)
-    ]
-
-
-def _cost(s: Settings) -> list[Table]:
-    from genai_apm.jobs import cost
-
-    name = f"cost_{cost.spend_window(s).name}"
-    return [Table(name, cost.output_columns(), "spend per dimension and key")]
-
-
-def _agents(s: Settings) -> list[Table]:
-    from genai_apm.jobs import agents
-
-    name = agents.window(s).name
-    return [
-        Table("sessions", agents.SESSION_COLUMNS, "agent sessions (conversations)"),
-        Table("traces", agents.TRACE_COLUMNS, "per trace: slowest span, critical path"),
-        *(
-            Table(f"{d}_stats_{name}", agents.stats_columns(s), f"{d} calls per {name} window")
-            for d, _, _ in agents.STATS
-        ),
-    ]
-
-
-def _anomalies(s: Settings) -> list[Table]:
-    from genai_apm.jobs import anomalies
-
-    return [
-        Table(
-            "anomalies",
-            anomalies.ANOMALY_COLUMNS,
-            "anomaly incidents (open and close events) and outlier calls",
-        )
-    ]
-
-
-def _slo(s: Settings) -> list[Table]:
-    from genai_apm.jobs import slo
-
-    return [
-        Table("slo_1m", slo.SLO_COLUMNS, "per SLO, key and minute: SLI, error budget, burn rates"),
-        Table("quota_1m", slo.QUOTA_COLUMNS, "per provider, model, region and minute: quota use"),
-    ]
-
-
-# One entry per job writing Parquet tables: a new job's tables are one line here.
-DERIVED: tuple[Callable[[Settings], list[Table]], ...] = (
-    _latency,
-    _errors,
-    _cost,
-    _agents,
-    _anomalies,
-    _slo,
-)
-
-
-def derived_tables(settings: Settings) -> list[Table]:
-    return [table for family in DERIVED for table in family(settings)]
-
-
-_SCALARS = {
-    "STRING": "string",
-    "VARCHAR": "string",
-    "CHAR": "string",
-    "BOOLEAN": "boolean",
-    "TINYINT": "tinyint",
-    "SMALLINT": "smallint",
-    "INT": "int",
-    "INTEGER": "int",
-    "BIGINT": "bigint",
-    "FLOAT": "float",
-    "DOUBLE": "double",
-    "DATE": "date",
-    "TIMESTAMP": "timestamp",
-    "TIMESTAMP_LTZ": "timestamp",
-}
-
-
-def _split_top_level(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += ch in "<("
-        depth -= ch in ">)"
-        if ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    return [*parts, text[start:].strip()]
-
-
-def athena_type(flink_type: str) -> str:
-    """The Athena (Hive DDL) type that reads what Flink's Parquet writer makes of a Flink type.
-
-    MULTISET<T> is written as a Parquet map of element to INT32 count; timestamps as INT64
-    millis (connectors/files.parquet_table_ddl), which Athena's ``timestamp`` reads."""
-    t = re.sub(r"\s+NOT\s+NULL$", "", flink_type.strip(), flags=re.IGNORECASE)
-    outer, sep, inner = t.partition("<")
-    outer = outer.strip().upper()
-    if sep:
-        args = _split_top_level(inner.removesuffix(">"))
-        if outer == "MULTISET" and len(args) == 1:
-            return f"map<{athena_type(args[0])},int>"
-        if outer == "MAP" and len(args) == 2:
-            return f"map<{athena_type(args[0])},{athena_type(args[1])}>"
-        if outer == "ARRAY" and len(args) == 1:
-            return f"array<{athena_type(args[0])}>"
-        raise ValueError(f"no Athena type for Flink type {flink_type!r}")
-    base, _, precision = outer.partition("(")
-    base = base.strip()
-    if base == "DECIMAL":
-        return f"decimal({precision.removesuffix(')')})" if precision else "decimal(10,0)"
-    if base in _SCALARS:
-        return _SCALARS[base]
-    raise ValueError(f"no Athena type for Flink type {flink_type!r}")
 
 
 def table_ddl(table: Table) -> str:
@@ -210,15 +71,12 @@ def _query(description: str, sql: str) -> str:
 
 def example_queries(settings: Settings) -> dict[str, str]:
     """file name -> Athena SQL; every table and column named here comes from the code."""
-    from genai_apm.jobs import cost, errors, latency
-
-    gamma = latency.histogram_gamma(settings.latency.histogram_relative_error)
+    gamma = outputs.histogram_gamma(settings.latency.histogram_relative_error)
     error = settings.latency.histogram_relative_error
-    minute = f"latency_{latency.windows(settings)[0].name}"
-    errors_table = f"errors_{errors.windows(settings)[0].name}"
-    cost_table = f"cost_{cost.spend_window(settings).name}"
-    outcome_sums = ",\n  ".join(f"SUM({c}) AS {c}" for _, c, _ in errors.OUTCOMES)
-    unavailable = " - ".join(c for o, c, _ in errors.OUTCOMES if o in errors.UNAVAILABLE)
+    finest = outputs.finest(settings)
+    minute, errors_table, cost_table = finest["latency"], finest["errors"], finest["cost"]
+    outcome_sums = ",\n  ".join(f"SUM({c}) AS {c}" for _, c in outputs.OUTCOMES)
+    unavailable = " - ".join(c for o, c in outputs.OUTCOMES if o in outputs.UNAVAILABLE)
     return {
         "p99_latency_per_model_hour.sql": _query(
             f"""
@@ -250,7 +108,7 @@ ORDER BY model_id, hour_start;""",
         "top_spenders.sql": _query(
             f"""
 The 20 users who spent most over the last 7 days ({cost_table}: one row per window,
-dimension and key). dimension is one of {", ".join(d for d, _ in cost.DIMENSIONS)} or all.
+dimension and key). dimension is one of {", ".join(d for d, _ in outputs.COST_DIMENSIONS)} or all.
 cost_usd is NULL for calls the pricing table could not price; unpriced_requests counts them.""",
             f"""
 SELECT "key" AS user_id,
@@ -359,7 +217,7 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
 
 
 def stale(root: Path = ROOT) -> list[Path]:
-    from genai_apm import generated_files
+    from genai_apm.deploy import generated_files
 
     return generated_files.stale(artifacts(), root)
 
@@ -379,7 +237,7 @@ def rendered(tables_path: str, settings: Settings | None = None) -> str:
 
 
 def write(root: Path = ROOT) -> list[Path]:
-    from genai_apm import generated_files
+    from genai_apm.deploy import generated_files
 
     return generated_files.write(artifacts(), root)
 

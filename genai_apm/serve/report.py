@@ -1,7 +1,7 @@
 """`genai-apm report`: one self-contained HTML dashboard from the jobs' Parquet tables.
 
 The file has no external reference (no CDN, no fonts, no script): charts are inline SVG from
-genai_apm/report_svg.py and the numbers come from DuckDB (genai_apm/report_data.py), so
+genai_apm/serve/report_svg.py and the numbers come from DuckDB (genai_apm/serve/report_data.py), so
 it opens offline, can be mailed, and shows what the tables held when it was written.
 """
 
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from genai_apm import report_data as data
-from genai_apm import report_svg as svg
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
-from genai_apm.jobs.alerts import describe
+from genai_apm.schemas.outputs import describe
+from genai_apm.serve import report_data as data
+from genai_apm.serve import report_svg as svg
 
 STYLE = """
 body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;

@@ -1,9 +1,9 @@
 """What `genai-apm report` shows, computed with DuckDB over the jobs' Parquet tables.
 
-Tables are found as `genai-apm query` finds them (genai_apm/query.py): every folder under
+Tables are found as `genai-apm query` finds them (genai_apm/serve/query.py): every folder under
 ``output.tables_path`` with committed ``dt=/hour=`` Parquet files is a view of its name, and
 s3:// roots are fetched with boto3 first. Each function here returns plain Python values
-(epoch milliseconds for times) for genai_apm/report.py to draw; a table that is missing
+(epoch milliseconds for times) for genai_apm/serve/report.py to draw; a table that is missing
 returns nothing, so its panel says "no data" instead of failing.
 """
 
@@ -18,12 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from genai_apm import query
 from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.record_filter import parse_since  # noqa: F401 - the report's --since
+from genai_apm.schemas import outputs
+from genai_apm.schemas.outputs import ALL
+from genai_apm.serve import query
 
-ALL = "*"  # the jobs' "all models / all apps" key
 ERROR_CLASSES = (  # errors_* column -> legend label
     ("client_errors", "client"),
     ("server_errors", "server"),
@@ -49,14 +50,8 @@ class TableNames:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TableNames:
-        from genai_apm.jobs import cost, errors, latency
-
         # the finest window of each: tumbling, so windows do not overlap and sums hold
-        return cls(
-            latency=f"latency_{latency.windows(settings)[0].name}",
-            errors=f"errors_{errors.windows(settings)[0].name}",
-            cost=f"cost_{cost.spend_window(settings).name}",
-        )
+        return cls(**outputs.finest(settings))
 
     def all(self) -> tuple[str, ...]:
         return (
@@ -327,33 +322,60 @@ def alert_lanes(
     return lanes
 
 
+def _series_and_latest(
+    con,
+    views: set[str],
+    table: str,
+    since: dt.datetime | None,
+    *,
+    series_keys: str,
+    value: str,
+    latest: str,
+    partition: str,
+    order: str,
+) -> tuple[dict[str, list[tuple[int, float | None]]], list[dict]]:
+    """A panel of per-minute rows: ("key values" -> [(minute ms, value)], grouped by
+    ``series_keys``) and the latest row per ``partition`` (its ``latest`` columns)."""
+    if table not in views:
+        return {}, []
+    rows = con.execute(
+        f"SELECT {series_keys}, epoch_ms(window_start) AS t, {value} "
+        f'FROM "{table}" WHERE epoch_ms(window_start) >= ? GROUP BY {series_keys}, t '
+        f"ORDER BY {series_keys}, t",
+        [since_ms(since)],
+    ).fetchall()
+    series: dict[str, list] = defaultdict(list)
+    for *key, t, v in rows:
+        series[" ".join(str(k) for k in key)].append((t, v))
+    newest = _dicts(
+        con.execute(
+            f"SELECT {latest} FROM (SELECT *, row_number() OVER (PARTITION BY {partition} "
+            f'ORDER BY window_end DESC) AS r FROM "{table}" WHERE epoch_ms(window_start) >= ?) '
+            f"WHERE r = 1 ORDER BY {order}",
+            [since_ms(since)],
+        )
+    )
+    return dict(series), newest
+
+
 def slo_budgets(
     con, views: set[str], table: str, since: dt.datetime | None
 ) -> tuple[dict[str, list[tuple[int, float | None]]], list[dict]]:
     """("slo key" -> [(minute ms, budget remaining %)], the latest row per SLO and key with its
     burn rates), from the jobs/slo.py rows."""
-    if table not in views:
-        return {}, []
-    rows = con.execute(
-        "SELECT slo, key, epoch_ms(window_start) AS t, avg(budget_remaining_pct) "
-        f'FROM "{table}" WHERE epoch_ms(window_start) >= ? GROUP BY slo, key, t '
-        "ORDER BY slo, key, t",
-        [since_ms(since)],
-    ).fetchall()
-    series: dict[str, list] = defaultdict(list)
-    for slo, key, t, value in rows:
-        series[f"{slo} {key}"].append((t, value))
-    latest = _dicts(
-        con.execute(
-            "SELECT slo, key, sli, objective_pct, period, epoch_ms(window_end) AS end_ms, "
-            "period_sli_pct, budget_remaining_pct, burn_rate_5m, burn_rate_1h, burn_rate_6h, "
-            "burn_rate_3d FROM (SELECT *, row_number() OVER (PARTITION BY slo, key "
-            f'ORDER BY window_end DESC) AS r FROM "{table}" WHERE epoch_ms(window_start) >= ?) '
-            "WHERE r = 1 ORDER BY budget_remaining_pct, slo, key",
-            [since_ms(since)],
-        )
+    return _series_and_latest(
+        con,
+        views,
+        table,
+        since,
+        series_keys="slo, key",
+        value="avg(budget_remaining_pct)",
+        latest="slo, key, sli, objective_pct, period, epoch_ms(window_end) AS end_ms, "
+        "period_sli_pct, budget_remaining_pct, burn_rate_5m, burn_rate_1h, burn_rate_6h, "
+        "burn_rate_3d",
+        partition="slo, key",
+        order="budget_remaining_pct, slo, key",
     )
-    return dict(series), latest
 
 
 def quota_use(
@@ -361,25 +383,15 @@ def quota_use(
 ) -> tuple[dict[str, list[tuple[int, float | None]]], list[dict]]:
     """("model region" -> [(minute ms, use %)], the latest row per provider, model and region
     with its forecast and top app)."""
-    if table not in views:
-        return {}, []
-    rows = con.execute(
-        "SELECT model_id, region, epoch_ms(window_start) AS t, max(use_pct) "
-        f'FROM "{table}" WHERE epoch_ms(window_start) >= ? GROUP BY model_id, region, t '
-        "ORDER BY model_id, region, t",
-        [since_ms(since)],
-    ).fetchall()
-    series: dict[str, list] = defaultdict(list)
-    for model, region, t, value in rows:
-        series[f"{model} {region}"].append((t, value))
-    latest = _dicts(
-        con.execute(
-            "SELECT provider, model_id, region, epoch_ms(window_end) AS end_ms, use_pct, "
-            "tpm_limit, rpm_limit, top_app, top_app_share_pct, minutes_to_exhaustion, throttles "
-            "FROM (SELECT *, row_number() OVER (PARTITION BY provider, model_id, region "
-            f'ORDER BY window_end DESC) AS r FROM "{table}" WHERE epoch_ms(window_start) >= ?) '
-            "WHERE r = 1 ORDER BY use_pct DESC, model_id, region",
-            [since_ms(since)],
-        )
+    return _series_and_latest(
+        con,
+        views,
+        table,
+        since,
+        series_keys="model_id, region",
+        value="max(use_pct)",
+        latest="provider, model_id, region, epoch_ms(window_end) AS end_ms, use_pct, "
+        "tpm_limit, rpm_limit, top_app, top_app_share_pct, minutes_to_exhaustion, throttles",
+        partition="provider, model_id, region",
+        order="use_pct DESC, model_id, region",
     )
-    return dict(series), latest

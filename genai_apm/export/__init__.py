@@ -1,0 +1,1 @@
+"""Sending the outputs elsewhere: the derived topics as CloudWatch metrics (cloudwatch)."""
