@@ -470,7 +470,7 @@ NAB_SETTINGS = {
     "outliers": False,
     "baseline_windows": 144,
     "warmup_windows": 48,
-    # chosen on the whole NAB subset (README, "Evaluation"; the threshold stays the job's
+    # chosen on the whole NAB subset (docs/anomalies.md, "Evaluation"; the threshold stays the job's
     # default 5): generic CloudWatch series are smoother than per-minute LLM traffic (a lower
     # relative floor), have daily cycles (seasonality), and one anomaly window spans hours
     # (close after 4 quiet hours, so one anomaly is one detection)

@@ -37,8 +37,7 @@ Everything is SQL: the baselines are OVER aggregations per key on the windowed r
 (PERCENTILE over ROWS BETWEEN N-1 PRECEDING AND CURRENT ROW, then LAG to exclude the
 current window), so no Python runs per record or per window. State per key is N windowed
 rows and a few scalars; keys silent for ``anomalies.state_ttl_hours`` are dropped
-(``table.exec.state.ttl``), so memory follows the keys active in that span (README,
-"Anomalies").
+(``table.exec.state.ttl``), so memory follows the keys active in that span (docs/anomalies.md).
 """
 
 from __future__ import annotations
