@@ -50,6 +50,8 @@ from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import entry_points
 from genai_apm.jobs.windows import Window
+from genai_apm.schemas.outputs import ANOMALY_COLUMNS
+from genai_apm.schemas.outputs import ANOMALY_COUNT_COLUMNS as COUNT_COLUMNS
 
 ONE_MINUTE = Window("1m", 1)  # the outlier reference's step: the shared 1-minute rollup
 
@@ -159,38 +161,6 @@ DIMENSIONS = (  # (dimension, grouping set, key expression)
     ("model", ("model_id",), "model_id"),
     ("app", ("app_id",), "app_id"),
     ("user", ("user_id",), "user_id"),
-)
-
-ANOMALY_COLUMNS = (
-    ("alert_time", "TIMESTAMP_LTZ(3)"),  # the end of the window whose evaluation changed
-    ("event", "STRING"),  # open | close (window incidents) | outlier (one call)
-    ("state", "STRING"),  # ALARM (open) | OK (close)
-    ("previous_state", "STRING"),
-    ("dimension", "STRING"),  # model, app, model_app (key "model|app"), user
-    ("key", "STRING"),
-    ("metrics", "STRING"),  # the anomalous metrics, comma separated; empty on close
-    ("metric", "STRING"),  # the most deviant of them
-    ("observed", "DOUBLE"),
-    ("baseline", "DOUBLE"),  # its baseline median
-    ("robust_sd", "DOUBLE"),
-    ("deviation", "DOUBLE"),  # (observed - baseline) / robust_sd
-    ("score", "DOUBLE"),  # the largest deviation among the anomalous metrics; 0 on close
-    ("severity", "STRING"),  # warning | critical (score >= 2 x threshold) | none
-    ("explanation", "STRING"),
-    # open events only: the key whose anomaly explains this one ("user u-42"); NULL for a root
-    ("explained_by", "STRING"),
-    ("requests", "BIGINT"),
-    ("window", "STRING"),
-    ("window_start", "TIMESTAMP_LTZ(3)"),
-    ("window_end", "TIMESTAMP_LTZ(3)"),
-)
-COUNT_COLUMNS = (
-    ("window_start", "TIMESTAMP_LTZ(3)"),
-    ("window_end", "TIMESTAMP_LTZ(3)"),
-    ("open_incidents", "BIGINT"),  # keys in ALARM among those with calls in the window
-    ("keys_evaluated", "BIGINT"),  # keys past warm-up with calls in the window
-    ("keys_warming_up", "BIGINT"),
-    ("max_score", "DOUBLE"),
 )
 
 

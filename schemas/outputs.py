@@ -341,8 +341,7 @@ TRACE_COLUMNS = (
 )
 
 
-# ---- anomalies (jobs/anomalies.py; the job keeps its own copy until its restructuring lands,
-# tests/unit/test_outputs.py holds the two equal) ------------------------------------------
+# ---- anomalies (jobs/anomalies.py) ------------------------------------------
 
 ANOMALY_COLUMNS = (
     ("alert_time", "TIMESTAMP_LTZ(3)"),  # the end of the window whose evaluation changed

@@ -64,8 +64,6 @@ def test_the_jobs_write_the_declared_columns():
     assert alerts.ALERT_COLUMNS == outputs.ALERT_COLUMNS
     # the percentile columns follow the histograms the latency job reads them from
     assert [(p, s) for p, s, _ in latency.METRICS] == list(outputs.LATENCY_MEASURES)
-    # the anomaly job still declares its own (its restructuring is in flight): equal until
-    # it imports these
     assert anomalies.ANOMALY_COLUMNS == outputs.ANOMALY_COLUMNS
     assert anomalies.COUNT_COLUMNS == outputs.ANOMALY_COUNT_COLUMNS
     assert {d for d, _, _ in agents.STATS} == set(outputs.AGENT_STAT_DIMENSIONS)
