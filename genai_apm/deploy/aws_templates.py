@@ -307,6 +307,37 @@ def _statement(sid: str, actions: list[str], resources: Any, condition=None) -> 
     return out
 
 
+def _application_runtime_statements() -> list[dict]:
+    """What every Managed Flink application's role needs to run at all (the pipeline's and the
+    bridge's): its log group, and the VPC attachment."""
+    return [
+        _statement(
+            "WriteLogs",
+            ["logs:PutLogEvents", "logs:DescribeLogStreams"],
+            sub(
+                "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
+                "log-group:${LogGroup}:*"
+            ),
+        ),
+        # Managed Flink attaches the application to the VPC with these (AWS docs,
+        # "VPC permissions"); EC2 has no resource-level scope for the Describe calls
+        _statement(
+            "VpcAccess",
+            [
+                "ec2:DescribeVpcs",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeDhcpOptions",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+            ],
+            "*",
+        ),
+    ]
+
+
 def _kafka_arn(kind: str, name: str) -> dict:
     """An MSK resource ARN (topic, group, transactional-id) of the cluster in KafkaClusterArn:
     arn:aws:kafka:region:account:<kind>/<cluster name>/<cluster uuid>/<name>."""
@@ -378,30 +409,7 @@ def flink_policy(settings: Settings) -> dict:
                 ["kafka-cluster:AlterTransactionalId", "kafka-cluster:DescribeTransactionalId"],
                 _kafka_arn("transactional-id", "*"),
             ),
-            _statement(
-                "WriteLogs",
-                ["logs:PutLogEvents", "logs:DescribeLogStreams"],
-                sub(
-                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
-                    "log-group:${LogGroup}:*"
-                ),
-            ),
-            # Managed Flink attaches the application to the VPC with these (AWS docs,
-            # "VPC permissions"); EC2 has no resource-level scope for the Describe calls
-            _statement(
-                "VpcAccess",
-                [
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:CreateNetworkInterface",
-                    "ec2:CreateNetworkInterfacePermission",
-                    "ec2:DeleteNetworkInterface",
-                ],
-                "*",
-            ),
+            *_application_runtime_statements(),
         ],
     }
 
@@ -900,28 +908,7 @@ def bridge_template(settings: Settings) -> dict:
                 ["kafka-cluster:AlterTransactionalId", "kafka-cluster:DescribeTransactionalId"],
                 _kafka_arn("transactional-id", f"{prefix}*"),
             ),
-            _statement(
-                "WriteLogs",
-                ["logs:PutLogEvents", "logs:DescribeLogStreams"],
-                sub(
-                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
-                    "log-group:${LogGroup}:*"
-                ),
-            ),
-            _statement(
-                "VpcAccess",
-                [
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:CreateNetworkInterface",
-                    "ec2:CreateNetworkInterfacePermission",
-                    "ec2:DeleteNetworkInterface",
-                ],
-                "*",
-            ),
+            *_application_runtime_statements(),
         ],
     }
     resources = {
