@@ -54,14 +54,13 @@ def write_events(path: Path, count: int, models: int, apps: int, users: int) -> 
 
 def child(args: argparse.Namespace) -> int:
     """One bounded backfill of ``args.job`` over ``args.input``; prints its wall time."""
-    import importlib
-
     from genai_apm import config
+    from genai_apm.jobs import load
 
     settings = config.load(path=None, environ={}).replace(**json.loads(args.overrides))
-    module = importlib.import_module(f"genai_apm.jobs.{args.job}")
+    job = load(args.job)
     started = time.perf_counter()
-    module.backfill(settings, input_path=args.input, output_path=args.output)
+    job.backfill(settings, input_path=args.input, output_path=args.output)
     print(f"PROFILE_WALL {time.perf_counter() - started:.2f}", flush=True)
     return 0
 

@@ -8,7 +8,6 @@ views and inserts, and planning (the optimiser and code generation behind
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
 import tempfile
 import time
@@ -21,19 +20,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from genai_apm import config
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import sources
+    from genai_apm.jobs import load
 
     settings = config.load(path=None, environ={})
-    job = importlib.import_module(f"genai_apm.jobs.{args.job}")
+    job = load(args.job)
     started = time.monotonic()
-    t_env = table_env(settings, args.job)
-    sources.kafka_invocations(t_env, settings, bounded=False)
-    sourced = time.monotonic()
-    statements = t_env.create_statement_set()
     with tempfile.TemporaryDirectory() as tables:
-        job.assemble(t_env, settings, statements, kafka_outputs=True, tables_path=tables)
-        sources.add_deadletters(t_env, settings, statements)
+        prepared = job.prepare(settings.replace(output={"tables_path": tables}))
+        sourced = time.monotonic()
+        statements = job.assemble(prepared)
         assembled = time.monotonic()
         plan = statements.explain()
         planned = time.monotonic()

@@ -143,10 +143,9 @@ def flink_child(args: argparse.Namespace) -> int:
     elif args.job in ("table", "table-checked"):
         job_id = minute_table(settings, checked=args.job == "table-checked", bounded=bounded)
     else:
-        import importlib
+        from genai_apm.jobs import load
 
-        module = importlib.import_module(f"genai_apm.jobs.{args.job}")
-        job_id = module.run(settings, bounded=bounded, wait=True)
+        job_id = load(args.job).run(settings, bounded=bounded, wait=True)
     wall = time.perf_counter() - started
     phases = flink_phases(_flink_log(os.environ["FLINK_LOG_DIR"])) if bounded else {}
     _print_result(
@@ -248,16 +247,18 @@ def minute_table(settings, *, checked: bool, bounded: bool = True) -> str:
     dead-letter topic), then the same aggregation."""
     from genai_apm.connectors import kafka
     from genai_apm.connectors.ddl import create_table, typed_columns, watermark_options
-    from genai_apm.flink_env import sink_delivery, table_env
+    from genai_apm.flink_env import table_env
     from genai_apm.jobs import sources
     from genai_apm.jobs.runner import execute
+    from genai_apm.jobs.sinks import Sinks
 
     name = "bench table checked" if checked else "bench table"
     t_env = table_env(settings, name, bounded=bounded)
     statements = t_env.create_statement_set()
+    sinks = Sinks(t_env, settings, name, kafka=True, tables_path=settings.output.tables_path)
     if checked:
-        sources.kafka_invocations(t_env, settings, bounded=bounded)
-        sources.add_deadletters(t_env, settings, statements)
+        rejected = sources.from_kafka("invocations", t_env, settings, bounded=bounded)
+        sources.add_deadletters(statements, sinks, rejected)
         source = "invocations"
     else:
         delay = f"INTERVAL '{int(settings.flink.watermark_delay_s)}' SECOND"
@@ -277,7 +278,7 @@ def minute_table(settings, *, checked: bool, bounded: bool = True) -> str:
             settings.topics.latency,
             settings.kafka,
             TABLE_COLUMNS,
-            delivery=sink_delivery(t_env, settings),
+            delivery=sinks.delivery,
         )
     )
     statements.add_insert_sql("INSERT INTO `table_out`" + table_select(source))

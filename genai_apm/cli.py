@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import re
 import sys
@@ -44,22 +43,13 @@ def cmd_cluster(args) -> int:
     return 0
 
 
-def _job_module(name: str) -> str:
-    from genai_apm.jobs import JOBS
-
-    if name not in JOBS:
-        raise GenaiApmError(f"unknown job {name!r} (known: {', '.join(sorted(JOBS))})")
-    return JOBS[name]
-
-
 def cmd_submit(args) -> int:
-    from genai_apm import kafka_io
-    from genai_apm.jobs import input_topics
+    from genai_apm import jobs, kafka_io
 
-    module = _job_module(args.job)
+    module = jobs.module(args.job)  # an unknown name: one line, before anything starts
     settings = _settings(args)
     job_args = ["--bounded"] if args.bounded else []
-    kafka_io.require_topics(settings.kafka, input_topics(args.job, settings))
+    kafka_io.require_topics(settings.kafka, jobs.input_topics(args.job, settings))
     if args.cluster:
         from genai_apm.flink_cluster import submit_to_cluster
 
@@ -69,7 +59,7 @@ def cmd_submit(args) -> int:
         print(f"submitted {args.job} to {args.cluster}: job {job_id}")
         return 0
     print(f"running {args.job} on a local MiniCluster (Ctrl-C stops it)", flush=True)
-    importlib.import_module(module).run(settings, bounded=args.bounded, wait=True)
+    jobs.load(args.job).run(settings, bounded=args.bounded, wait=True)
     return 0
 
 
@@ -206,13 +196,12 @@ def cmd_replay(args) -> int:
 
 
 def cmd_backfill(args) -> int:
-    import importlib
     import tempfile
     from pathlib import Path
 
     from genai_apm import progress, publish
     from genai_apm.adapters import AdapterError, decode
-    from genai_apm.jobs import BACKFILL_JOBS, JOBS, source_kind
+    from genai_apm.jobs import BACKFILL_JOBS, load, source_kind
 
     if args.job not in BACKFILL_JOBS:
         raise GenaiApmError(f"backfill supports: {', '.join(BACKFILL_JOBS)} (not {args.job!r})")
@@ -252,8 +241,7 @@ def cmd_backfill(args) -> int:
         print(f"normalised {kept:,} {wanted}s; {dropped:,} records rejected ({rejected})")
     print(f"running the {args.job} backfill on a local MiniCluster", flush=True)
     with progress.elapsed(f"{args.job} backfill"):
-        job = importlib.import_module(JOBS[args.job])
-        job.backfill(settings, input_path=source, output_path=args.output)
+        load(args.job).backfill(settings, input_path=source, output_path=args.output)
     print(f"tables written under {args.output}")
     return 0
 

@@ -208,12 +208,3 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
     # Python UDF workers (when a job has them) run in the interpreter that built the job
     conf.set("python.executable", sys.executable)
     return t_env
-
-
-def sink_delivery(t_env, settings: Settings):
-    """The delivery options of the Kafka sinks of the job ``t_env`` builds (named by
-    ``table_env``): transactional ids must differ between jobs writing the same topic."""
-    from genai_apm.connectors.kafka import sink_delivery as for_job
-
-    name = t_env.get_config().get("pipeline.name", "genai-apm job")
-    return for_job(settings.flink, name.removeprefix("genai-apm "))

@@ -1,6 +1,7 @@
-"""Flink jobs. Each module exposes a pure ``build(...)`` and a small ``main(argv)``.
+"""Flink jobs. Each module declares its job as ``SPEC`` (jobs/runner.py: its analytics, run
+by one runner streaming, bounded or as a backfill) and exposes ``run``, ``backfill``, ``main``.
 
-This module is the catalogue (the jobs by name, the topics each reads) and imports no job
+This module is the catalogue (the jobs by name, what each reads, ``load``) and imports no job
 and not the settings: genai_apm.app_properties checks job names against JOBS while the
 settings load, and the tools (CLI, generated infrastructure) read it without loading a job.
 """
@@ -14,6 +15,7 @@ from genai_apm.errors import GenaiApmError
 
 if TYPE_CHECKING:
     from genai_apm.config import Settings
+    from genai_apm.jobs.runner import Job
 
 JOBS = {
     "ingest": "genai_apm.jobs.ingest",
@@ -26,6 +28,21 @@ JOBS = {
     "anomalies": "genai_apm.jobs.anomalies",
     "all": "genai_apm.jobs.all",  # analytics + anomalies, one source
 }
+
+
+def module(name: str) -> str:
+    """The module of the job ``name`` (what `flink run -pym` starts)."""
+    if name not in JOBS:
+        raise GenaiApmError(f"unknown job {name!r} (known: {', '.join(sorted(JOBS))})")
+    return JOBS[name]
+
+
+def load(name: str) -> Job:
+    """The job ``name``'s spec (genai_apm.jobs.runner.Job); its module is imported only now,
+    so the catalogue stays free of every job's imports."""
+    import importlib
+
+    return importlib.import_module(module(name)).SPEC
 
 
 def parse_sources(entries: tuple[str, ...]) -> list[tuple[str, str]]:

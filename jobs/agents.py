@@ -52,16 +52,17 @@ Design notes
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from genai_apm.config import Settings
+from genai_apm.jobs.runner import Job
+from genai_apm.jobs.sinks import Sinks
 from genai_apm.schemas.outputs import SESSION_COLUMNS, TRACE_COLUMNS, percentile_name  # noqa: F401
-from genai_apm.schemas.outputs import agent_stats_columns as stats_columns
+from genai_apm.schemas.outputs import agent_stats_columns as stats_columns  # noqa: F401
 from genai_apm.schemas.outputs import agent_window as window
 
 JOB = "agents"
 UNKNOWN = "unknown"  # the key of spans without a conversation, agent or tool
-RAW_TABLE = "spans_raw"
 EPOCH = "TO_TIMESTAMP_LTZ(0, 3)"
 
 
@@ -154,36 +155,6 @@ def epoch_ms(column: str) -> str:
     return (
         f"(CAST(TIMESTAMPDIFF(SECOND, {EPOCH}, {column}) AS BIGINT) * 1000"
         f" + CAST(DATE_FORMAT({column}, 'SSS') AS BIGINT))"
-    )
-
-
-def register_spans(t_env, decoded_source: str) -> None:
-    """Views over the span records, decoded once by the source's `genai-contract` format
-    (``decoding()``): `spans` (valid, typed) and `spans_rejected`."""
-    from genai_apm.jobs.deadletters import deadletter_select
-    from genai_apm.schemas.flink_sql import quote_ident
-    from genai_apm.schemas.span import SPAN_V1
-
-    names = ", ".join(quote_ident(n) for n in SPAN_V1.names)
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW spans_checked AS
-SELECT
-  {names},
-  `event_ts`, `reason`, `raw`, `src_name`, `src_partition`, `src_offset`
-FROM {quote_ident(decoded_source)}""")
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW spans AS
-SELECT {names}, `event_ts` FROM spans_checked WHERE `reason` IS NULL""")
-    t_env.execute_sql(
-        "CREATE TEMPORARY VIEW spans_rejected AS"
-        + deadletter_select(
-            "spans_checked",
-            reason="`reason`",
-            event="CAST(NULL AS STRING)",
-            fmt="'native'",
-            contract=f"'{SPAN_V1.name}/v{SPAN_V1.version}'",
-            where="`reason` IS NOT NULL",
-        )
     )
 
 
@@ -443,234 +414,52 @@ def budget_evaluations(settings: Settings, sessions_view: str) -> list:
     ]
 
 
-@dataclass(frozen=True)
-class Sinks:
-    """Registered sink tables; None skips that output."""
-
-    sessions_topic: str | None
-    agents_topic: str | None
-    sessions_table: str | None
-    traces_topic: str | None
-    traces_table: str | None
-    stats_tables: dict[str, str]  # dimension (tool, agent) -> Parquet table
-    alerts: str | None
-    deadletter: str | None
-
-
-def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None):
-    """Add every insert over the registered `spans` views; returns the statement set."""
+def assemble(t_env, settings: Settings, statements, sinks: Sinks) -> None:
+    """Add every insert over the registered `spans` views to ``statements``."""
     from genai_apm import pricing as prices
-    from genai_apm.connectors.files import partition_values
+    from genai_apm.jobs import alerts
 
-    table = pricing if pricing is not None else prices.load(settings.cost.pricing_file)
+    table = prices.load(settings.cost.pricing_file)  # a bad file: one clear line
     cost = prices.cost_sql(table, cache_write="CAST(NULL AS BIGINT)")
     register_events(t_env, settings, cost)
-    statements = statements if statements is not None else t_env.create_statement_set()
 
     t_env.execute_sql(f"CREATE TEMPORARY VIEW agent_sessions AS {sessions_sql(settings)}")
     # window_time (the rowtime budget alerts order by) is not an output column
     session_columns = ", ".join(f"`{name}`" for name, _ in SESSION_COLUMNS)
-    if sinks.sessions_topic:
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.sessions_topic}` SELECT {session_columns} FROM agent_sessions"
-        )
-    if sinks.sessions_table:
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.sessions_table}` "
-            f"SELECT {session_columns}, {partition_values('session_start')} FROM agent_sessions"
-        )
+    sinks.write(statements, sinks.output("sessions"), "agent_sessions", session_columns)
     t_env.create_temporary_function("agent_critical_path", critical_path_function())
     t_env.execute_sql(f"CREATE TEMPORARY VIEW agent_traces AS {traces_sql(settings)}")
-    if sinks.traces_topic:
-        statements.add_insert_sql(f"INSERT INTO `{sinks.traces_topic}` SELECT * FROM agent_traces")
-    if sinks.traces_table:
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.traces_table}` "
-            f"SELECT *, {partition_values('trace_start')} FROM agent_traces"
-        )
+    sinks.write(statements, sinks.output("traces"), "agent_traces")
     # one INSERT per Kafka topic, so one sink each: an exactly-once sink's transactional ids
     # come from its table, and two sinks of one table with the same ids are refused
-    stats_views = []
+    stats_views, topic = [], None
     for dimension, operation, key in STATS:
         view = f"{dimension}_stats"
         t_env.execute_sql(
             f"CREATE TEMPORARY VIEW {view} AS {stats_sql(settings, dimension, operation, key)}"
         )
         stats_views.append(view)
-        if dimension in sinks.stats_tables:
-            statements.add_insert_sql(
-                f"INSERT INTO `{sinks.stats_tables[dimension]}` "
-                f"SELECT *, {partition_values('window_start')} FROM {view}"
-            )
-    if sinks.agents_topic:
+        output = sinks.output(f"{view}_{window(settings).name}")
+        sinks.write(statements, replace(output, topic=None), view)
+        topic = output.topic  # the tool and agent tables share one topic
+    if topic:
         statements.add_insert_sql(
-            f"INSERT INTO `{sinks.agents_topic}` "
+            f"INSERT INTO `{topic}` "
             + " UNION ALL ".join(f"SELECT * FROM {view}" for view in stats_views)
         )
-    if sinks.alerts:
-        from genai_apm.jobs.alerts import ALERT_COLUMNS, transitions_sql
-
-        columns = ", ".join(f"`{name}`" for name, _ in ALERT_COLUMNS)
-        register_loop_views(t_env, settings)
-        alerts = [loop_alerts_sql(settings)]
-        if budgets := budget_evaluations(settings, "agent_sessions"):
-            alerts.append(transitions_sql(budgets))
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.alerts}` "
-            + " UNION ALL ".join(f"SELECT {columns} FROM ({sql})" for sql in alerts)
-        )
-    if sinks.deadletter:
-        statements.add_insert_sql(f"INSERT INTO `{sinks.deadletter}` SELECT * FROM spans_rejected")
-    return statements
-
-
-def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
-    from genai_apm.connectors import files, kafka
-    from genai_apm.flink_env import sink_delivery
-    from genai_apm.jobs import alerts
-    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
-
-    topics, k = settings.topics, settings.kafka
-    t_env.execute_sql(
-        files.parquet_table_ddl("sessions_table", f"{tables_path}/sessions", SESSION_COLUMNS)
-    )
-    t_env.execute_sql(
-        files.parquet_table_ddl("traces_table", f"{tables_path}/traces", TRACE_COLUMNS)
-    )
-    stats_tables = {}
-    for dimension, _, _ in STATS:
-        name = f"{dimension}_stats_{window(settings).name}"
-        t_env.execute_sql(
-            files.parquet_table_ddl(
-                f"{name}_table", f"{tables_path}/{name}", stats_columns(settings)
-            )
-        )
-        stats_tables[dimension] = f"{name}_table"
-    if kafka_outputs:
-        t_env.execute_sql(
-            kafka.json_sink_ddl(
-                "sessions_out",
-                topics.sessions,
-                k,
-                SESSION_COLUMNS,
-                key_fields=["conversation_id"],
-                delivery=sink_delivery(t_env, settings),
-            )
-        )
-        t_env.execute_sql(
-            kafka.json_sink_ddl(
-                "traces_out",
-                topics.traces,
-                k,
-                TRACE_COLUMNS,
-                key_fields=["trace_id"],
-                delivery=sink_delivery(t_env, settings),
-            )
-        )
-        t_env.execute_sql(
-            kafka.json_sink_ddl(
-                "agents_out",
-                topics.agents,
-                k,
-                stats_columns(settings),
-                key_fields=["key"],
-                delivery=sink_delivery(t_env, settings),
-            )
-        )
-        if "deadletter_out" not in t_env.list_temporary_tables():
-            t_env.execute_sql(
-                kafka.json_sink_ddl(
-                    "deadletter_out",
-                    topics.deadletter,
-                    k,
-                    DEADLETTER_COLUMNS,
-                    delivery=sink_delivery(t_env, settings),
-                )
-            )
-        deadletter = "deadletter_out"
-    else:
-        t_env.execute_sql(
-            files.json_lines_table_ddl(
-                "deadletter_file", f"{tables_path}/deadletters", DEADLETTER_COLUMNS
-            )
-        )
-        deadletter = "deadletter_file"
-    alerts_sink = alerts.register_sink(
-        t_env, settings, kafka_output=kafka_outputs, tables_path=tables_path
-    )
-    return Sinks(
-        sessions_topic="sessions_out" if kafka_outputs else None,
-        agents_topic="agents_out" if kafka_outputs else None,
-        sessions_table="sessions_table",
-        traces_topic="traces_out" if kafka_outputs else None,
-        traces_table="traces_table",
-        stats_tables=stats_tables,
-        alerts=alerts_sink,
-        deadletter=deadletter,
+    columns = ", ".join(f"`{name}`" for name, _ in alerts.ALERT_COLUMNS)
+    register_loop_views(t_env, settings)
+    selects = [loop_alerts_sql(settings)]
+    if budgets := budget_evaluations(settings, "agent_sessions"):
+        selects.append(alerts.transitions_sql(budgets))
+    statements.add_insert_sql(
+        f"INSERT INTO `{alerts.sink(sinks)}` "
+        + " UNION ALL ".join(f"SELECT {columns} FROM ({sql})" for sql in selects)
     )
 
 
-def decoding():
-    """Span records decoded once by the contract's format, rowtime from start_time."""
-    from genai_apm.schemas.flink_format import Decoding
-    from genai_apm.schemas.span import SPAN_V1
-
-    return Decoding(SPAN_V1, "start_time")
-
-
-def run(
-    settings: Settings,
-    *,
-    bounded: bool = False,
-    wait: bool | None = None,
-    start_offsets: dict[int, int] | None = None,
-) -> str:
-    """Streaming from topics.spans to Kafka topics and Parquet tables."""
-    from genai_apm import pricing
-    from genai_apm.connectors import kafka
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs.runner import execute
-
-    table = pricing.load(settings.cost.pricing_file)  # a bad file fails before Flink starts
-    t_env = table_env(settings, JOB, bounded=bounded)
-    t_env.execute_sql(
-        kafka.raw_source_ddl(
-            RAW_TABLE,
-            settings.topics.spans,
-            settings.kafka,
-            decoding=decoding(),
-            flink=settings.flink,
-            bounded=bounded,
-            start_offsets=start_offsets,
-        )
-    )
-    register_spans(t_env, RAW_TABLE)
-    sinks = register_sinks(
-        t_env, settings, kafka_outputs=True, tables_path=settings.output.tables_path
-    )
-    return execute(t_env, build(t_env, settings, sinks, pricing=table), JOB, wait=wait)
-
-
-def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
-    """The same analytics, bounded, over SpanEvent JSON-lines files, into files under
-    ``output_path``."""
-    from genai_apm.connectors import files
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs.runner import execute
-
-    t_env = table_env(settings, f"{JOB} backfill", bounded=True)
-    t_env.execute_sql(
-        files.raw_file_source_ddl(RAW_TABLE, input_path, decoding=decoding(), flink=settings.flink)
-    )
-    register_spans(t_env, RAW_TABLE)
-    sinks = register_sinks(t_env, settings, kafka_outputs=False, tables_path=output_path)
-    return execute(t_env, build(t_env, settings, sinks), f"{JOB} backfill", wait=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from genai_apm.jobs.runner import job_main
-
-    return job_main(JOB, run, argv)
+SPEC = Job(JOB, (assemble,))
+run, backfill, main = SPEC.run, SPEC.backfill, SPEC.main
 
 
 if __name__ == "__main__":

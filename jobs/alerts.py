@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from genai_apm.config import Settings
 from genai_apm.schemas.flink_sql import sql_literal
 from genai_apm.schemas.outputs import ALARM, ALERT_COLUMNS, OK, RECOVERED, describe  # noqa: F401
 
@@ -120,24 +119,13 @@ FROM (
 WHERE `state` <> COALESCE(previous_state, {sql_string(OK)})"""
 
 
-def register_sink(t_env, settings: Settings, *, kafka_output: bool, tables_path: str) -> str:
-    """The alerts sink (shared by every job that alerts; created once per environment)."""
-    from genai_apm.connectors import files, kafka
-    from genai_apm.flink_env import sink_delivery
+def sink(sinks) -> str:
+    """The alerts sink every alerting analytic shares: the topic, or JSON lines in a backfill."""
+    return sinks.events("alerts", "alerts", ALERT_COLUMNS, key=["rule", "key"])
 
-    name = "alerts_out" if kafka_output else "alerts_file"
-    if name in t_env.list_temporary_tables():
-        return name
-    if kafka_output:
-        ddl = kafka.json_sink_ddl(
-            name,
-            settings.topics.alerts,
-            settings.kafka,
-            ALERT_COLUMNS,
-            key_fields=["rule", "key"],
-            delivery=sink_delivery(t_env, settings),
-        )
-    else:
-        ddl = files.json_lines_table_ddl(name, f"{tables_path}/alerts", ALERT_COLUMNS)
-    t_env.execute_sql(ddl)
-    return name
+
+def insert(statements, sinks, evaluations: Sequence[Evaluation]) -> None:
+    """The evaluations' transitions into the alerts sink."""
+    name = sink(sinks)
+    if evaluations:
+        statements.add_insert_sql(f"INSERT INTO `{name}` {transitions_sql(evaluations)}")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import sys
 
-from genai_apm.jobs.runner import combined, entry_points
+from genai_apm.jobs import analytics, anomalies
+from genai_apm.jobs.runner import combined
 
 JOB = "all"
-assemble = combined("analytics", "anomalies")
-run, backfill, main = entry_points(JOB, assemble)
+SPEC = combined(JOB, analytics.SPEC, anomalies.SPEC)
+run, backfill, main = SPEC.run, SPEC.backfill, SPEC.main
 
 
 if __name__ == "__main__":

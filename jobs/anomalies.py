@@ -48,7 +48,8 @@ from dataclasses import dataclass
 from genai_apm.config import AnomalySettings, Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
-from genai_apm.jobs.runner import entry_points
+from genai_apm.jobs.runner import Job
+from genai_apm.jobs.sinks import Sinks
 from genai_apm.jobs.windows import Window
 from genai_apm.schemas.outputs import ANOMALY_COLUMNS
 from genai_apm.schemas.outputs import ANOMALY_COUNT_COLUMNS as COUNT_COLUMNS
@@ -873,16 +874,6 @@ def register_views(t_env, settings: Settings, cost_expression: str) -> None:
         create_view(t_env, name, sql)
 
 
-@dataclass(frozen=True)
-class Sinks:
-    """Registered sink tables; None skips that output."""
-
-    anomalies: str | None  # topic (or JSON lines in a backfill)
-    table: str | None  # Parquet
-    counts: str | None
-    windows: str | None = None  # the per-window metrics, for tests and scoring
-
-
 WINDOW_COLUMNS = (
     ("window_start", "TIMESTAMP_LTZ(3)"),
     ("window_end", "TIMESTAMP_LTZ(3)"),
@@ -893,90 +884,6 @@ WINDOW_COLUMNS = (
 )
 
 
-def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None):
-    """Add the anomaly inserts over the registered `invocations` view to ``statements``."""
-    from genai_apm import pricing as prices
-    from genai_apm.connectors.files import partition_values
-
-    table = pricing if pricing is not None else prices.load(settings.cost.pricing_file)
-    statements = statements if statements is not None else t_env.create_statement_set()
-    register_views(t_env, settings, prices.cost_sql(table))
-    columns = ", ".join(f"`{n}`" for n, _ in ANOMALY_COLUMNS)
-    sources = ["anomaly_incidents"] + (["anomaly_outliers"] if settings.anomalies.outliers else [])
-    # one INSERT per table: two sinks of one exactly-once Kafka table would share its
-    # transactional ids, which the connector refuses
-    events = " UNION ALL ".join(f"SELECT {columns} FROM {source}" for source in sources)
-    if sinks.anomalies:
-        statements.add_insert_sql(f"INSERT INTO `{sinks.anomalies}` {events}")
-    if sinks.table:
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.table}` SELECT *, {partition_values('alert_time')} "
-            f"FROM ({events})"
-        )
-    if sinks.counts:
-        statements.add_insert_sql(f"INSERT INTO `{sinks.counts}` SELECT * FROM anomaly_counts")
-    if sinks.windows:
-        cols = ", ".join(f"`{n}`" for n, _ in WINDOW_COLUMNS)
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.windows}` SELECT {cols} FROM ("
-            "SELECT CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start, "
-            "CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end, dimension, `key`, requests, "
-            f"{', '.join(m.name for m in METRICS)} FROM anomaly_windows)"
-        )
-    return statements
-
-
-def register_sinks(
-    t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str, windows: bool = False
-) -> Sinks:
-    from genai_apm.connectors import files, kafka
-
-    t_env.execute_sql(
-        files.parquet_table_ddl("anomalies_table", f"{tables_path}/anomalies", ANOMALY_COLUMNS)
-    )
-    if kafka_outputs:
-        from genai_apm.flink_env import sink_delivery
-
-        t, k, delivery = settings.topics, settings.kafka, sink_delivery(t_env, settings)
-        t_env.execute_sql(
-            kafka.json_sink_ddl(
-                "anomalies_out",
-                t.anomalies,
-                k,
-                ANOMALY_COLUMNS,
-                key_fields=["dimension", "key"],
-                delivery=delivery,
-            )
-        )
-        t_env.execute_sql(
-            kafka.json_sink_ddl(
-                "anomaly_counts_out", t.anomaly_counts, k, COUNT_COLUMNS, delivery=delivery
-            )
-        )
-        out, counts = "anomalies_out", "anomaly_counts_out"
-    else:
-        t_env.execute_sql(
-            files.json_lines_table_ddl(
-                "anomalies_file", f"{tables_path}/anomaly_events", ANOMALY_COLUMNS
-            )
-        )
-        t_env.execute_sql(
-            files.json_lines_table_ddl(
-                "anomaly_counts_file", f"{tables_path}/anomaly_counts", COUNT_COLUMNS
-            )
-        )
-        out, counts = "anomalies_file", "anomaly_counts_file"
-    windows_sink = None
-    if windows:
-        t_env.execute_sql(
-            files.json_lines_table_ddl(
-                "anomaly_windows_file", f"{tables_path}/anomaly_windows", WINDOW_COLUMNS
-            )
-        )
-        windows_sink = "anomaly_windows_file"
-    return Sinks(anomalies=out, table="anomalies_table", counts=counts, windows=windows_sink)
-
-
 def configure(t_env, settings: Settings) -> None:
     # OVER and LAG state per key expires after this long without a row: bounded memory with
     # churning keys (users), at the price of a fresh warm-up for a key silent that long.
@@ -984,28 +891,42 @@ def configure(t_env, settings: Settings) -> None:
     t_env.get_config().set("table.exec.state.ttl", f"{int(settings.anomalies.state_ttl_hours)} h")
 
 
-def assemble(
-    t_env,
-    settings: Settings,
-    statements,
-    *,
-    kafka_outputs: bool,
-    tables_path: str,
-    windows: bool = False,
-) -> None:
-    """Sinks and inserts of the detector; ``windows`` also writes the per-window metrics as
-    JSON lines under ``tables_path``/anomaly_windows (tests and scoring)."""
-    from genai_apm import pricing
+def assemble(t_env, settings: Settings, statements, sinks: Sinks, *, windows: bool = False) -> None:
+    """Add the anomaly inserts over the registered `invocations` view to ``statements``;
+    ``windows`` also writes the per-window metrics as JSON lines under the tables path
+    (anomaly_windows: tests and scoring)."""
+    from genai_apm import pricing as prices
+    from genai_apm.connectors.files import partition_values
 
-    table = pricing.load(settings.cost.pricing_file)  # a bad file fails before Flink runs
+    table = prices.load(settings.cost.pricing_file)  # a bad file fails before Flink runs
     configure(t_env, settings)
-    sinks = register_sinks(
-        t_env, settings, kafka_outputs=kafka_outputs, tables_path=tables_path, windows=windows
+    register_views(t_env, settings, prices.cost_sql(table))
+    columns = ", ".join(f"`{n}`" for n, _ in ANOMALY_COLUMNS)
+    sources = ["anomaly_incidents"] + (["anomaly_outliers"] if settings.anomalies.outliers else [])
+    # one INSERT per table: two sinks of one exactly-once Kafka table would share its
+    # transactional ids, which the connector refuses
+    events = " UNION ALL ".join(f"SELECT {columns} FROM {source}" for source in sources)
+    out = sinks.events("anomalies", "anomaly_events", ANOMALY_COLUMNS, key=["dimension", "key"])
+    statements.add_insert_sql(f"INSERT INTO `{out}` {events}")
+    statements.add_insert_sql(
+        f"INSERT INTO `{sinks.parquet('anomalies', ANOMALY_COLUMNS)}` "
+        f"SELECT *, {partition_values('alert_time')} FROM ({events})"
     )
-    build(t_env, settings, sinks, statements, pricing=table)
+    counts = sinks.events("anomaly_counts", "anomaly_counts", COUNT_COLUMNS)
+    statements.add_insert_sql(f"INSERT INTO `{counts}` SELECT * FROM anomaly_counts")
+    if windows:
+        cols = ", ".join(f"`{n}`" for n, _ in WINDOW_COLUMNS)
+        out = sinks.files("anomaly_windows", WINDOW_COLUMNS)
+        statements.add_insert_sql(
+            f"INSERT INTO `{out}` SELECT {cols} FROM ("
+            "SELECT CAST(window_start AS TIMESTAMP_LTZ(3)) AS window_start, "
+            "CAST(window_end AS TIMESTAMP_LTZ(3)) AS window_end, dimension, `key`, requests, "
+            f"{', '.join(m.name for m in METRICS)} FROM anomaly_windows)"
+        )
 
 
-run, backfill, main = entry_points(JOB, assemble)
+SPEC = Job(JOB, (assemble,))
+run, backfill, main = SPEC.run, SPEC.backfill, SPEC.main
 
 
 if __name__ == "__main__":

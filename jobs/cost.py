@@ -19,17 +19,17 @@ as state transitions (jobs/alerts.py).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
-from genai_apm.jobs.runner import entry_points
+from genai_apm.jobs.runner import Job
+from genai_apm.jobs.sinks import Sinks
 from genai_apm.jobs.windows import Window
 from genai_apm.rules import PERIODS, BudgetRule
 from genai_apm.schemas.outputs import ALL, spend_window
 from genai_apm.schemas.outputs import COST_DIMENSIONS as DIMENSIONS
-from genai_apm.schemas.outputs import cost_columns as output_columns
+from genai_apm.schemas.outputs import cost_columns as output_columns  # noqa: F401
 
 JOB = "cost"
 UNKNOWN = "unknown"  # the key of calls without that attribute
@@ -169,88 +169,29 @@ def budget_evaluation(rule: BudgetRule):
     )
 
 
-@dataclass(frozen=True)
-class Sinks:
-    """Registered sink tables; None skips that output (e.g. no Kafka during a backfill)."""
-
-    metrics_topic: str | None
-    table: str | None  # the Parquet spend table
-    alerts: str | None
-
-
-def build(t_env, settings: Settings, sinks: Sinks, statements=None, pricing=None):
-    """Add spend and budget alerts over the registered `invocations` view to ``statements``
-    (a new statement set when None); returns it. ``pricing`` defaults to
-    ``cost.pricing_file`` (or the packaged table)."""
+def assemble(t_env, settings: Settings, statements, sinks: Sinks) -> None:
+    """Add spend and budget alerts over the registered `invocations` view to ``statements``,
+    priced by ``cost.pricing_file`` (or the packaged table)."""
     from genai_apm import pricing as prices
-    from genai_apm.connectors.files import partition_values
     from genai_apm.jobs import alerts
     from genai_apm.rules import budget_rules
 
-    table = pricing if pricing is not None else prices.load(settings.cost.pricing_file)
-    statements = statements if statements is not None else t_env.create_statement_set()
+    table = prices.load(settings.cost.pricing_file)  # a bad file: one clear line
     minutes.register(t_env, settings, prices.cost_sql(table))
     window = spend_window(settings)
     view = f"cost_{window.name}"
     create_view(t_env, view, spend_sql(window, table.version))
-    if sinks.metrics_topic:
-        statements.add_insert_sql(f"INSERT INTO `{sinks.metrics_topic}` SELECT * FROM {view}")
-    if sinks.table:
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.table}` SELECT *, {partition_values('window_start')} FROM {view}"
-        )
+    sinks.write(statements, sinks.output(view), view)
     budgets = budget_rules(settings)
     for period, hopping in budget_windows(settings).items():
         scopes = sorted({b.scope for b in budgets if b.period == period})
         if scopes:
             create_view(t_env, f"cost_budget_{period}", budget_spend_sql(hopping, scopes))
-    if sinks.alerts and budgets:
-        evaluations = [budget_evaluation(b) for b in budgets]
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.alerts}` {alerts.transitions_sql(evaluations)}"
-        )
-    return statements
+    alerts.insert(statements, sinks, [budget_evaluation(b) for b in budgets])
 
 
-def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
-    from genai_apm.connectors import files, kafka
-    from genai_apm.flink_env import sink_delivery
-    from genai_apm.jobs import alerts
-
-    name = f"cost_{spend_window(settings).name}"
-    t_env.execute_sql(
-        files.parquet_table_ddl(f"{name}_table", f"{tables_path}/{name}", output_columns())
-    )
-    metrics_topic = None
-    if kafka_outputs:
-        metrics_topic = "cost_out"
-        t_env.execute_sql(
-            kafka.json_sink_ddl(
-                metrics_topic,
-                settings.topics.cost,
-                settings.kafka,
-                output_columns(),
-                key_fields=["dimension", "key"],
-                delivery=sink_delivery(t_env, settings),
-            )
-        )
-    alerts_sink = alerts.register_sink(
-        t_env, settings, kafka_output=kafka_outputs, tables_path=tables_path
-    )
-    return Sinks(metrics_topic=metrics_topic, table=f"{name}_table", alerts=alerts_sink)
-
-
-def assemble(
-    t_env, settings: Settings, statements, *, kafka_outputs: bool, tables_path: str
-) -> None:
-    from genai_apm import pricing
-
-    table = pricing.load(settings.cost.pricing_file)  # a bad file: one clear line
-    sinks = register_sinks(t_env, settings, kafka_outputs=kafka_outputs, tables_path=tables_path)
-    build(t_env, settings, sinks, statements, pricing=table)
-
-
-run, backfill, main = entry_points(JOB, assemble)
+SPEC = Job(JOB, (assemble,))
+run, backfill, main = SPEC.run, SPEC.backfill, SPEC.main
 
 
 if __name__ == "__main__":

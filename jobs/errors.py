@@ -25,12 +25,12 @@ job routes and counts them (same source, same watermark, same events late).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
-from genai_apm.jobs.runner import entry_points
+from genai_apm.jobs.runner import Job
+from genai_apm.jobs.sinks import Sinks
 from genai_apm.jobs.windows import Window
 from genai_apm.rules import METRICS, SCOPES, ThresholdRule
 from genai_apm.schemas.outputs import ALL, FAILURES, RATES, UNAVAILABLE  # noqa: F401
@@ -109,23 +109,12 @@ def rule_evaluation(rule: ThresholdRule, min_requests: int):
     )
 
 
-@dataclass(frozen=True)
-class Sinks:
-    """Registered sink tables; None skips that output (e.g. no Kafka during a backfill)."""
-
-    metrics_topic: str | None
-    tables: dict[str, str]  # window name -> Parquet table
-    alerts: str | None
-
-
-def build(t_env, settings: Settings, sinks: Sinks, statements=None):
+def assemble(t_env, settings: Settings, statements, sinks: Sinks) -> None:
     """Add the error breakdowns and threshold alerts over the registered `invocations` view
-    to ``statements`` (a new statement set when None); returns it."""
-    from genai_apm.connectors.files import partition_values
+    to ``statements``."""
     from genai_apm.jobs import alerts
     from genai_apm.rules import threshold_rules
 
-    statements = statements if statements is not None else t_env.create_statement_set()
     minutes.register(t_env, settings)
     for window in windows(settings):
         minutes.rollup(t_env, settings, window)
@@ -133,64 +122,15 @@ def build(t_env, settings: Settings, sinks: Sinks, statements=None):
         create_view(t_env, aggregate, aggregate_sql(window))
         create_view(t_env, view, metrics_sql(window, aggregate))
         columns = ", ".join(f"`{name}`" for name, _ in output_columns())
-        if sinks.metrics_topic:
-            statements.add_insert_sql(
-                f"INSERT INTO `{sinks.metrics_topic}` SELECT {columns} FROM {view}"
-            )
-        if window.name in sinks.tables:
-            statements.add_insert_sql(
-                f"INSERT INTO `{sinks.tables[window.name]}` "
-                f"SELECT {columns}, {partition_values('window_start')} FROM {view}"
-            )
+        sinks.write(statements, sinks.output(f"errors_{window.name}"), view, columns)
     evaluations = [
         rule_evaluation(r, settings.alerts.min_requests) for r in threshold_rules(settings)
     ]
-    if sinks.alerts and evaluations:
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.alerts}` {alerts.transitions_sql(evaluations)}"
-        )
-    return statements
+    alerts.insert(statements, sinks, evaluations)
 
 
-def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
-    from genai_apm.connectors import files, kafka
-    from genai_apm.flink_env import sink_delivery
-    from genai_apm.jobs import alerts
-
-    tables = {}
-    for window in windows(settings):
-        name = f"errors_{window.name}"
-        t_env.execute_sql(
-            files.parquet_table_ddl(f"{name}_table", f"{tables_path}/{name}", output_columns())
-        )
-        tables[window.name] = f"{name}_table"
-    metrics_topic = None
-    if kafka_outputs:
-        metrics_topic = "errors_out"
-        t_env.execute_sql(
-            kafka.json_sink_ddl(
-                metrics_topic,
-                settings.topics.errors,
-                settings.kafka,
-                output_columns(),
-                key_fields=["model_id"],
-                delivery=sink_delivery(t_env, settings),
-            )
-        )
-    alerts_sink = alerts.register_sink(
-        t_env, settings, kafka_output=kafka_outputs, tables_path=tables_path
-    )
-    return Sinks(metrics_topic=metrics_topic, tables=tables, alerts=alerts_sink)
-
-
-def assemble(
-    t_env, settings: Settings, statements, *, kafka_outputs: bool, tables_path: str
-) -> None:
-    sinks = register_sinks(t_env, settings, kafka_outputs=kafka_outputs, tables_path=tables_path)
-    build(t_env, settings, sinks, statements)
-
-
-run, backfill, main = entry_points(JOB, assemble)
+SPEC = Job(JOB, (assemble,))
+run, backfill, main = SPEC.run, SPEC.backfill, SPEC.main
 
 
 if __name__ == "__main__":

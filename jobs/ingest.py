@@ -18,8 +18,8 @@ from __future__ import annotations
 import sys
 
 from genai_apm.config import Settings
-from genai_apm.errors import GenaiApmError
-from genai_apm.jobs import parse_sources
+from genai_apm.jobs.runner import Job
+from genai_apm.jobs.sinks import Sinks
 from genai_apm.privacy import register_pseudonym_function, user_id_sql
 from genai_apm.schemas.body import BODIES_TABLE, BODY_V1
 from genai_apm.schemas.flink_sql import (
@@ -69,30 +69,21 @@ def _output_sql(contract, name: str, expression: str, settings: Settings) -> str
     return expression
 
 
-def build(
-    t_env,
-    settings: Settings,
-    *,
-    sources: list[tuple[str, str]],
-    invocations_sink: str,
-    spans_sink: str,
-    deadletter_sink: str,
-    pipeline_sink: str,
-    bodies_sink: str | None = None,
-    bodies_table: str | None = None,
-):
-    """Add the ingest inserts; ``sources`` are (registered raw table, format) pairs.
+def assemble(t_env, settings: Settings, statements, sinks: Sinks) -> None:
+    """Add the ingest inserts over the raw tables of ``ingest.sources`` (jobs/sources.py).
 
-    ``bodies_sink`` (BodyEvent columns) and ``bodies_table`` (the same plus the dt and hour
-    partitions) receive BodyEvents: required with privacy.store_bodies, refused without."""
+    With privacy.store_bodies, BodyEvents go to their topic and to the `bodies` Parquet
+    table."""
     from genai_apm.connectors.files import partition_values
-    from genai_apm.jobs.deadletters import deadletter_select
+    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS, deadletter_select
+    from genai_apm.jobs.sources import record_tables
 
+    sources = record_tables(settings)
     store_bodies = settings.privacy.store_bodies
-    if store_bodies != bool(bodies_sink and bodies_table):
-        raise GenaiApmError(
-            "ingest: privacy.store_bodies needs sinks for the bodies, and only it may have them"
-        )
+    invocations_sink = sinks.topic("invocations", flink_columns(INVOCATION_V1), key=["model_id"])
+    spans_sink = sinks.topic("spans", flink_columns(SPAN_V1), key=["trace_id"])
+    deadletter_sink = sinks.topic("deadletter", DEADLETTER_COLUMNS)
+    pipeline_sink = sinks.topic("pipeline", PIPELINE_COLUMNS)
     foreign = any(fmt != "native" for _, fmt in sources)
     if foreign:
         from genai_apm.jobs.udfs import (
@@ -112,11 +103,17 @@ def build(
         "CREATE TEMPORARY VIEW decoded AS "
         + " UNION ALL ".join(f"SELECT * FROM decoded_{i}" for i in range(len(sources)))
     )
-    statements = t_env.create_statement_set()
     outcomes, deadletters = [], []
     outputs = [(INVOCATION_V1, invocations_sink, None), (SPAN_V1, spans_sink, None)]
     if store_bodies:
-        outputs.append((BODY_V1, bodies_sink, bodies_table))
+        body_columns = flink_columns(BODY_V1)
+        outputs.append(
+            (
+                BODY_V1,
+                sinks.topic("bodies", body_columns, key=["request_id"]),
+                sinks.parquet(BODIES_TABLE, body_columns),
+            )
+        )
 
     def rejected(relation: str, where: str) -> str:
         # the payload a dead letter keeps: Bedrock and OTLP bodies removed or redacted by a
@@ -201,81 +198,10 @@ SELECT CAST(window_start AS TIMESTAMP_LTZ(3)), CAST(window_end AS TIMESTAMP_LTZ(
   `src_name`, `format`, CAST(SUM(accepted) AS BIGINT), CAST(SUM(rejected) AS BIGINT)
 FROM TABLE(TUMBLE(TABLE outcomes, DESCRIPTOR(`event_ts`), {window}))
 GROUP BY window_start, window_end, `src_name`, `format`""")
-    return statements
 
 
-def run(settings: Settings, *, bounded: bool = False, wait: bool | None = None) -> str:
-    from genai_apm.connectors import kafka
-    from genai_apm.flink_env import sink_delivery, table_env
-    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
-    from genai_apm.jobs.runner import execute
-
-    sources = parse_sources(settings.ingest.sources)
-    t_env = table_env(settings, JOB, bounded=bounded)
-    registered = []
-    for i, (topic, fmt) in enumerate(sources):
-        table = f"source_{i}"
-        # dead-letter counts are windowed on the Kafka timestamp: it exists for every record,
-        # valid or not, and is what an operator sees as "when it arrived"
-        t_env.execute_sql(
-            kafka.raw_source_ddl(
-                table,
-                topic,
-                settings.kafka,
-                event_time_sql="CAST(NULL AS TIMESTAMP_LTZ(3))",
-                flink=settings.flink,
-                bounded=bounded,
-            )
-        )
-        registered.append((table, fmt))
-    topics = settings.topics
-    sinks = {
-        "invocations_out": (topics.invocations, flink_columns(INVOCATION_V1), ["model_id"]),
-        "spans_out": (topics.spans, flink_columns(SPAN_V1), ["trace_id"]),
-        "deadletter_out": (topics.deadletter, list(DEADLETTER_COLUMNS), []),
-        "pipeline_out": (topics.pipeline, list(PIPELINE_COLUMNS), []),
-    }
-    bodies: dict[str, str] = {}
-    if settings.privacy.store_bodies:
-        from genai_apm.connectors import files
-
-        sinks["bodies_out"] = (topics.bodies, flink_columns(BODY_V1), ["request_id"])
-        t_env.execute_sql(
-            files.parquet_table_ddl(
-                "bodies_table",
-                f"{settings.output.tables_path}/{BODIES_TABLE}",
-                flink_columns(BODY_V1),
-            )
-        )
-        bodies = {"bodies_sink": "bodies_out", "bodies_table": "bodies_table"}
-    for name, (topic, columns, keys) in sinks.items():
-        t_env.execute_sql(
-            kafka.json_sink_ddl(
-                name,
-                topic,
-                settings.kafka,
-                columns,
-                key_fields=keys,
-                delivery=sink_delivery(t_env, settings),
-            )
-        )
-    statements = build(
-        t_env,
-        settings,
-        sources=registered,
-        invocations_sink="invocations_out",
-        spans_sink="spans_out",
-        deadletter_sink="deadletter_out",
-        pipeline_sink="pipeline_out",
-        **bodies,
-    )
-    return execute(t_env, statements, JOB, wait=wait)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from genai_apm.jobs.runner import job_main
-
-    return job_main(JOB, run, argv)
+SPEC = Job(JOB, (assemble,))
+run, main = SPEC.run, SPEC.main
 
 
 if __name__ == "__main__":

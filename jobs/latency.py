@@ -28,12 +28,12 @@ import itertools
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
-from genai_apm.jobs.runner import entry_points
+from genai_apm.jobs.runner import Job
+from genai_apm.jobs.sinks import Sinks
 from genai_apm.jobs.windows import Window
 from genai_apm.schemas.outputs import (  # noqa: F401  (histogram_gamma: tests, bench)
     ALL,
@@ -42,7 +42,7 @@ from genai_apm.schemas.outputs import (  # noqa: F401  (histogram_gamma: tests, 
     histogram_gamma,
     percentile_name,
 )
-from genai_apm.schemas.outputs import latency_columns as output_columns
+from genai_apm.schemas.outputs import latency_columns as output_columns  # noqa: F401
 from genai_apm.schemas.outputs import latency_windows as windows
 
 JOB = "latency"
@@ -128,121 +128,34 @@ FROM (
 )"""
 
 
-@dataclass(frozen=True)
-class Sinks:
-    """Registered sink tables; None skips that output (e.g. no Kafka during a backfill)."""
-
-    metrics_topic: str | None
-    tables: dict[str, str]  # window name -> Parquet table
-    late_topic: str | None
-    late_table: str | None
-    late_counts: str | None
-
-
-def build(t_env, settings: Settings, sinks: Sinks, statements=None):
-    """Add every insert over the registered `invocations` views to ``statements`` (a new
-    statement set when None) and return it. Dead letters are the job's business
-    (jobs/sources.add_deadletters), so analytics can share one job and one source."""
-    from genai_apm.connectors.files import partition_values
-
+def assemble(t_env, settings: Settings, statements, sinks: Sinks) -> None:
+    """Add every insert over the registered `invocations` views to ``statements``. Dead
+    letters are the job's business (jobs/runner.py), so analytics can share one job and one
+    source."""
     minutes.register(t_env, settings)
-    statements = statements if statements is not None else t_env.create_statement_set()
     for window in windows(settings):
         minutes.rollup(t_env, settings, window)
         view = f"latency_{window.name}"
         create_view(t_env, view, aggregate_sql(settings, window))
-        if sinks.metrics_topic:
-            statements.add_insert_sql(f"INSERT INTO `{sinks.metrics_topic}` SELECT * FROM {view}")
-        if window.name in sinks.tables:
-            statements.add_insert_sql(
-                f"INSERT INTO `{sinks.tables[window.name]}` "
-                f"SELECT *, {partition_values('window_start')} FROM {view}"
-            )
+        sinks.write(statements, sinks.output(view), view)
     late = """
 SELECT tumble_start AS missed_window_start, event_ts AS event_time, `watermark`, request_id,
   model_id, app_id, status, latency_ms
 FROM minute_calls WHERE is_late"""
-    if sinks.late_topic:
-        statements.add_insert_sql(f"INSERT INTO `{sinks.late_topic}` {late}")
-    if sinks.late_table:
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.late_table}` SELECT *, {partition_values('event_time')} "
-            f"FROM ({late})"
-        )
-    if sinks.late_counts:
-        # an updating count: the topic is compacted by (window, model), latest value wins
+    sinks.write(statements, sinks.output("late_events"), f"({late})")
+    # an updating count: the topic is compacted by (window, model), latest value wins
+    late_counts = sinks.topic(
+        "late_counts", LATE_COUNT_COLUMNS, primary_key=["missed_window_start", "model_id"]
+    )
+    if late_counts:
         statements.add_insert_sql(f"""
-INSERT INTO `{sinks.late_counts}`
+INSERT INTO `{late_counts}`
 SELECT tumble_start, model_id, COUNT(*) FROM minute_calls WHERE is_late
 GROUP BY tumble_start, model_id""")
-    return statements
 
 
-def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
-    from genai_apm.connectors import files, kafka
-    from genai_apm.flink_env import sink_delivery
-
-    topics, k = settings.topics, settings.kafka
-    tables = {}
-    for window in windows(settings):
-        name = f"latency_{window.name}"
-        t_env.execute_sql(
-            files.parquet_table_ddl(
-                f"{name}_table", f"{tables_path}/{name}", output_columns(settings)
-            )
-        )
-        tables[window.name] = f"{name}_table"
-    t_env.execute_sql(
-        files.parquet_table_ddl("late_events_table", f"{tables_path}/late_events", LATE_COLUMNS)
-    )
-    if kafka_outputs:
-        t_env.execute_sql(
-            kafka.json_sink_ddl(
-                "latency_out",
-                topics.latency,
-                k,
-                output_columns(settings),
-                key_fields=["model_id"],
-                delivery=sink_delivery(t_env, settings),
-            )
-        )
-        t_env.execute_sql(
-            kafka.json_sink_ddl(
-                "late_out",
-                topics.late,
-                k,
-                LATE_COLUMNS,
-                key_fields=["model_id"],
-                delivery=sink_delivery(t_env, settings),
-            )
-        )
-        t_env.execute_sql(
-            kafka.upsert_sink_ddl(
-                "late_counts_out",
-                topics.late_counts,
-                k,
-                LATE_COUNT_COLUMNS,
-                primary_key=["missed_window_start", "model_id"],
-                delivery=sink_delivery(t_env, settings),
-            )
-        )
-    return Sinks(
-        metrics_topic="latency_out" if kafka_outputs else None,
-        tables=tables,
-        late_topic="late_out" if kafka_outputs else None,
-        late_table="late_events_table",
-        late_counts="late_counts_out" if kafka_outputs else None,
-    )
-
-
-def assemble(
-    t_env, settings: Settings, statements, *, kafka_outputs: bool, tables_path: str
-) -> None:
-    sinks = register_sinks(t_env, settings, kafka_outputs=kafka_outputs, tables_path=tables_path)
-    build(t_env, settings, sinks, statements)
-
-
-run, backfill, main = entry_points(JOB, assemble)
+SPEC = Job(JOB, (assemble,))
+run, backfill, main = SPEC.run, SPEC.backfill, SPEC.main
 
 
 if __name__ == "__main__":

@@ -1,11 +1,22 @@
-"""What every job's ``main`` shares: arguments, settings, submission, and waiting when attached."""
+"""One runner for every job: a job is a declared spec (its name, what it reads, its analytics),
+run streaming from Kafka, bounded from Kafka, or as a backfill over files, all the same way.
+
+The source follows the job's kind (genai_apm.jobs.SOURCE_KINDS): validated InvocationEvents,
+SpanEvents, or (ingest) records in any supported format. Each analytic is an ``assemble``:
+it adds its views and inserts to the job's statement set and writes through the sink factory
+(jobs/sinks.py) it is handed, bound to the job's name and settings.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from genai_apm.config import Settings
+
+# An analytic: (t_env, settings, statements, sinks: jobs.sinks.Sinks) -> None
+Assemble = Callable[..., None]
 
 
 def execute(t_env, statements, job: str, *, wait: bool | None = None) -> str:
@@ -22,102 +33,111 @@ def execute(t_env, statements, job: str, *, wait: bool | None = None) -> str:
     return job_id
 
 
-def job_main(job: str, run: Callable[..., str], argv: list[str] | None) -> int:
-    from genai_apm import config
+@dataclass(frozen=True)
+class Prepared:
+    """A job's environment before its analytics are added."""
 
-    parser = argparse.ArgumentParser(prog=f"genai-apm submit {job}")
-    parser.add_argument(
-        "--bounded",
-        action="store_true",
-        help="stop at the offsets that are latest when the job starts",
-    )
-    parser.add_argument("--config", help="config file (TOML); env vars still override it")
-    args = parser.parse_args(argv)
-    settings: Settings = config.load(args.config)
-    run(settings, bounded=args.bounded)
-    return 0
+    name: str
+    t_env: object
+    settings: Settings
+    sinks: object  # jobs.sinks.Sinks
+    rejected: str | None  # the view of the records breaking their contract
 
 
-# An analytic over the invocation stream: adds its sinks and inserts to a statement set.
-# (t_env, settings, statements, *, kafka_outputs, tables_path) -> None
-Assemble = Callable[..., None]
+@dataclass(frozen=True)
+class Job:
+    """A job: its name (genai_apm.jobs.JOBS, which also gives its source kind) and analytics."""
 
+    name: str
+    analytics: tuple[Assemble, ...]
 
-def combined(*modules: str) -> Assemble:
-    """One job's ``assemble`` made of other jobs' (module names under genai_apm.jobs), so
-    they share its source, parse, contract checks and dead-letter stream."""
+    @property
+    def source(self) -> str:
+        from genai_apm.jobs import source_kind
 
-    def assemble(
-        t_env, settings: Settings, statements, *, kafka_outputs: bool, tables_path: str
-    ) -> None:
-        import importlib
+        return source_kind(self.name)
 
-        for name in modules:
-            importlib.import_module(f"genai_apm.jobs.{name}").assemble(
-                t_env, settings, statements, kafka_outputs=kafka_outputs, tables_path=tables_path
+    def prepare(
+        self,
+        settings: Settings,
+        *,
+        bounded: bool = False,
+        start_offsets: dict[int, int] | None = None,
+        input_path: str | None = None,
+        output_path: str | None = None,
+    ) -> Prepared:
+        """The job's table environment with its source registered, and its sink factory:
+        from Kafka, or with ``input_path`` a backfill of files into ``output_path`` (no Kafka
+        at all)."""
+        from genai_apm.flink_env import table_env
+        from genai_apm.jobs import sources
+        from genai_apm.jobs.sinks import Sinks
+
+        backfill = input_path is not None
+        name = f"{self.name} backfill" if backfill else self.name
+        t_env = table_env(settings, name, bounded=bounded or backfill)
+        if backfill:
+            rejected = sources.from_files(self.source, t_env, settings, input_path)
+        else:
+            rejected = sources.from_kafka(
+                self.source, t_env, settings, bounded=bounded, start_offsets=start_offsets
             )
+        tables_path = output_path if backfill else settings.output.tables_path
+        sinks = Sinks(t_env, settings, name, kafka=not backfill, tables_path=tables_path)
+        return Prepared(name, t_env, settings, sinks, rejected)
 
-    return assemble
+    def assemble(self, prepared: Prepared):
+        """Every analytic's views and inserts, and the dead letters, in one statement set."""
+        from genai_apm.jobs import sources
 
+        statements = prepared.t_env.create_statement_set()
+        for assemble in self.analytics:
+            assemble(prepared.t_env, prepared.settings, statements, prepared.sinks)
+        if prepared.rejected:  # once per job, whatever analytics it runs
+            sources.add_deadletters(statements, prepared.sinks, prepared.rejected)
+        return statements
 
-def run_streaming(
-    job: str,
-    settings: Settings,
-    assemble: Assemble,
-    *,
-    bounded: bool = False,
-    wait: bool | None = None,
-    start_offsets: dict[int, int] | None = None,
-) -> str:
-    """Kafka (native events) -> ``assemble``'s topics and Parquet tables, plus dead letters."""
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import sources
-
-    t_env = table_env(settings, job, bounded=bounded)
-    sources.kafka_invocations(t_env, settings, bounded=bounded, start_offsets=start_offsets)
-    statements = t_env.create_statement_set()
-    assemble(
-        t_env, settings, statements, kafka_outputs=True, tables_path=settings.output.tables_path
-    )
-    sources.add_deadletters(t_env, settings, statements)
-    return execute(t_env, statements, job, wait=wait)
-
-
-def run_backfill(
-    job: str, settings: Settings, assemble: Assemble, *, input_path: str, output_path: str
-) -> str:
-    """The same analytics, bounded, over native JSON-lines files: tables, and alerts and dead
-    letters as JSON lines, under ``output_path``."""
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import sources
-
-    name = f"{job} backfill"
-    t_env = table_env(settings, name, bounded=True)
-    sources.file_invocations(t_env, settings, input_path)
-    statements = t_env.create_statement_set()
-    assemble(t_env, settings, statements, kafka_outputs=False, tables_path=output_path)
-    sources.add_deadletters(t_env, settings, statements, tables_path=output_path)
-    return execute(t_env, statements, name, wait=True)
-
-
-def entry_points(job: str, assemble: Assemble):
-    """A job module's ``run``, ``backfill`` and ``main``, all built around its ``assemble``."""
+    def plan(self, settings: Settings, **where):
+        """The table environment and the statement set ready to execute (``prepare``'s
+        options)."""
+        prepared = self.prepare(settings, **where)
+        return prepared.t_env, self.assemble(prepared)
 
     def run(
+        self,
         settings: Settings,
         *,
         bounded: bool = False,
         wait: bool | None = None,
         start_offsets: dict[int, int] | None = None,
     ) -> str:
-        return run_streaming(
-            job, settings, assemble, bounded=bounded, wait=wait, start_offsets=start_offsets
+        """Kafka -> the analytics' topics and Parquet tables, plus dead letters."""
+        t_env, statements = self.plan(settings, bounded=bounded, start_offsets=start_offsets)
+        return execute(t_env, statements, self.name, wait=wait)
+
+    def backfill(self, settings: Settings, *, input_path: str, output_path: str) -> str:
+        """The same analytics, bounded, over native JSON-lines files: tables, and alerts and
+        dead letters as JSON lines, under ``output_path``."""
+        t_env, statements = self.plan(settings, input_path=input_path, output_path=output_path)
+        return execute(t_env, statements, f"{self.name} backfill", wait=True)
+
+    def main(self, argv: list[str] | None = None) -> int:
+        """``python -m genai_apm.jobs.<job>``: what `flink run` and Managed Flink start."""
+        from genai_apm import config
+
+        parser = argparse.ArgumentParser(prog=f"genai-apm submit {self.name}")
+        parser.add_argument(
+            "--bounded",
+            action="store_true",
+            help="stop at the offsets that are latest when the job starts",
         )
+        parser.add_argument("--config", help="config file (TOML); env vars still override it")
+        args = parser.parse_args(argv)
+        self.run(config.load(args.config), bounded=args.bounded)
+        return 0
 
-    def backfill(settings: Settings, *, input_path: str, output_path: str) -> str:
-        return run_backfill(job, settings, assemble, input_path=input_path, output_path=output_path)
 
-    def main(argv: list[str] | None = None) -> int:
-        return job_main(job, run, argv)
-
-    return run, backfill, main
+def combined(name: str, *jobs: Job) -> Job:
+    """One job running other jobs' analytics, so they share its source, parse, contract
+    checks and dead-letter stream."""
+    return Job(name, tuple(a for job in jobs for a in job.analytics))

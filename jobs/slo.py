@@ -33,11 +33,11 @@ Quota (``quota``, genai_apm/quotas.py)
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
-from genai_apm.jobs.runner import entry_points
+from genai_apm.jobs.runner import Job
+from genai_apm.jobs.sinks import Sinks
 from genai_apm.objectives import (
     BURN_WINDOWS,
     Objective,
@@ -385,106 +385,27 @@ def quota_evaluation(settings: Settings, relation: str = "quota_rows"):
 # ---- the job ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Sinks:
-    """Registered sink tables; None skips that output (e.g. no Kafka during a backfill)."""
-
-    slo_topic: str | None
-    quota_topic: str | None
-    slo_table: str | None
-    quota_table: str | None
-    alerts: str | None
-
-
-def build(t_env, settings: Settings, sinks: Sinks, statements=None, quota_table=None):
-    """Add the SLO and quota outputs over minute_stats to ``statements``; returns it."""
-    from genai_apm.connectors.files import partition_values
+def assemble(t_env, settings: Settings, statements, sinks: Sinks) -> None:
+    """Add the SLO and quota outputs over minute_stats to ``statements``."""
     from genai_apm.jobs import alerts
 
-    statements = statements if statements is not None else t_env.create_statement_set()
     register_input(t_env, settings)
     evaluations = []
     slo_view = register_slo_views(t_env, settings)
     if slo_view:
         columns = ", ".join(f"`{name}`" for name, _ in SLO_COLUMNS)
-        if sinks.slo_topic:
-            statements.add_insert_sql(
-                f"INSERT INTO `{sinks.slo_topic}` SELECT {columns} FROM {slo_view}"
-            )
-        if sinks.slo_table:
-            statements.add_insert_sql(
-                f"INSERT INTO `{sinks.slo_table}` "
-                f"SELECT {columns}, {partition_values('window_start')} FROM {slo_view}"
-            )
+        sinks.write(statements, sinks.output("slo_1m"), slo_view, columns)
         evaluations += burn_evaluations(settings, slo_view)
-    quota_view = register_quota_views(t_env, settings, quota_table)
+    quota_view = register_quota_views(t_env, settings)
     if quota_view:
         columns = ", ".join(f"`{name}`" for name, _ in QUOTA_COLUMNS)
-        if sinks.quota_topic:
-            statements.add_insert_sql(
-                f"INSERT INTO `{sinks.quota_topic}` SELECT {columns} FROM {quota_view}"
-            )
-        if sinks.quota_table:
-            statements.add_insert_sql(
-                f"INSERT INTO `{sinks.quota_table}` "
-                f"SELECT {columns}, {partition_values('window_start')} FROM {quota_view}"
-            )
+        sinks.write(statements, sinks.output("quota_1m"), quota_view, columns)
         evaluations.append(quota_evaluation(settings, quota_view))
-    if sinks.alerts and evaluations:
-        statements.add_insert_sql(
-            f"INSERT INTO `{sinks.alerts}` {alerts.transitions_sql(evaluations)}"
-        )
-    return statements
+    alerts.insert(statements, sinks, evaluations)
 
 
-def register_sinks(t_env, settings: Settings, *, kafka_outputs: bool, tables_path: str) -> Sinks:
-    from genai_apm.connectors import files, kafka
-    from genai_apm.flink_env import sink_delivery
-    from genai_apm.jobs import alerts
-
-    tables = {}
-    for name, columns in (("slo_1m", SLO_COLUMNS), ("quota_1m", QUOTA_COLUMNS)):
-        t_env.execute_sql(
-            files.parquet_table_ddl(f"{name}_table", f"{tables_path}/{name}", columns)
-        )
-        tables[name] = f"{name}_table"
-    topics = {"slo": None, "quota": None}
-    if kafka_outputs:
-        for name, topic, columns, key in (
-            ("slo", settings.topics.slo, SLO_COLUMNS, ["slo", "key"]),
-            ("quota", settings.topics.quota, QUOTA_COLUMNS, ["model_id"]),
-        ):
-            topics[name] = f"{name}_out"
-            t_env.execute_sql(
-                kafka.json_sink_ddl(
-                    topics[name],
-                    topic,
-                    settings.kafka,
-                    columns,
-                    key_fields=key,
-                    delivery=sink_delivery(t_env, settings),
-                )
-            )
-    alerts_sink = alerts.register_sink(
-        t_env, settings, kafka_output=kafka_outputs, tables_path=tables_path
-    )
-    return Sinks(
-        slo_topic=topics["slo"],
-        quota_topic=topics["quota"],
-        slo_table=tables["slo_1m"],
-        quota_table=tables["quota_1m"],
-        alerts=alerts_sink,
-    )
-
-
-def assemble(
-    t_env, settings: Settings, statements, *, kafka_outputs: bool, tables_path: str
-) -> None:
-    sinks = register_sinks(t_env, settings, kafka_outputs=kafka_outputs, tables_path=tables_path)
-    build(t_env, settings, sinks, statements)
-
-
-run, backfill, main = entry_points(JOB, assemble)
+SPEC = Job(JOB, (assemble,))
+run, backfill, main = SPEC.run, SPEC.backfill, SPEC.main
 
 
 if __name__ == "__main__":

@@ -388,6 +388,7 @@ class Table:
     partition_time: str  # the column whose event time gives the dt/hour partition
     topic: str | None = None  # settings.topics.<topic>, where the same rows also go to Kafka
     window: str | None = None
+    key: tuple[str, ...] = ()  # the topic's record key (so its partitioning)
 
 
 def _latency(s: Settings) -> list[Table]:
@@ -401,6 +402,7 @@ def _latency(s: Settings) -> list[Table]:
                 "window_start",
                 "latency",
                 w.name,
+                key=("model_id",),
             )
             for w in latency_windows(s)
         ),
@@ -411,6 +413,7 @@ def _latency(s: Settings) -> list[Table]:
             "latency",
             "event_time",
             "late",
+            key=("model_id",),
         ),
     ]
 
@@ -425,6 +428,7 @@ def _errors(s: Settings) -> list[Table]:
             "window_start",
             "errors",
             w.name,
+            key=("model_id",),
         )
         for w in error_windows(s)
     ]
@@ -441,6 +445,7 @@ def _cost(s: Settings) -> list[Table]:
             "window_start",
             "cost",
             w.name,
+            key=("dimension", "key"),
         )
     ]
 
@@ -455,6 +460,7 @@ def _agents(s: Settings) -> list[Table]:
             "agents",
             "session_start",
             "sessions",
+            key=("conversation_id",),
         ),
         Table(
             "traces",
@@ -463,6 +469,7 @@ def _agents(s: Settings) -> list[Table]:
             "agents",
             "trace_start",
             "traces",
+            key=("trace_id",),
         ),
         *(
             Table(
@@ -473,6 +480,7 @@ def _agents(s: Settings) -> list[Table]:
                 "window_start",
                 "agents",
                 name,
+                key=("key",),
             )
             for d in AGENT_STAT_DIMENSIONS
         ),
@@ -488,6 +496,7 @@ def _anomalies(s: Settings) -> list[Table]:
             "anomalies",
             "alert_time",
             "anomalies",
+            key=("dimension", "key"),
         )
     ]
 
@@ -502,6 +511,7 @@ def _slo(s: Settings) -> list[Table]:
             "window_start",
             "slo",
             "1m",
+            key=("slo", "key"),
         ),
         Table(
             "quota_1m",
@@ -511,6 +521,7 @@ def _slo(s: Settings) -> list[Table]:
             "window_start",
             "quota",
             "1m",
+            key=("model_id",),
         ),
     ]
 
@@ -528,6 +539,14 @@ DERIVED: tuple[Callable[[Settings], list[Table]], ...] = (
 
 def derived_tables(settings: Settings) -> list[Table]:
     return [table for family in DERIVED for table in family(settings)]
+
+
+def declared(settings: Settings, name: str) -> Table:
+    """The declared table ``name`` (what a job's sink factory creates from)."""
+    for table in derived_tables(settings):
+        if table.name == name:
+            return table
+    raise KeyError(f"no declared output table {name!r}")
 
 
 def finest(settings: Settings) -> dict[str, str]:

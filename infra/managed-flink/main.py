@@ -7,7 +7,6 @@ groups (genai_apm.app_properties). The service passes no arguments; any given go
 (the package test adds `--bounded`, so a local run ends).
 """
 
-import importlib
 import os
 import sys
 
@@ -21,7 +20,7 @@ os.environ.setdefault("GENAI_APM_HOME", HERE)
 def main() -> int:
     from genai_apm import app_properties
     from genai_apm.errors import GenaiApmError
-    from genai_apm.jobs import JOBS
+    from genai_apm.jobs import load
 
     try:
         path = app_properties.properties_path(os.environ)
@@ -30,7 +29,7 @@ def main() -> int:
                 f"no {app_properties.MANAGED_FLINK_PATH} and no ${app_properties.ENV_VAR}: "
                 "this runs on Managed Flink, or locally with the variable set"
             )
-        return importlib.import_module(JOBS[app_properties.job(path)]).main(sys.argv[1:])
+        return load(app_properties.job(path)).main(sys.argv[1:])
     except GenaiApmError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -136,8 +136,8 @@ def test_anomaly_incident_lifecycle(settings, unique, tmp_path):
     kafka_io.produce_json(s.kafka, t.invocations, events)
 
     # the job's own assemble, also writing its per-window metrics for the numpy comparison
-    runner.run_streaming(
-        anomalies.JOB, s, partial(anomalies.assemble, windows=True), bounded=True, wait=True
+    runner.Job(anomalies.JOB, (partial(anomalies.assemble, windows=True),)).run(
+        s, bounded=True, wait=True
     )
 
     # the window statistics, against numpy

@@ -68,12 +68,8 @@ def test_job_opens_what_the_twin_opens(tmp_path):
     (tmp_path / "input").mkdir()
     with open(tmp_path / "input" / "events.jsonl", "w") as f:
         f.writelines(json.dumps(e) + "\n" for e in events)
-    runner.run_backfill(
-        anomalies.JOB,
-        s,
-        partial(anomalies.assemble, windows=True),
-        input_path=str(tmp_path / "input"),
-        output_path=str(tmp_path / "out"),
+    runner.Job(anomalies.JOB, (partial(anomalies.assemble, windows=True),)).backfill(
+        s, input_path=str(tmp_path / "input"), output_path=str(tmp_path / "out")
     )
     assert _read(tmp_path / "out" / "deadletters") == []
     windows = _read(tmp_path / "out" / "anomaly_windows")

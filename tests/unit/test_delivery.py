@@ -3,7 +3,6 @@ and topic, a transaction timeout the broker accepts; and the connector itself ac
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections import Counter
 
@@ -99,13 +98,13 @@ def test_bad_delivery_settings_are_one_clear_error(environ, message):
 def test_the_kafka_connector_accepts_the_options_it_is_given():
     """The planner builds the sink (so the connector validates its options) without a broker:
     exactly-once without a prefix, or with an unknown guarantee, would fail here."""
-    from genai_apm.flink_env import sink_delivery as job_delivery
     from genai_apm.flink_env import table_env
+    from genai_apm.jobs.sinks import Sinks
 
     s = config.load(path=None, environ={})
     t_env = table_env(s, "delivery check")
-    delivery = job_delivery(t_env, s)
-    assert delivery.job == "delivery-check"  # from the pipeline name table_env gave the job
+    delivery = Sinks(t_env, s, "delivery check", kafka=True, tables_path="/nowhere").delivery
+    assert delivery.job == "delivery-check"  # from the job name the sink factory is bound to
     t_env.execute_sql(
         json_sink_ddl("out", "t", s.kafka, [("a", "STRING")], key_fields=["a"], delivery=delivery)
     )
@@ -173,87 +172,14 @@ def _kafka_sinks(plan: str) -> Counter:
 
 
 def _statement_set(s, job: str):
-    """The job's statement set, planned without a broker."""
+    """The job's statement set as the runner builds it, planned without a broker (ingest
+    reading one topic of each format)."""
+    from genai_apm.jobs import load
+
     if job == "ingest":
-        return _ingest_statement_set(s)
-    if job == "agents":
-        return _agents_statement_set(s)
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import sources
-
-    module = importlib.import_module(f"genai_apm.jobs.{job}")
-    t_env = table_env(s, job)
-    sources.kafka_invocations(t_env, s, bounded=False)
-    statements = t_env.create_statement_set()
-    module.assemble(t_env, s, statements, kafka_outputs=True, tables_path="/nowhere")
-    sources.add_deadletters(t_env, s, statements)
+        s = s.replace(ingest={"sources": ("a=native", "b=bedrock", "c=otlp-json")})
+    _, statements = load(job).plan(s.replace(output={"tables_path": "/nowhere"}))
     return statements
-
-
-def _ingest_statement_set(s):
-    from genai_apm.connectors import kafka
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import ingest
-    from genai_apm.jobs.deadletters import DEADLETTER_COLUMNS
-    from genai_apm.schemas.flink_sql import flink_columns
-    from genai_apm.schemas.invocation import INVOCATION_V1
-    from genai_apm.schemas.span import SPAN_V1
-
-    t_env = table_env(s, "ingest")
-    registered = []
-    for i, (topic, fmt) in enumerate(
-        ingest.parse_sources(("a=native", "b=bedrock", "c=otlp-json"))
-    ):
-        t_env.execute_sql(
-            kafka.raw_source_ddl(
-                f"source_{i}",
-                topic,
-                s.kafka,
-                event_time_sql="CAST(NULL AS TIMESTAMP_LTZ(3))",
-                flink=s.flink,
-                bounded=False,
-            )
-        )
-        registered.append((f"source_{i}", fmt))
-    delivery = sink_delivery(s.flink, "ingest")
-    for name, columns in (
-        ("invocations_out", flink_columns(INVOCATION_V1)),
-        ("spans_out", flink_columns(SPAN_V1)),
-        ("deadletter_out", list(DEADLETTER_COLUMNS)),
-        ("pipeline_out", list(ingest.PIPELINE_COLUMNS)),
-    ):
-        t_env.execute_sql(json_sink_ddl(name, name, s.kafka, columns, delivery=delivery))
-    return ingest.build(
-        t_env,
-        s,
-        sources=registered,
-        invocations_sink="invocations_out",
-        spans_sink="spans_out",
-        deadletter_sink="deadletter_out",
-        pipeline_sink="pipeline_out",
-    )
-
-
-def _agents_statement_set(s):
-    from genai_apm import pricing
-    from genai_apm.connectors import kafka
-    from genai_apm.flink_env import table_env
-    from genai_apm.jobs import agents
-
-    t_env = table_env(s, "agents")
-    t_env.execute_sql(
-        kafka.raw_source_ddl(
-            agents.RAW_TABLE,
-            "spans",
-            s.kafka,
-            decoding=agents.decoding(),
-            flink=s.flink,
-            bounded=False,
-        )
-    )
-    agents.register_spans(t_env, agents.RAW_TABLE)
-    sinks = agents.register_sinks(t_env, s, kafka_outputs=True, tables_path="/nowhere")
-    return agents.build(t_env, s, sinks, pricing=pricing.load(""))
 
 
 # one test per job, so pytest-xdist plans them on both workers (the `all` job alone takes
