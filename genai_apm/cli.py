@@ -141,9 +141,11 @@ def cmd_generate(args) -> int:
         raise GenaiApmError(_option_names(str(e))) from None
     if args.incidents:
         span_s = args.duration or args.count / args.rate
-        spec = generator.TrafficSpec(
-            **{**spec.__dict__, "incidents": PRESETS[args.incidents](spec, span_s, settings)}
-        )
+        try:
+            incidents = PRESETS[args.incidents](spec, span_s, settings)
+        except ValueError as e:  # e.g. no traffic to put them in
+            raise GenaiApmError(f"generate: --incidents {args.incidents}: {e}") from None
+        spec = generator.TrafficSpec(**{**spec.__dict__, "incidents": incidents})
     records = generator.traffic(spec)
     if args.disorder_ms:
         records = generator.with_disorder(records, args.disorder_ms, args.seed)
@@ -391,8 +393,39 @@ def cmd_config(args) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other input error (``--help`` shows the usage)."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("genai-apm").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"genai-apm: error: {where}{message} (see `{self.prog} --help`)\n")
+
+
+def number(kind: type = float, *, minimum: float | None = None, positive: bool = False):
+    """An argparse type: a number of ``kind``, > 0 when ``positive``, >= ``minimum``."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if positive and not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text}")
+        return value
+
+    return parse
+
+
+AT_LEAST_ONE = number(int, minimum=1)
+POSITIVE = number(positive=True)
+NON_NEGATIVE = number(minimum=0)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="genai-apm",
         description="Streaming monitoring for generative-AI applications on Apache Flink.",
     )
@@ -441,13 +474,17 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--pace",
-        type=float,
+        type=POSITIVE,
         help="also limit output to this many records per second of wall-clock time",
     )
     s.add_argument("--seed", type=int, default=7, help="same seed, same traffic (default 7)")
-    s.add_argument("--models", type=int, default=8, help="how many models to call (default 8)")
-    s.add_argument("--apps", type=int, default=8, help="how many calling apps (default 8)")
-    s.add_argument("--users", type=int, default=200, help="how many end users (default 200)")
+    s.add_argument(
+        "--models", type=AT_LEAST_ONE, default=8, help="how many models to call (default 8)"
+    )
+    s.add_argument("--apps", type=AT_LEAST_ONE, default=8, help="how many calling apps (default 8)")
+    s.add_argument(
+        "--users", type=AT_LEAST_ONE, default=200, help="how many end users (default 200)"
+    )
     s.add_argument(
         "--error-rate", type=float, default=0.04, help="share of failed calls (default 0.04)"
     )
@@ -467,7 +504,10 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--labels", metavar="FILE", help="where to write the incident labels")
     s.add_argument(
-        "--disorder-ms", type=float, default=0.0, help="shuffle records within this much event time"
+        "--disorder-ms",
+        type=NON_NEGATIVE,
+        default=0.0,
+        help="shuffle records within this much event time",
     )
     s.add_argument(
         "--format",
@@ -517,11 +557,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--latest", action="store_true", help="only records arriving from now on")
     s.add_argument(
         "--idle-timeout",
-        type=float,
+        type=POSITIVE,
         default=5.0,
         help="stop after this many seconds without a record",
     )
-    s.add_argument("--max", type=int, help="stop after this many records")
+    s.add_argument("--max", type=AT_LEAST_ONE, help="stop after this many records")
     s.add_argument("--model", help="only records with this model_id")
     s.add_argument("--app", help="only records with this app_id")
     s.add_argument(
@@ -539,8 +579,10 @@ def parser() -> argparse.ArgumentParser:
         help="the table's columns (default: every field that is not a map or list)",
     )
     s = add("demo", cmd_demo, "the embedded default end to end (what `make run` runs)")
-    s.add_argument("--minutes", type=int, default=5, help="minutes of event time to generate")
-    s.add_argument("--rate", type=float, default=60.0, help="events per second of event time")
+    s.add_argument(
+        "--minutes", type=AT_LEAST_ONE, default=5, help="minutes of event time to generate"
+    )
+    s.add_argument("--rate", type=POSITIVE, default=60.0, help="events per second of event time")
     s.add_argument(
         "--source",
         choices=["kafka", "kinesis"],
@@ -557,7 +599,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--table", action="append", help="only this table (repeatable)")
     s.add_argument(
         "--after-minutes",
-        type=float,
+        type=NON_NEGATIVE,
         help="an hour is closed this long after it ended and its last change "
         "(default: output.compact_after_minutes; 0 right after a finished backfill)",
     )

@@ -192,3 +192,28 @@ def test_generate_to_files_in_every_format_round_trips_through_the_adapters(tmp_
         counts[fmt] = invocations
     # the same seed gives the same calls in every format (OTLP carries them as chat spans)
     assert counts["native"] == counts["bedrock"] == counts["otlp-json"] >= 300
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["generate", "--count", "abc"], "generate: argument --count: invalid int value: 'abc'"),
+        (["generate", "--pace", "-3"], "generate: argument --pace: must be positive, not -3"),
+        (["generate", "--models", "0"], "generate: argument --models: must be at least 1"),
+        (["demo", "--minutes", "-1"], "demo: argument --minutes: must be at least 1"),
+        (["query"], "query: the following arguments are required: sql"),
+        (["nope"], "invalid choice: 'nope'"),
+    ],
+)
+def test_usage_errors_are_one_line(args, fragment):
+    """argparse's own errors too (its default is the usage, then the error)."""
+    result = run_cli(*args)
+    assert_one_line_error(result, fragment)
+    assert result.returncode == 2
+
+
+def test_incidents_without_traffic_are_one_line(tmp_path):
+    result = run_cli(
+        "generate", "--incidents", "demo", "--count", "0", "--to", "file", "--out", str(tmp_path)
+    )
+    assert_one_line_error(result, "generate: --incidents demo: ")
