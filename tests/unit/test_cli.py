@@ -75,7 +75,7 @@ def test_config_prints_effective_settings_with_secrets_masked():
 def test_help_on_every_command():
     import argparse
 
-    from genai_apm.cli import parser
+    from genai_apm.cli.parser import parser
 
     p = parser()
     (commands,) = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
