@@ -33,8 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genai_apm import compact, config  # noqa: E402
+from genai_apm import compact  # noqa: E402
 from genai_apm.serve import query  # noqa: E402
+from genai_apm.settings import config  # noqa: E402
 from genai_apm.stack.process import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent

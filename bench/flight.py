@@ -54,8 +54,8 @@ def write_events(path: Path, count: int, models: int, apps: int, users: int) -> 
 
 def child(args: argparse.Namespace) -> int:
     """One bounded backfill of ``args.job`` over ``args.input``; prints its wall time."""
-    from genai_apm import config
     from genai_apm.jobs import load
+    from genai_apm.settings import config
 
     settings = config.load(path=None, environ={}).replace(**json.loads(args.overrides))
     job = load(args.job)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from genai_apm import config, scoring
+from genai_apm import scoring
 from genai_apm.jobs import anomalies, detectors, latency
+from genai_apm.settings import config
 
 GRID = {  # the settings tried; the others are scoring.NAB_SETTINGS
     "baseline_windows": (144, 288),

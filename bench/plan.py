@@ -19,8 +19,8 @@ def main() -> None:
     parser.add_argument("--job", default="all", help="a job under genai_apm.jobs (default all)")
     args = parser.parse_args()
 
-    from genai_apm import config
     from genai_apm.jobs import load
+    from genai_apm.settings import config
 
     settings = config.load(path=None, environ={})
     job = load(args.job)

@@ -132,7 +132,7 @@ class BenchError(Exception):
 
 def flink_child(args: argparse.Namespace) -> int:
     """Run one Flink job (bounded unless --streaming); print its phases and peak memory."""
-    from genai_apm import config
+    from genai_apm.settings import config
 
     overrides = json.loads(args.overrides)
     settings = config.load(path=None, environ={}).replace(**overrides)
@@ -334,7 +334,7 @@ def flink_phases(log: Path) -> dict:
 
 
 def alternative_child(args: argparse.Namespace) -> int:
-    from genai_apm.config import KafkaSettings
+    from genai_apm.settings.config import KafkaSettings
 
     job = json.loads(args.overrides)
     if args.command == "_polars":
@@ -519,7 +519,7 @@ class Bench:
         return self.tmp / "logs"
 
     def kafka_settings(self):
-        from genai_apm.config import KafkaSettings
+        from genai_apm.settings.config import KafkaSettings
 
         return dataclasses.replace(KafkaSettings(), **self.kafka)
 
@@ -528,7 +528,7 @@ class Bench:
     ) -> dict:
         """Settings of one Flink run: its own consumer group, output topics and tables."""
         from genai_apm import kafka_io
-        from genai_apm.config import TopicSettings
+        from genai_apm.settings.config import TopicSettings
 
         outputs = [f.name for f in dataclasses.fields(TopicSettings) if f.name != "invocations"]
         topics = {name: f"bench.{label}.{name}" for name in outputs}
@@ -894,9 +894,9 @@ def run_freshness(b: Bench, results: dict) -> dict:
     with 100k keys at 80% of the capacity measured above, for --fresh-seconds (600: the
     issue's 10-minute soak). Lag is freshness over time: a job that falls behind reads
     each window later than the one before."""
-    from genai_apm.config import FlinkSettings
     from genai_apm.generator import TrafficSpec, invocations
     from genai_apm.kafka_io import ensure_topics, produce_json
+    from genai_apm.settings.config import FlinkSettings
 
     models, apps, users = KEY_LEVELS["100k"]
     spec = TrafficSpec(models=models, apps=apps, users=users, seed=13)
@@ -1078,8 +1078,8 @@ def _met(value: float | None, at_least: float) -> bool | None:
 
 
 def bench(args: argparse.Namespace) -> dict:
-    from genai_apm import config
     from genai_apm.generator import TrafficSpec
+    from genai_apm.settings import config
     from genai_apm.stack.local import LocalStack
     from genai_apm.stack.process import free_port
 

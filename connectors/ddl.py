@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from genai_apm.config import FlinkSettings
 from genai_apm.errors import GenaiApmError
 from genai_apm.schemas.flink_format import EVENT_TS_COLUMN, Decoding
 from genai_apm.schemas.flink_sql import quote_ident, sql_literal
+from genai_apm.settings.config import FlinkSettings
 
 # The payload as text, for JSON functions; computed columns cannot reference each other,
 # so expressions over the payload inside DDL use this rather than the `doc` column.

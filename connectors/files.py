@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from genai_apm.config import FlinkSettings
 from genai_apm.connectors.ddl import (
     create_table,
     raw_record_columns,
@@ -13,6 +12,7 @@ from genai_apm.connectors.ddl import (
     watermark_options,
 )
 from genai_apm.schemas.flink_format import Decoding
+from genai_apm.settings.config import FlinkSettings
 
 # A file has a path and a modification time but no partition or offset.
 FILE_METADATA = [

@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from genai_apm.config import FlinkSettings, KafkaSettings
 from genai_apm.connectors.ddl import (
     RAW_DOC,
     create_table,
@@ -18,6 +17,7 @@ from genai_apm.connectors.ddl import (
 from genai_apm.errors import GenaiApmError
 from genai_apm.schemas.flink_format import Decoding
 from genai_apm.schemas.flink_sql import quote_ident
+from genai_apm.settings.config import FlinkSettings, KafkaSettings
 
 __all__ = [
     "RAW_DOC",

@@ -7,7 +7,7 @@ credentials are set in one place. Credentials left empty fall back to the defaul
 
 from __future__ import annotations
 
-from genai_apm.config import AwsSettings
+from genai_apm.settings.config import AwsSettings
 
 
 def client(aws: AwsSettings, service: str, **config):

@@ -20,9 +20,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.home import jars_dir, java_executable, project_root
+from genai_apm.settings.config import Settings
 
 MAIN_CLASS = "io.genaiapm.bridge.KinesisBridge"
 JAR_GROUP = "kinesis-bridge"

@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.settings.config import Settings
 
 MERGED_PREFIX = "genai-apm-compacted-"
 WORK_DIR = ".genai-apm-compact"

@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from genai_apm import generator, kafka_io
-from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.serve import query
+from genai_apm.settings.config import Settings
 from genai_apm.stack.local import LocalStack
 
 MALFORMED = (b"{not json", b'{"event_time": "yesterday", "model_id": "m"}', b"\xff\xfe\x00")

@@ -18,9 +18,9 @@ import urllib.request
 from pathlib import Path
 
 from genai_apm.aws import flink_s3_options
-from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.home import jars_dir, java_executable, plugins_dir
+from genai_apm.settings.config import Settings
 from genai_apm.stack.process import free_port, port_in_use, port_open
 
 

@@ -6,8 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from genai_apm.config import Settings
 from genai_apm.home import jars, project_root
+from genai_apm.settings.config import Settings
 
 
 def _prepare_local_jvm(settings: Settings) -> None:

@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 
-from genai_apm.config import KafkaSettings
 from genai_apm.errors import GenaiApmError
+from genai_apm.settings.config import KafkaSettings
 
 PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 

@@ -18,7 +18,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the adapters use redact(): this module stays stdlib-only at run time
-    from genai_apm.config import PrivacySettings
+    from genai_apm.settings.config import PrivacySettings
 
 PSEUDONYM_PREFIX = "uid:"
 PSEUDONYM = re.compile(r"uid:[0-9a-f]{64}")

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from genai_apm.adapters import FORMATS
-from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.settings.config import Settings
 
 OTLP_BATCH = 50  # spans per ExportTraceServiceRequest, like a collector's batch processor
 

@@ -21,7 +21,7 @@ from genai_apm import specs
 from genai_apm.errors import GenaiApmError
 
 if TYPE_CHECKING:
-    from genai_apm.config import Settings
+    from genai_apm.settings.config import Settings
 
 # metric -> kind; count: calls per window, rate: a fraction 0..1, pct: 0..100
 METRICS = {

@@ -351,7 +351,7 @@ DETECTORS = {"adaptive": ADAPTIVE, "robust": {}, "zscore": ZSCORE}
 
 
 def _settings(detector: str = "robust", **anomalies):
-    from genai_apm import config
+    from genai_apm.settings import config
 
     s = config.load(path=None, environ={})
     return s.replace(

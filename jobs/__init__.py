@@ -2,7 +2,7 @@
 by one runner streaming, bounded or as a backfill) and exposes ``run``, ``backfill``, ``main``.
 
 This module is the catalogue (the jobs by name, what each reads, ``load``) and imports no job
-and not the settings: genai_apm.app_properties checks job names against JOBS while the
+and not the settings: genai_apm.settings.app_properties checks job names against JOBS while the
 settings load, and the tools (CLI, generated infrastructure) read it without loading a job.
 """
 
@@ -14,8 +14,8 @@ from genai_apm.adapters.base import FORMATS
 from genai_apm.errors import GenaiApmError
 
 if TYPE_CHECKING:
-    from genai_apm.config import Settings
     from genai_apm.jobs.runner import Job
+    from genai_apm.settings.config import Settings
 
 JOBS = {
     "ingest": "genai_apm.jobs.ingest",

@@ -54,12 +54,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, replace
 
-from genai_apm.config import Settings
 from genai_apm.jobs.runner import Job
 from genai_apm.jobs.sinks import Sinks
 from genai_apm.schemas.outputs import SESSION_COLUMNS, TRACE_COLUMNS, percentile_name  # noqa: F401
 from genai_apm.schemas.outputs import agent_stats_columns as stats_columns  # noqa: F401
 from genai_apm.schemas.outputs import agent_window as window
+from genai_apm.settings.config import Settings
 
 JOB = "agents"
 UNKNOWN = "unknown"  # the key of spans without a conversation, agent or tool

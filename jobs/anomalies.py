@@ -45,7 +45,6 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from genai_apm.config import AnomalySettings, Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import Job
@@ -53,6 +52,7 @@ from genai_apm.jobs.sinks import Sinks
 from genai_apm.jobs.windows import Window
 from genai_apm.schemas.outputs import ANOMALY_COLUMNS
 from genai_apm.schemas.outputs import ANOMALY_COUNT_COLUMNS as COUNT_COLUMNS
+from genai_apm.settings.config import AnomalySettings, Settings
 
 ONE_MINUTE = Window("1m", 1)  # the outlier reference's step: the shared 1-minute rollup
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import sys
 
-from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import Job
@@ -30,6 +29,7 @@ from genai_apm.rules import PERIODS, BudgetRule
 from genai_apm.schemas.outputs import ALL, spend_window
 from genai_apm.schemas.outputs import COST_DIMENSIONS as DIMENSIONS
 from genai_apm.schemas.outputs import cost_columns as output_columns  # noqa: F401
+from genai_apm.settings.config import Settings
 
 JOB = "cost"
 UNKNOWN = "unknown"  # the key of calls without that attribute

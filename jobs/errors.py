@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import sys
 
-from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import Job
@@ -37,6 +36,7 @@ from genai_apm.schemas.outputs import ALL, FAILURES, RATES, UNAVAILABLE  # noqa:
 from genai_apm.schemas.outputs import ERROR_OUTCOMES as OUTCOMES
 from genai_apm.schemas.outputs import error_columns as output_columns
 from genai_apm.schemas.outputs import error_windows as windows
+from genai_apm.settings.config import Settings
 
 JOB = "errors"
 UNKNOWN_APP = "unknown"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import sys
 
-from genai_apm.config import Settings
 from genai_apm.jobs.runner import Job
 from genai_apm.jobs.sinks import Sinks
 from genai_apm.privacy import register_pseudonym_function, user_id_sql
@@ -31,6 +30,7 @@ from genai_apm.schemas.flink_sql import (
 )
 from genai_apm.schemas.invocation import INVOCATION_V1
 from genai_apm.schemas.span import SPAN_V1
+from genai_apm.settings.config import Settings
 
 JOB = "ingest"
 CONTRACTS = {INVOCATION_V1.name: INVOCATION_V1, SPAN_V1.name: SPAN_V1, BODY_V1.name: BODY_V1}

@@ -10,13 +10,13 @@ format (schemas/flink_format.py): its physical columns are the typed fields, `re
 
 from __future__ import annotations
 
-from genai_apm.config import PrivacySettings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs.deadletters import deadletter_select
 from genai_apm.privacy import register_pseudonym_function, user_id_sql
 from genai_apm.schemas.contract import Contract
 from genai_apm.schemas.flink_sql import quote_ident
 from genai_apm.schemas.invocation import INVOCATION_V1
+from genai_apm.settings.config import PrivacySettings
 
 
 def register(

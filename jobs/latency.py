@@ -29,7 +29,6 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 
-from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import Job
@@ -44,6 +43,7 @@ from genai_apm.schemas.outputs import (  # noqa: F401  (histogram_gamma: tests, 
 )
 from genai_apm.schemas.outputs import latency_columns as output_columns  # noqa: F401
 from genai_apm.schemas.outputs import latency_windows as windows
+from genai_apm.settings.config import Settings
 
 JOB = "latency"
 UNKNOWN_APP = "unknown"

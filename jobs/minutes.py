@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import math
 
-from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.schemas.outputs import ALL, FAILURES, OUTCOMES, histogram_gamma
+from genai_apm.settings.config import Settings
 
 UNKNOWN = "unknown"  # the key of calls without that attribute
 KEY = ("model_id", "app_id", "provider", "region")

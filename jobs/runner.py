@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from genai_apm.config import Settings
+from genai_apm.settings.config import Settings
 
 # An analytic: (t_env, settings, statements, sinks: jobs.sinks.Sinks) -> None
 Assemble = Callable[..., None]
@@ -123,7 +123,7 @@ class Job:
 
     def main(self, argv: list[str] | None = None) -> int:
         """``python -m genai_apm.jobs.<job>``: what `flink run` and Managed Flink start."""
-        from genai_apm import config
+        from genai_apm.settings import config
 
         parser = argparse.ArgumentParser(prog=f"genai-apm submit {self.name}")
         parser.add_argument(

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from genai_apm.config import Settings
 from genai_apm.schemas.outputs import Columns
+from genai_apm.settings.config import Settings
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import sys
 
-from genai_apm.config import Settings
 from genai_apm.flink_env import create_view
 from genai_apm.jobs.runner import Job
 from genai_apm.jobs.sinks import Sinks
@@ -47,6 +46,7 @@ from genai_apm.objectives import (
 )
 from genai_apm.schemas.flink_sql import sql_literal
 from genai_apm.schemas.outputs import ALL, QUOTA_COLUMNS, SLO_COLUMNS, burn_column
+from genai_apm.settings.config import Settings
 
 JOB = "slo"
 # availability: good = success, client error (the caller's fault) or content filtered

@@ -12,7 +12,7 @@ runner sends to the dead-letter topic once per job.
 
 from __future__ import annotations
 
-from genai_apm.config import Settings
+from genai_apm.settings.config import Settings
 
 RAW_TABLE = "invocations_raw"
 SPANS_RAW_TABLE = "spans_raw"

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from genai_apm.config import Settings
 from genai_apm.jobs.windows import Window, duration_name, tumbling_and_sliding
 from genai_apm.objectives import BURN_WINDOWS
+from genai_apm.settings.config import Settings
 
 Columns = Sequence[tuple[str, str]]  # (name, Flink SQL type)
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from hypothesis import settings
 
-from genai_apm import config
+from genai_apm.settings import config
 
 
 @pytest.fixture

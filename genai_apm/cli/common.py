@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from genai_apm import config
+from genai_apm.settings import config
 
 
 def load_settings(args) -> config.Settings:

@@ -19,10 +19,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from genai_apm.config import Settings
 from genai_apm.schemas import outputs
 from genai_apm.schemas.athena import athena_type
 from genai_apm.schemas.outputs import Table, derived_tables
+from genai_apm.settings.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND = "genai-apm athena-ddl"

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from genai_apm.config import Settings
+from genai_apm.settings.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND = "python -m genai_apm.deploy.aws_templates"
@@ -277,8 +277,8 @@ def runtime_sections(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def property_groups(settings: Settings) -> list[dict]:
-    """Managed Flink's run options plus the settings groups (genai_apm.app_properties)."""
-    from genai_apm import app_properties
+    """Managed Flink's run options plus the settings groups (genai_apm.settings.app_properties)."""
+    from genai_apm.settings import app_properties
 
     run = {
         "PropertyGroupId": app_properties.RUN_OPTIONS_GROUP,
@@ -1511,7 +1511,7 @@ def _header(what: str, comment: str = "#") -> str:
 
 def artifacts(settings: Settings | None = None) -> dict[Path, str]:
     """Every generated file (path relative to the checkout -> text), nothing written."""
-    from genai_apm import app_properties
+    from genai_apm.settings import app_properties
 
     settings = settings or Settings()
     published = Published(settings)

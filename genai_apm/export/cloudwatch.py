@@ -59,7 +59,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from genai_apm.config import CloudWatchSettings, Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.schemas.outputs import (
     ALL,
@@ -68,6 +67,7 @@ from genai_apm.schemas.outputs import (
     burn_column,
     histogram_gamma,
 )
+from genai_apm.settings.config import CloudWatchSettings, Settings
 
 # PutMetricData limits (AWS API reference)
 MAX_DATUMS = 1000

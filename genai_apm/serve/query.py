@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.settings.config import Settings
 
 PARTITION_GLOB = "*/*/*"
 HIVE_TYPES = "{'dt': 'VARCHAR', 'hour': 'VARCHAR'}"

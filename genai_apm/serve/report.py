@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.schemas.outputs import describe
 from genai_apm.serve import report_data as data
 from genai_apm.serve import report_svg as svg
+from genai_apm.settings.config import Settings
 
 STYLE = """
 body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;

@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
 from genai_apm.record_filter import parse_since  # noqa: F401 - the report's --since
 from genai_apm.schemas import outputs
 from genai_apm.schemas.outputs import ALL
 from genai_apm.serve import query
+from genai_apm.settings.config import Settings
 
 ERROR_CLASSES = (  # errors_* column -> legend label
     ("client_errors", "client"),

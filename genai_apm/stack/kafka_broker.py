@@ -6,10 +6,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from genai_apm.config import StackSettings
 from genai_apm.errors import GenaiApmError
 from genai_apm.home import jars as resolve_group
 from genai_apm.home import jars_dir, java_executable, project_root
+from genai_apm.settings.config import StackSettings
 from genai_apm.stack.process import ManagedProcess, port_in_use, port_open
 
 NAME = "kafka"

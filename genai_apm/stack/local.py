@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genai_apm.config import Settings
+from genai_apm.settings.config import Settings
 from genai_apm.stack.kafka_broker import KafkaBroker
 from genai_apm.stack.moto_server import MotoServer
 

@@ -7,8 +7,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from genai_apm.config import StackSettings
 from genai_apm.errors import GenaiApmError
+from genai_apm.settings.config import StackSettings
 from genai_apm.stack.process import ManagedProcess, port_in_use
 
 NAME = "moto"

@@ -3,7 +3,7 @@
 `make package` puts this beside python/ (the genai_apm package, also the run option
 `pyFiles`) and .cache/jars/flink/ (the connector jar, run option `jarfile`). It runs the job
 the property group `genai_apm` names (key `job`), with settings from the `genai_apm.<section>`
-groups (genai_apm.app_properties). The service passes no arguments; any given go to the job
+groups (genai_apm.settings.app_properties). The service passes no arguments; any given go to the job
 (the package test adds `--bounded`, so a local run ends).
 """
 
@@ -18,9 +18,9 @@ os.environ.setdefault("GENAI_APM_HOME", HERE)
 
 
 def main() -> int:
-    from genai_apm import app_properties
     from genai_apm.errors import GenaiApmError
     from genai_apm.jobs import load
+    from genai_apm.settings import app_properties
 
     try:
         path = app_properties.properties_path(os.environ)

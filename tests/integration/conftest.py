@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from genai_apm import config
+from genai_apm.settings import config
 from genai_apm.stack.local import LocalStack
 from genai_apm.stack.process import free_port
 

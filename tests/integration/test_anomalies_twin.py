@@ -13,8 +13,9 @@ from functools import partial
 import numpy as np
 import pytest
 
-from genai_apm import config, scoring
+from genai_apm import scoring
 from genai_apm.jobs import anomalies, detectors, runner
+from genai_apm.settings import config
 
 pytestmark = pytest.mark.integration
 

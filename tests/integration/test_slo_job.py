@@ -13,8 +13,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from genai_apm import config, generator
+from genai_apm import generator
 from genai_apm.jobs import slo
+from genai_apm.settings import config
 from genai_apm.traffic import incidents as inc
 from genai_apm.traffic.population import population
 from genai_apm.traffic.presets import quota_ramp_incidents

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from genai_apm import config
 from genai_apm.jobs import agents
 from genai_apm.jobs.alerts import ALERT_COLUMNS
+from genai_apm.settings import config
 
 P = agents.PathSpan
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from genai_apm import app_properties, config
-from genai_apm.config import Settings
 from genai_apm.errors import GenaiApmError
+from genai_apm.settings import app_properties, config
+from genai_apm.settings.config import Settings
 
 
 def _write(tmp_path, groups) -> str:

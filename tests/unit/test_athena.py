@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from genai_apm.config import Settings
 from genai_apm.deploy import athena
+from genai_apm.settings.config import Settings
 
 
 def test_committed_files_are_up_to_date():

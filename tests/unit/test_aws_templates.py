@@ -10,11 +10,11 @@ import re
 import pytest
 import yaml
 
-from genai_apm import app_properties
-from genai_apm.config import Settings
 from genai_apm.deploy import athena, aws_templates
 from genai_apm.export import cloudwatch
 from genai_apm.jobs import JOBS, input_topics
+from genai_apm.settings import app_properties
+from genai_apm.settings.config import Settings
 
 ROOT = aws_templates.ROOT
 
@@ -196,7 +196,7 @@ def test_runtime_properties_are_settings_keys():
 
 
 def test_example_properties_load_and_name_a_job(tmp_path):
-    from genai_apm import config
+    from genai_apm.settings import config
 
     path = ROOT / aws_templates.AWS_DIR / "application_properties.json"
     settings = config.load(environ={app_properties.ENV_VAR: str(path)})
@@ -230,7 +230,7 @@ def test_flink_deployment_runs_a_known_job_through_the_python_driver():
     # the password comes from a Kubernetes secret, never from the manifest
     secret = {e["name"]: e["valueFrom"] for e in variables if "valueFrom" in e}
     assert set(secret) == {"GENAI_APM_KAFKA_SASL_PASSWORD"}
-    from genai_apm import config
+    from genai_apm.settings import config
 
     # every GENAI_APM_* variable is a setting the loader accepts
     settings = config.load(environ=env)
@@ -240,8 +240,8 @@ def test_flink_deployment_runs_a_known_job_through_the_python_driver():
 
 
 def test_msk_iam_client_properties():
-    from genai_apm.config import KafkaSettings
     from genai_apm.connectors.kafka import client_properties
+    from genai_apm.settings.config import KafkaSettings
 
     props = client_properties(
         KafkaSettings(

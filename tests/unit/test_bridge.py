@@ -76,8 +76,8 @@ def test_command_turns_cbor_off_and_runs_the_main_class(base_settings, tmp_path,
 
 
 def test_the_managed_flink_template_passes_what_the_jvm_requires():
-    from genai_apm.config import Settings
     from genai_apm.deploy import aws_templates
+    from genai_apm.settings.config import Settings
 
     template = aws_templates.bridge_template(Settings())
     app = template["Resources"]["Application"]["Properties"]

@@ -14,9 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from genai_apm.config import Settings
 from genai_apm.export import cloudwatch
 from genai_apm.jobs.latency import histogram_gamma
+from genai_apm.settings.config import Settings
 
 GAMMA = histogram_gamma(0.01)
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

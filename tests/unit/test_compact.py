@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from genai_apm import compact, config
+from genai_apm import compact
 from genai_apm.serve import query
+from genai_apm.settings import config
 from tests.compact_fixture import (
     HOUR,
     hour_of_minute_files,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from genai_apm import config
 from genai_apm.errors import GenaiApmError
+from genai_apm.settings import config
 
 
 def test_defaults_without_file_or_env():

@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from genai_apm import config
 from genai_apm.connectors.kafka import json_sink_ddl, sink_delivery, upsert_sink_ddl
 from genai_apm.errors import GenaiApmError
+from genai_apm.settings import config
 
 
 def options_of(ddl: str) -> dict[str, str]:

@@ -110,9 +110,9 @@ def test_typed_event_time_and_rejection_reasons(batch_env):
 
 
 def _format_source(batch_env, tmp_path, name: str, lines: list[str], edit=None) -> None:
-    from genai_apm.config import FlinkSettings
     from genai_apm.connectors.files import raw_file_source_ddl
     from genai_apm.jobs.sources import decoding
+    from genai_apm.settings.config import FlinkSettings
 
     path = tmp_path / f"{name}.jsonl"
     path.write_text("".join(line + "\n" for line in lines))

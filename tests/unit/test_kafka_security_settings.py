@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from genai_apm import config
 from genai_apm.connectors.kafka import client_properties, json_sink_ddl
 from genai_apm.errors import GenaiApmError
 from genai_apm.kafka_io import client_args
+from genai_apm.settings import config
 
 SECURED_ENV = {
     "GENAI_APM_KAFKA_BOOTSTRAP_SERVERS": "b-1.example:9096,b-2.example:9096",

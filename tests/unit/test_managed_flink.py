@@ -10,10 +10,10 @@ import zipfile
 
 import pytest
 
-from genai_apm import app_properties
 from genai_apm.deploy import aws_templates, managed_flink
 from genai_apm.errors import GenaiApmError
 from genai_apm.jobs import JOBS
+from genai_apm.settings import app_properties
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from genai_apm.config import Settings
 from genai_apm.schemas import outputs
+from genai_apm.settings.config import Settings
 from tests.unit.test_import_graph import _packages, import_graph, installed_sources
 
 # the modules that read or describe outputs without running a job

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from genai_apm.config import PrivacySettings
 from genai_apm.flink_env import register_functions
 from genai_apm.jobs import invocations
 from genai_apm.privacy import pseudonym, redact
+from genai_apm.settings.config import PrivacySettings
 
 SALT = "s3cret-salt"
 
@@ -59,9 +59,9 @@ def batch_env():
 
 
 def _user_ids(t_env, events: list[dict], privacy: PrivacySettings, name: str, tmp_path) -> dict:
-    from genai_apm.config import FlinkSettings
     from genai_apm.connectors.files import raw_file_source_ddl
     from genai_apm.jobs.sources import decoding
+    from genai_apm.settings.config import FlinkSettings
 
     path = tmp_path / f"{name}.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in events))

@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ET
 import duckdb
 import pytest
 
-from genai_apm import config
 from genai_apm.errors import GenaiApmError
 from genai_apm.serve import report, report_data, report_svg
+from genai_apm.settings import config
 from tests import report_fixture as fx
 
 SVG = "{http://www.w3.org/2000/svg}"

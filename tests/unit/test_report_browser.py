@@ -12,8 +12,8 @@ import shutil
 import struct
 from pathlib import Path
 
-from genai_apm import config
 from genai_apm.serve import report
+from genai_apm.settings import config
 from tests import browser
 from tests import report_fixture as fx
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from genai_apm import config, rules
+from genai_apm import rules
 from genai_apm.errors import GenaiApmError
+from genai_apm.settings import config
 
 WINDOWS = ("1m", "5m")
 

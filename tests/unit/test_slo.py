@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from genai_apm import config, generator, objectives, quotas
+from genai_apm import generator, objectives, quotas
 from genai_apm.errors import GenaiApmError
 from genai_apm.jobs import alerts, slo
+from genai_apm.settings import config
 from genai_apm.traffic.catalogue import MODELS
 from genai_apm.traffic.presets import quota_ramp_incidents
 

@@ -606,7 +606,7 @@ def load(
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise GenaiApmError(f"config file {config_path} is unreadable: {e}") from None
         merged = _build(data, str(config_path))
-    from genai_apm import app_properties  # Managed Flink's runtime properties, if any
+    from genai_apm.settings import app_properties  # Managed Flink's runtime properties, if any
 
     if (props := app_properties.properties_path(environ)) is not None:
         for section, values in _build(app_properties.overrides(props), str(props)).items():
