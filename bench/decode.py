@@ -99,7 +99,7 @@ def _statement(t_env, variant: str, path: str, settings) -> str:
 
 def child(args: argparse.Namespace) -> int:
     """In one JVM: a warm-up job over the small file, then the measured small and big jobs."""
-    from genai_apm.flink_env import table_env
+    from genai_apm.flink.env import table_env
     from genai_apm.settings import config
 
     settings = config.load(path=None, environ={}).replace(

@@ -84,7 +84,7 @@ def child(variant: str, input_path: str) -> None:
     """One bounded run; prints its wall time from planning to the job's end."""
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
-    from genai_apm.flink_env import register_functions
+    from genai_apm.flink.env import register_functions
     from genai_apm.jobs.latency import histogram_gamma
 
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())

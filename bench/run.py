@@ -188,7 +188,7 @@ def _source_to_blackhole(settings, *, json_format: bool) -> str:
     """The Flink ceilings: Kafka records, bounded, into a blackhole, either as raw bytes or
     decoded by Flink's JSON format into the contract's typed columns (no validation)."""
     from genai_apm.connectors.ddl import create_table, typed_columns
-    from genai_apm.flink_env import table_env
+    from genai_apm.flink.env import table_env
     from genai_apm.jobs.runner import execute
 
     t_env = table_env(settings, "bench source", bounded=True)
@@ -247,7 +247,7 @@ def minute_table(settings, *, checked: bool, bounded: bool = True) -> str:
     dead-letter topic), then the same aggregation."""
     from genai_apm.connectors import kafka
     from genai_apm.connectors.ddl import create_table, typed_columns, watermark_options
-    from genai_apm.flink_env import table_env
+    from genai_apm.flink.env import table_env
     from genai_apm.jobs import sources
     from genai_apm.jobs.runner import execute
     from genai_apm.jobs.sinks import Sinks

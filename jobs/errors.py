@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 
-from genai_apm.flink_env import create_view
+from genai_apm.flink.env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import Job
 from genai_apm.jobs.sinks import Sinks

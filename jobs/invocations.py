@@ -10,7 +10,7 @@ format (schemas/flink_format.py): its physical columns are the typed fields, `re
 
 from __future__ import annotations
 
-from genai_apm.flink_env import create_view
+from genai_apm.flink.env import create_view
 from genai_apm.jobs.deadletters import deadletter_select
 from genai_apm.privacy import register_pseudonym_function, user_id_sql
 from genai_apm.schemas.contract import Contract

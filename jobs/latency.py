@@ -29,7 +29,7 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 
-from genai_apm.flink_env import create_view
+from genai_apm.flink.env import create_view
 from genai_apm.jobs import minutes
 from genai_apm.jobs.runner import Job
 from genai_apm.jobs.sinks import Sinks

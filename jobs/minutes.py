@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 
-from genai_apm.flink_env import create_view
+from genai_apm.flink.env import create_view
 from genai_apm.schemas.outputs import ALL, FAILURES, OUTCOMES, histogram_gamma
 from genai_apm.settings.config import Settings
 

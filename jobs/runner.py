@@ -69,7 +69,7 @@ class Job:
         """The job's table environment with its source registered, and its sink factory:
         from Kafka, or with ``input_path`` a backfill of files into ``output_path`` (no Kafka
         at all)."""
-        from genai_apm.flink_env import table_env
+        from genai_apm.flink.env import table_env
         from genai_apm.jobs import sources
         from genai_apm.jobs.sinks import Sinks
 

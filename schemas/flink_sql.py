@@ -55,7 +55,7 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# genai-apm's Java functions (infra/udfs), registered by genai_apm.flink_env
+# genai-apm's Java functions (infra/udfs), registered by genai_apm.flink.env
 JSON_TEXTS_FUNCTION = "GENAI_JSON_TEXTS"
 TIMESTAMP_FUNCTION = "GENAI_TIMESTAMP"
 NUMBER_FUNCTIONS = {

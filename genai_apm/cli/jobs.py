@@ -17,7 +17,7 @@ def cmd_submit(args) -> int:
     job_args = ["--bounded"] if args.bounded else []
     kafka_io.require_topics(settings.kafka, jobs.input_topics(args.job, settings))
     if args.cluster:
-        from genai_apm.flink_cluster import submit_to_cluster
+        from genai_apm.flink.cluster import submit_to_cluster
 
         if args.config:
             job_args += ["--config", args.config]
@@ -30,7 +30,7 @@ def cmd_submit(args) -> int:
 
 
 def cmd_jobs(args) -> int:
-    from genai_apm.flink_cluster import FlinkRest
+    from genai_apm.flink.cluster import FlinkRest
 
     address = args.cluster or load_settings(args).flink.rest_address
     jobs = FlinkRest(address).jobs()
@@ -42,7 +42,7 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_cancel(args) -> int:
-    from genai_apm.flink_cluster import FlinkRest
+    from genai_apm.flink.cluster import FlinkRest
 
     address = args.cluster or load_settings(args).flink.rest_address
     FlinkRest(address).cancel(args.job_id)

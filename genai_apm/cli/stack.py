@@ -24,7 +24,7 @@ def cmd_stack(args) -> int:
 
 
 def cmd_cluster(args) -> int:
-    from genai_apm.flink_cluster import LocalFlinkCluster
+    from genai_apm.flink.cluster import LocalFlinkCluster
 
     cluster = LocalFlinkCluster(load_settings(args))
     if args.action == "up":

@@ -269,7 +269,7 @@ def runtime_sections(settings: Settings) -> dict[str, dict[str, Any]]:
             "parallelism": ref("Parallelism"),
             "checkpoint_dir": sub(f"s3://${{DataBucket}}/{CHECKPOINTS_PREFIX}"),
             # the service's configuration decides checkpoints, state backend, parallelism and
-            # restarts; the job sets only what the 2.2 runtime lets code set (flink_env)
+            # restarts; the job sets only what the 2.2 runtime lets code set (flink/env.py)
             "service_configured": "true",
         },
         "aws": {"region": ref("AWS::Region")},
@@ -1467,7 +1467,7 @@ def flink_deployment(settings: Settings, job: str = DEFAULT_JOB) -> dict:
                                     "name": "GENAI_APM_OUTPUT_TABLES_PATH",
                                     "value": f"s3://CHANGE-ME/{TABLES_PREFIX}",
                                 },
-                                # the job sets its checkpoint storage itself (flink_env)
+                                # the job sets its checkpoint storage itself (flink/env.py)
                                 {
                                     "name": "GENAI_APM_FLINK_CHECKPOINT_DIR",
                                     "value": f"s3://CHANGE-ME/{CHECKPOINTS_PREFIX}",

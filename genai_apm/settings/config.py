@@ -145,7 +145,7 @@ class FlinkSettings:
     # true on Amazon Managed Service for Apache Flink (infra/aws/pipeline.yaml sets it): the
     # application's configuration decides checkpointing, state backend, parallelism and
     # restarts there, and from its Flink 2.2 runtime on the service throws when job code sets
-    # an option missing from its list of programmatic ones (flink_env.SERVICE_SETTABLE)
+    # an option missing from its list of programmatic ones (genai_apm.flink.env.SERVICE_SETTABLE)
     service_configured: bool = False
     # the standalone cluster's processes (`genai-apm cluster up`)
     jobmanager_memory: str = "1024m"

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 
 from genai_apm import generator, kafka_io
-from genai_apm.flink_cluster import submit_to_cluster
+from genai_apm.flink.cluster import submit_to_cluster
 from genai_apm.jobs import latency
 from genai_apm.settings import config
 

@@ -17,7 +17,7 @@ import pytest
 
 from genai_apm import aws, kafka_io
 from genai_apm.export import cloudwatch
-from genai_apm.flink_cluster import FlinkRest, LocalFlinkCluster
+from genai_apm.flink.cluster import FlinkRest, LocalFlinkCluster
 from genai_apm.jobs import latency
 from genai_apm.stack.process import free_port
 from tests.integration.faults import (

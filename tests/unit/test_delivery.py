@@ -98,7 +98,7 @@ def test_bad_delivery_settings_are_one_clear_error(environ, message):
 def test_the_kafka_connector_accepts_the_options_it_is_given():
     """The planner builds the sink (so the connector validates its options) without a broker:
     exactly-once without a prefix, or with an unknown guarantee, would fail here."""
-    from genai_apm.flink_env import table_env
+    from genai_apm.flink.env import table_env
     from genai_apm.jobs.sinks import Sinks
 
     s = config.load(path=None, environ={})
@@ -124,7 +124,7 @@ def test_the_kafka_connector_accepts_the_options_it_is_given():
 
 
 def test_state_backend_is_a_setting_and_reaches_the_job_config():
-    from genai_apm.flink_env import table_env
+    from genai_apm.flink.env import table_env
 
     with pytest.raises(GenaiApmError, match="flink.state_backend"):
         config.load(path=None, environ={"GENAI_APM_FLINK_STATE_BACKEND": "memory"})
@@ -139,7 +139,7 @@ def test_state_backend_is_a_setting_and_reaches_the_job_config():
 def test_runtime_defaults_reach_the_job_config():
     """Object reuse on; streaming jobs checkpoint every flink.checkpoint_interval_s, bounded
     runs every flink.bounded_checkpoint_interval_s; the local TaskManager's memory is set."""
-    from genai_apm.flink_env import table_env
+    from genai_apm.flink.env import table_env
 
     s = config.load(
         path=None,

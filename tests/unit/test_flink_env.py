@@ -3,7 +3,7 @@ service's options alone and sets only keys on the service's programmatic list.""
 
 from __future__ import annotations
 
-from genai_apm import flink_env
+from genai_apm.flink import env as flink_env
 from genai_apm.settings import config
 
 # what the service decides from the application's configuration (docs/aws.md)

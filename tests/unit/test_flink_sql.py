@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from genai_apm.flink_env import register_functions
+from genai_apm.flink.env import register_functions
 from genai_apm.schemas.flink_sql import rejection_reason, typed
 from genai_apm.schemas.invocation import INVOCATION_V1
 

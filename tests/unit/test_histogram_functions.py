@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from genai_apm.flink_env import register_functions
+from genai_apm.flink.env import register_functions
 from genai_apm.jobs.latency import bucket_index, histogram_gamma, histogram_quantiles
 
 A = 0.01  # the relative error under test (latency.histogram_relative_error's default)

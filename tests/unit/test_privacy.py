@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from genai_apm.flink_env import register_functions
+from genai_apm.flink.env import register_functions
 from genai_apm.jobs import invocations
 from genai_apm.privacy import pseudonym, redact
 from genai_apm.settings.config import PrivacySettings

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from genai_apm.flink_env import register_functions
+from genai_apm.flink.env import register_functions
 from genai_apm.generator import TrafficSpec, invocations
 from genai_apm.schemas import validate
 from genai_apm.schemas.contract import Contract, Kind
