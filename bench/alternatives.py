@@ -56,7 +56,7 @@ def polars_microbatch(kafka_settings, topic: str, events: int) -> dict:
     import polars as pl
     from kafka import KafkaConsumer, TopicPartition
 
-    from genai_apm.kafka_io import client_args, kafka_errors
+    from genai_apm.kafka.io import client_args, kafka_errors
 
     schema = {
         "event_time": pl.Int64,
@@ -335,7 +335,7 @@ def read_table(kafka_settings, topic: str) -> list:
 
     from kafka import KafkaConsumer, TopicPartition
 
-    from genai_apm.kafka_io import client_args, end_offsets, kafka_errors
+    from genai_apm.kafka.io import client_args, end_offsets, kafka_errors
 
     ends = end_offsets(kafka_settings, topic)
     rows = []

@@ -63,7 +63,7 @@ def kafka_python_read(kafka_settings, topic: str, events: int, *, check_crcs: bo
     package is installed (it is not a dependency here); ``check_crcs=False`` shows that cost."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from genai_apm.kafka_io import client_args, kafka_errors
+    from genai_apm.kafka.io import client_args, kafka_errors
 
     with kafka_errors(kafka_settings):
         consumer = KafkaConsumer(

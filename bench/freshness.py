@@ -60,7 +60,7 @@ class RowWatcher(threading.Thread):
     def run(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
-        from genai_apm.kafka_io import client_args
+        from genai_apm.kafka.io import client_args
 
         try:
             consumer = KafkaConsumer(

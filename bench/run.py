@@ -527,7 +527,7 @@ class Bench:
         self, label: str, source_topic: str, parallelism: int, delivery: str | None = None
     ) -> dict:
         """Settings of one Flink run: its own consumer group, output topics and tables."""
-        from genai_apm import kafka_io
+        from genai_apm.kafka import io as kafka_io
         from genai_apm.settings.config import TopicSettings
 
         outputs = [f.name for f in dataclasses.fields(TopicSettings) if f.name != "invocations"]
@@ -547,7 +547,8 @@ class Bench:
 
     def produce(self, topic: str, spec, count: int, attributes: int = 0) -> dict:
         """``count`` events of ``spec`` to ``topic``: distinct keys and mean size as sent."""
-        from genai_apm import generator, kafka_io
+        from genai_apm import generator
+        from genai_apm.kafka import io as kafka_io
 
         keys: set = set()
         size = 0
@@ -572,7 +573,7 @@ class Bench:
         return {"events": count, "distinct_keys": len(keys), "mean_event_bytes": size / count}
 
     def count_records(self, topic: str) -> int:
-        from genai_apm import kafka_io
+        from genai_apm.kafka import io as kafka_io
 
         return sum(kafka_io.end_offsets(self.kafka_settings(), topic).values())
 
@@ -720,7 +721,7 @@ def run_unit(b: Bench, unit: str, rep: int, topics: dict, events: int, tables: d
             tables[f"polars#{rep + 1}"] = result.pop("rows")
             return {"polars": rate_row(result, monitor, events)}
         # spark: one session, a warm-up query, then each form over the big topic
-        from genai_apm import kafka_io
+        from genai_apm.kafka import io as kafka_io
 
         outs = {form: f"bench.{label}.{form}" for form in alternatives.SPARK_FORMS}
         outs["warmup_out"] = f"bench.{label}.warmup"
@@ -799,7 +800,7 @@ def run_table_freshness(b: Bench) -> dict:
     stamped with the wall clock, each writing its rows at-least-once to its own topic:
     readable_at - window_end of every row of the whole 1-minute windows in the run."""
     from genai_apm.generator import TrafficSpec, invocations
-    from genai_apm.kafka_io import ensure_topics, produce_json
+    from genai_apm.kafka.io import ensure_topics, produce_json
 
     rate, seconds = b.args.table_fresh_rate, b.args.table_fresh_seconds
     source = "bench.tablefresh.invocations"
@@ -895,7 +896,7 @@ def run_freshness(b: Bench, results: dict) -> dict:
     issue's 10-minute soak). Lag is freshness over time: a job that falls behind reads
     each window later than the one before."""
     from genai_apm.generator import TrafficSpec, invocations
-    from genai_apm.kafka_io import ensure_topics, produce_json
+    from genai_apm.kafka.io import ensure_topics, produce_json
     from genai_apm.settings.config import FlinkSettings
 
     models, apps, users = KEY_LEVELS["100k"]

@@ -6,7 +6,7 @@ latency, outcomes and spend, and stops whatever this run started.
 
 ``make run SOURCE=kinesis`` takes the AWS path in: the events go into a Kinesis stream on the
 stack's moto server (as `genai-apm generate --to kinesis` sends them), the Kinesis -> Kafka
-bridge (genai_apm.bridge) copies them into the invocations topic exactly once, and the same
+bridge (genai_apm.kafka.bridge) copies them into the invocations topic exactly once, and the same
 analytics job reads them from there.
 """
 
@@ -22,8 +22,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from genai_apm import generator, kafka_io
+from genai_apm import generator
 from genai_apm.errors import GenaiApmError
+from genai_apm.kafka import io as kafka_io
 from genai_apm.serve import query
 from genai_apm.settings.config import Settings
 from genai_apm.stack.local import LocalStack
@@ -193,7 +194,7 @@ def create_stream(settings: Settings) -> None:
 
 def put_to_kinesis(settings: Settings, payloads) -> int:
     """Through `genai-apm generate --to kinesis`'s output (PutRecords, 500 a call)."""
-    from genai_apm.publish import KinesisOutput
+    from genai_apm.kafka.publish import KinesisOutput
 
     output = KinesisOutput(settings, settings.bridge.stream)
     for payload in payloads:
@@ -205,7 +206,7 @@ def put_to_kinesis(settings: Settings, payloads) -> int:
 def bridge_into_kafka(settings: Settings, start: dict[int, int], expected: int) -> None:
     """Run the bridge until the invocations topic holds ``expected`` committed records after
     ``start``, then stop it (everything it copied is committed by then)."""
-    from genai_apm import bridge
+    from genai_apm.kafka import bridge
 
     proc = bridge.start(settings)
     log = bridge.state_dir(settings) / "bridge.log"

@@ -10,7 +10,8 @@ from genai_apm.errors import GenaiApmError
 
 
 def cmd_submit(args) -> int:
-    from genai_apm import jobs, kafka_io
+    from genai_apm import jobs
+    from genai_apm.kafka import io as kafka_io
 
     module = jobs.module(args.job)  # an unknown name: one line, before anything starts
     settings = load_settings(args)
@@ -58,8 +59,9 @@ def normalised_input(settings, path: str, fmt: str, wanted: str, output: str) ->
     import tempfile
     from pathlib import Path
 
-    from genai_apm import progress, publish
+    from genai_apm import progress
     from genai_apm.adapters import AdapterError, decode
+    from genai_apm.kafka import publish
 
     if fmt == "native" and "://" not in path:
         if not Path(path).exists():

@@ -12,7 +12,7 @@ from genai_apm.cli.common import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, load_sett
 def cmd_consume(args) -> int:
     import datetime as dt
 
-    from genai_apm import kafka_io
+    from genai_apm.kafka import io as kafka_io
     from genai_apm.record_filter import RecordFilter, parse_since, table_columns, table_rows
     from genai_apm.serve import query
 
@@ -66,7 +66,7 @@ def cmd_query(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from genai_apm import kafka_io
+    from genai_apm.kafka import io as kafka_io
     from genai_apm.serve import report
 
     settings = load_settings(args)

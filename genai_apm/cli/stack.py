@@ -36,7 +36,7 @@ def cmd_cluster(args) -> int:
 
 
 def cmd_bridge(args) -> int:
-    from genai_apm import bridge
+    from genai_apm.kafka import bridge
 
     settings = load_settings(args)
     if args.stream:

@@ -10,7 +10,7 @@ from genai_apm.errors import GenaiApmError
 
 
 def _output(args, settings):
-    from genai_apm import publish
+    from genai_apm.kafka import publish
 
     if args.to == "file":
         if not args.out:
@@ -56,7 +56,8 @@ def _traffic_spec(generator, args):
 def cmd_generate(args) -> int:
     from pathlib import Path
 
-    from genai_apm import generator, progress, publish
+    from genai_apm import generator, progress
+    from genai_apm.kafka import publish
     from genai_apm.traffic.presets import PRESETS
 
     settings = load_settings(args)
@@ -85,7 +86,7 @@ def cmd_generate(args) -> int:
     )
     output = _output(args, settings)
     if isinstance(output, publish.KafkaOutput):
-        from genai_apm import kafka_io
+        from genai_apm.kafka import io as kafka_io
 
         streams = {
             "native": ["invocations", "spans"],
@@ -107,7 +108,9 @@ def cmd_generate(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from genai_apm import kafka_io, progress, publish
+    from genai_apm import progress
+    from genai_apm.kafka import io as kafka_io
+    from genai_apm.kafka import publish
 
     settings = load_settings(args)
     stream = {"native": "invocations", "bedrock": "bedrock", "otlp-json": "otlp"}[args.format]

@@ -817,9 +817,9 @@ def pipeline_template(settings: Settings, published: Published) -> dict:
 
 def bridge_properties(settings: Settings) -> dict[str, Any]:
     """The bridge's property group on Managed Flink: the keys `genai-apm bridge kinesis`
-    writes (genai_apm.bridge.properties) for MSK IAM, minus what the service owns
+    writes (genai_apm.kafka.bridge.properties) for MSK IAM, minus what the service owns
     (checkpoints, parallelism, restarts), with the stack's values."""
-    from genai_apm import bridge
+    from genai_apm.kafka import bridge
 
     msk = settings.replace(
         kafka={"security_protocol": "SASL_SSL", "sasl_mechanism": "AWS_MSK_IAM"},
@@ -1541,7 +1541,8 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
         AWS_DIR / "kinesis-bridge.yaml": _yaml(
             bridge_template(settings),
             _header(
-                "the bridge's settings (genai_apm/deploy/aws_templates.py, genai_apm/bridge.py)"
+                "the bridge's settings (genai_apm/deploy/aws_templates.py, "
+                "genai_apm/kafka/bridge.py)"
             ),
         ),
         AWS_DIR / "application_properties.json": json.dumps(

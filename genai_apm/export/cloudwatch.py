@@ -598,7 +598,7 @@ class DeadLetters:
     def __init__(self, settings: Settings, stats: Stats):
         from kafka import KafkaProducer
 
-        from genai_apm.kafka_io import client_args
+        from genai_apm.kafka.io import client_args
 
         self.topic, self.stats = settings.topics.deadletter, stats
         self.producer = KafkaProducer(**client_args(settings.kafka), acks="all")
@@ -645,7 +645,7 @@ def export(
     from kafka import KafkaConsumer
 
     from genai_apm import aws
-    from genai_apm.kafka_io import client_args, kafka_errors
+    from genai_apm.kafka.io import client_args, kafka_errors
 
     cw = settings.cloudwatch
     if cw.output not in ("api", "emf"):

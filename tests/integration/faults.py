@@ -15,9 +15,10 @@ import json
 import time
 from collections import Counter
 
-from genai_apm import generator, kafka_io
+from genai_apm import generator
 from genai_apm.flink.cluster import submit_to_cluster
 from genai_apm.jobs import latency
+from genai_apm.kafka import io as kafka_io
 from genai_apm.settings import config
 
 SENTINEL_MODEL = "sentinel-model"

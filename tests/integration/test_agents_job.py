@@ -11,8 +11,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from genai_apm import generator, kafka_io, pricing
+from genai_apm import generator, pricing
 from genai_apm.jobs import agents
+from genai_apm.kafka import io as kafka_io
 
 pytestmark = pytest.mark.integration
 

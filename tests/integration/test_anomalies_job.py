@@ -15,8 +15,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from genai_apm import generator, kafka_io, pricing
+from genai_apm import generator, pricing
 from genai_apm.jobs import anomalies, runner
+from genai_apm.kafka import io as kafka_io
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from genai_apm import aws, kafka_io
+from genai_apm import aws
 from genai_apm.export import cloudwatch
 from genai_apm.flink.cluster import FlinkRest, LocalFlinkCluster
 from genai_apm.jobs import latency
+from genai_apm.kafka import io as kafka_io
 from genai_apm.stack.process import free_port
 from tests.integration.faults import (
     clean_rows,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from genai_apm import cli, kafka_io
+from genai_apm import cli
+from genai_apm.kafka import io as kafka_io
 from tests import report_fixture
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,9 @@ from collections import Counter, defaultdict
 import duckdb
 import pytest
 
-from genai_apm import generator, kafka_io, pricing, rules
+from genai_apm import generator, pricing, rules
 from genai_apm.jobs import cost, errors
+from genai_apm.kafka import io as kafka_io
 
 pytestmark = pytest.mark.integration
 

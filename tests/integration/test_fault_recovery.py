@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from genai_apm import kafka_io
 from genai_apm.errors import GenaiApmError
 from genai_apm.flink.cluster import FlinkRest, LocalFlinkCluster
+from genai_apm.kafka import io as kafka_io
 from genai_apm.stack.kafka_broker import KafkaBroker
 from genai_apm.stack.process import free_port
 from tests.integration.faults import (

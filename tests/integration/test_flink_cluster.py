@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from genai_apm import kafka_io
 from genai_apm.flink.cluster import FlinkRest, LocalFlinkCluster, submit_to_cluster
+from genai_apm.kafka import io as kafka_io
 from genai_apm.stack.process import free_port
 
 pytestmark = pytest.mark.integration

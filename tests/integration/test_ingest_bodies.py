@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from genai_apm import kafka_io
 from genai_apm.jobs import ingest
+from genai_apm.kafka import io as kafka_io
 from genai_apm.privacy import redact
 from tests.unit.test_bodies import (
     ANSWER_TEXT,

@@ -15,9 +15,11 @@ from collections import Counter
 
 import pytest
 
-from genai_apm import bridge, generator, kafka_io, publish
+from genai_apm import generator
 from genai_apm.aws import client
 from genai_apm.errors import GenaiApmError
+from genai_apm.kafka import bridge, publish
+from genai_apm.kafka import io as kafka_io
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import sys
 import boto3
 import pytest
 
-from genai_apm import kafka_io
 from genai_apm.errors import GenaiApmError
+from genai_apm.kafka import io as kafka_io
 from genai_apm.stack.local import LocalStack
 
 pytestmark = pytest.mark.integration

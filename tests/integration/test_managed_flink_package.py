@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from genai_apm import cli, kafka_io
+from genai_apm import cli
 from genai_apm.deploy import aws_templates, managed_flink
+from genai_apm.kafka import io as kafka_io
 from genai_apm.settings import app_properties
 
 pytestmark = pytest.mark.integration

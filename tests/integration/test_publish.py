@@ -9,8 +9,8 @@ import sys
 import boto3
 import pytest
 
-from genai_apm import kafka_io
 from genai_apm.adapters import decode
+from genai_apm.kafka import io as kafka_io
 
 pytestmark = pytest.mark.integration
 

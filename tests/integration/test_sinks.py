@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from genai_apm import aws, cli, generator, kafka_io
+from genai_apm import aws, cli, generator
 from genai_apm.export import cloudwatch
 from genai_apm.jobs import latency
+from genai_apm.kafka import io as kafka_io
 from genai_apm.serve import query
 
 pytestmark = pytest.mark.integration

@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from genai_apm import bridge
 from genai_apm.errors import GenaiApmError
+from genai_apm.kafka import bridge
 
 
 def test_properties_carry_stream_position_topic_and_endpoint(base_settings):

@@ -11,7 +11,7 @@ import pytest
 
 from genai_apm.connectors.kafka import client_properties, json_sink_ddl
 from genai_apm.errors import GenaiApmError
-from genai_apm.kafka_io import client_args
+from genai_apm.kafka.io import client_args
 from genai_apm.settings import config
 
 SECURED_ENV = {
@@ -186,7 +186,7 @@ def closing_server():
 def test_a_connection_the_broker_closes_is_one_line_naming_the_login(
     closing_server, protocol, expected
 ):
-    from genai_apm.kafka_io import require_topics
+    from genai_apm.kafka.io import require_topics
 
     k = config.load(
         path=None,
@@ -211,7 +211,7 @@ def test_a_refused_connection_after_a_closed_one_is_not_blamed_on_the_login():
 
     from kafka.errors import KafkaTimeoutError
 
-    from genai_apm.kafka_io import kafka_errors
+    from genai_apm.kafka.io import kafka_errors
 
     k = secured().kafka
     log = logging.getLogger("kafka.net.manager")

@@ -105,7 +105,7 @@ class KafkaOutput:
     def __init__(self, settings: Settings, topic: str | None = None):
         from kafka import KafkaProducer
 
-        from genai_apm.kafka_io import client_args, kafka_errors
+        from genai_apm.kafka.io import client_args, kafka_errors
 
         self.settings, self.topic = settings, topic
         self._errors = kafka_errors(settings.kafka)
@@ -123,7 +123,7 @@ class KafkaOutput:
         self.sent += 1
 
     def close(self) -> str:
-        from genai_apm.kafka_io import kafka_errors
+        from genai_apm.kafka.io import kafka_errors
 
         with kafka_errors(self.settings.kafka):
             self.producer.flush(timeout=120)
