@@ -647,11 +647,7 @@ def export(
     from genai_apm import aws
     from genai_apm.kafka.io import client_args, kafka_errors
 
-    cw = settings.cloudwatch
-    if cw.output not in ("api", "emf"):
-        raise GenaiApmError(f"cloudwatch.output must be api or emf, not {cw.output!r}")
-    if cw.max_attempts < 1:
-        raise GenaiApmError("cloudwatch.max_attempts must be at least 1")
+    cw = settings.cloudwatch  # its values were checked when the settings loaded
     stats = Stats()
     if cw.output == "api":
         # our retry policy replaces botocore's, so attempts and backoff are ours to count

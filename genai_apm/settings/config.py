@@ -160,6 +160,10 @@ class FlinkSettings:
     local_network_memory: str = "64m"
 
     def __post_init__(self) -> None:
+        if self.watermark_emit not in ("on-periodic", "on-event"):
+            raise GenaiApmError(
+                f"flink.watermark_emit must be on-periodic or on-event, not {self.watermark_emit!r}"
+            )
         if self.delivery_guarantee not in DELIVERY_GUARANTEES:
             raise GenaiApmError(
                 f"config flink.delivery_guarantee: {self.delivery_guarantee!r} is not one of "
@@ -430,6 +434,12 @@ class CloudWatchSettings:
     # CloudWatch refuses data points older than two weeks: dead-letter them instead
     max_age_hours: float = 336.0
     consumer_group: str = "genai-apm-cloudwatch"
+
+    def __post_init__(self) -> None:
+        if self.output not in ("api", "emf"):
+            raise GenaiApmError(f"cloudwatch.output must be api or emf, not {self.output!r}")
+        if self.max_attempts < 1:
+            raise GenaiApmError("cloudwatch.max_attempts must be at least 1")
 
 
 @dataclass(frozen=True)

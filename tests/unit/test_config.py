@@ -46,6 +46,10 @@ def test_env_values_are_coerced_to_field_types():
         ({"GENAI_APM_NOPE_X": "1"}, "names no config section"),
         ({"GENAI_APM_FLINK_PARALLELISM": "two"}, "flink.parallelism: 'two' is not a valid int"),
         ({"GENAI_APM_LATENCY_PERCENTILES": "0.5,x"}, "not a valid float"),
+        # checked with the settings, not when a job or the exporter first reads them
+        ({"GENAI_APM_FLINK_WATERMARK_EMIT": "sometimes"}, "flink.watermark_emit must be on-"),
+        ({"GENAI_APM_CLOUDWATCH_OUTPUT": "x"}, "cloudwatch.output must be api or emf"),
+        ({"GENAI_APM_CLOUDWATCH_MAX_ATTEMPTS": "0"}, "cloudwatch.max_attempts must be at least 1"),
     ],
 )
 def test_bad_env_is_one_clear_error(environ, message):
