@@ -637,7 +637,12 @@ def _weight(alias: str, metric: str) -> str:
     )
 
 
-def explanations_sql(s: AnomalySettings) -> str:
+def explanations_sql(
+    s: AnomalySettings,
+    hot: str = "anomaly_hot",
+    links: str = "anomaly_links",
+    alarmed: str = "anomaly_alarmed",
+) -> str:
     """Every (hot key, key in ALARM that explains it) pair of a window, with the share.
 
     Key P (hot in a window, its top metric M) is explained by key C (in ALARM, another
@@ -656,11 +661,11 @@ def explanations_sql(s: AnomalySettings) -> str:
 SELECT p.window_time AS hot_time, p.dimension, p.`key`,
   CONCAT(c.dimension, ' ', c.`key`) AS explained_by,
   {share_cp} AS explained_share
-FROM anomaly_hot AS p
-JOIN anomaly_links AS l
+FROM {hot} AS p
+JOIN {links} AS l
   ON l.parent_dimension = p.dimension AND l.parent_key = p.`key`
   AND l.window_time BETWEEN p.window_time AND p.window_time
-JOIN anomaly_alarmed AS c
+JOIN {alarmed} AS c
   ON c.dimension = l.child_dimension AND c.`key` = l.child_key
   AND c.window_time BETWEEN l.window_time AND l.window_time
 WHERE {share_cp} >= {sigma}
@@ -822,55 +827,82 @@ WHERE c.event_ts < r.ref_time + INTERVAL '{r}' MINUTE""",
     ]
 
 
-def register_views(t_env, settings: Settings, cost_expression: str) -> None:
-    """anomaly_windows (metrics per window and key), anomaly_states (each key's evaluation
-    per window), anomaly_transitions and anomaly_counts."""
+def register_shared(t_env, settings: Settings, cost_expression: str) -> None:
+    """The views every detector reads: anomaly_windows (metrics per window and key),
+    anomaly_links (the traffic pairs of keys share, for attribution) and the per-call
+    outliers, none of which depend on the detector's settings."""
     s, w = settings.anomalies, window(settings)
     minutes.register(t_env, settings, cost_expression)
     if s.outliers:
         minutes.rollup(t_env, settings, ONE_MINUTE)
     views = (
         ("anomaly_windows", window_rows_sql(w, s, minutes.gamma(settings))),
+        ("anomaly_pairs", pairs_sql(w)),
+        ("anomaly_links", links_sql("anomaly_pairs")),
+        # views are validated when created: without outliers the 1-minute rollup they read
+        # is not registered
+        *(outlier_views(s) if s.outliers else ()),
+    )
+    for name, sql in views:
+        create_view(t_env, name, sql)
+
+
+def register_detector(t_env, settings: Settings, prefix: str = "") -> None:
+    """One detector's stages over anomaly_windows and anomaly_links: ``prefix``anomaly_states
+    (each key's evaluation per window), ..._incidents (open and close events) and ..._counts.
+    Several detectors with different prefixes share one job's windows (the evaluation runs
+    three side by side over one source)."""
+    s, w = settings.anomalies, window(settings)
+
+    def v(name: str) -> str:
+        return prefix + name
+
+    evaluations = v("anomaly_evaluations")
+    views = (
         ("anomaly_quartiles", quartiles_sql("anomaly_windows", s)),
         *(
             (
-                ("anomaly_seasonal_quartiles", seasonal_quartiles_sql("anomaly_quartiles", s)),
-                ("anomaly_seasonal", seasonal_baseline_sql("anomaly_seasonal_quartiles")),
+                ("anomaly_seasonal_quartiles", seasonal_quartiles_sql(v("anomaly_quartiles"), s)),
+                ("anomaly_seasonal", seasonal_baseline_sql(v("anomaly_seasonal_quartiles"))),
             )
             if s.seasonal_days
             else ()
         ),
         (
             "anomaly_baselines",
-            baseline_sql("anomaly_seasonal" if s.seasonal_days else "anomaly_quartiles", s),
+            baseline_sql(v("anomaly_seasonal" if s.seasonal_days else "anomaly_quartiles"), s),
         ),
-        ("anomaly_evaluations", evaluation_sql("anomaly_baselines", s)),
-        *(
-            (("anomaly_history", history_sql("anomaly_evaluations", s)),)
-            if s.history_windows
-            else ()
-        ),
+        ("anomaly_evaluations", evaluation_sql(v("anomaly_baselines"), s)),
+        *((("anomaly_history", history_sql(evaluations, s)),) if s.history_windows else ()),
         (
             "anomaly_states",
-            state_sql("anomaly_history" if s.history_windows else "anomaly_evaluations", s),
+            state_sql(v("anomaly_history") if s.history_windows else evaluations, s),
         ),
-        ("anomaly_transitions", transitions_sql("anomaly_states", w, s)),
-        ("anomaly_hot", "SELECT * FROM anomaly_states WHERE hot"),
-        ("anomaly_alarmed", f"SELECT * FROM anomaly_states WHERE state = '{ALARM}'"),
-        ("anomaly_pairs", pairs_sql(w)),
-        ("anomaly_links", links_sql("anomaly_pairs")),
-        ("anomaly_explanations", explanations_sql(s)),
-        ("anomaly_explained", best_explanation_sql("anomaly_explanations", w)),
-        ("anomaly_incidents", incidents_sql("anomaly_transitions", "anomaly_explained")),
-        # views are validated when created: without outliers the 1-minute rollup they read
-        # is not registered
-        *(outlier_views(s) if s.outliers else ()),
+        ("anomaly_transitions", transitions_sql(v("anomaly_states"), w, s)),
+        ("anomaly_hot", f"SELECT * FROM {v('anomaly_states')} WHERE hot"),
+        ("anomaly_alarmed", f"SELECT * FROM {v('anomaly_states')} WHERE state = '{ALARM}'"),
+        (
+            "anomaly_explanations",
+            explanations_sql(s, v("anomaly_hot"), "anomaly_links", v("anomaly_alarmed")),
+        ),
+        ("anomaly_explained", best_explanation_sql(v("anomaly_explanations"), w)),
+        ("anomaly_incidents", incidents_sql(v("anomaly_transitions"), v("anomaly_explained"))),
         # the TVF adds its own window columns: the state rows' rowtime, renamed
-        ("anomaly_state_times", "SELECT window_time AS row_time, state, score FROM anomaly_states"),
-        ("anomaly_counts", counts_sql("anomaly_state_times", w)),
+        (
+            "anomaly_state_times",
+            f"SELECT window_time AS row_time, state, score FROM {v('anomaly_states')}",
+        ),
+        ("anomaly_counts", counts_sql(v("anomaly_state_times"), w)),
     )
     for name, sql in views:
-        create_view(t_env, name, sql)
+        create_view(t_env, v(name), sql)
+
+
+def register_views(t_env, settings: Settings, cost_expression: str) -> None:
+    """anomaly_windows (metrics per window and key), anomaly_states (each key's evaluation
+    per window), anomaly_incidents and anomaly_counts."""
+    register_shared(t_env, settings, cost_expression)
+    register_detector(t_env, settings)
 
 
 @dataclass(frozen=True)
