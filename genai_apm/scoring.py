@@ -384,15 +384,21 @@ def _read_jsonl(directory: Path) -> list[dict]:
     return rows
 
 
+SERIES_METRIC = "latency_p50_ms"  # what a NAB point becomes (nab_events)
 # what the detectors of one evaluation job must share: the window rows they all read
 SHARED = ("window_minutes", "min_requests", "outliers", "state_ttl_hours")
 
 
-def _assemble_detectors(by_detector: dict):
+def _assemble_detectors(by_detector: dict, series: bool = False):
     """An ``assemble`` for runner.run_backfill: the shared stages once (per-minute rows,
     window rows, attribution pairs), each detector's stages and open/close events under its
     own view prefix, its events as JSON lines under ``tables_path``/<detector>. No gauge and
-    no Parquet copy: the evaluation reads only the events."""
+    no Parquet copy: the evaluation reads only the events.
+
+    ``series``: the events are NAB series (nab_events: the value is the p50 latency of an
+    app's window; every other metric is constant, and model and user are one key for all
+    series), so only that metric of app keys is judged and nothing is attributed: the
+    openings on apps the scoring reads are the same for a fraction of the work."""
 
     def assemble(t_env, settings, statements, *, kafka_outputs: bool, tables_path: str) -> None:
         from genai_apm import pricing
@@ -402,10 +408,24 @@ def _assemble_detectors(by_detector: dict):
 
         table = pricing.load(settings.cost.pricing_file)
         anomalies.configure(t_env, settings)
-        anomalies.register_shared(t_env, settings, pricing.cost_sql(table))
+        dims = tuple(d for d in anomalies.DIMENSIONS if d[0] == "app") if series else None
+        metrics = tuple(m for m in anomalies.METRICS if m.name == SERIES_METRIC)
+        anomalies.register_shared(
+            t_env,
+            settings,
+            pricing.cost_sql(table),
+            dimensions=dims or anomalies.DIMENSIONS,
+            attribution=not series,
+        )
         columns = ", ".join(f"`{n}`" for n, _ in ANOMALY_COLUMNS)
         for detector, s in by_detector.items():
-            anomalies.register_detector(t_env, s, prefix=f"{detector}_")
+            anomalies.register_detector(
+                t_env,
+                s,
+                prefix=f"{detector}_",
+                metrics=metrics if series else anomalies.METRICS,
+                attribution=not series,
+            )
             t_env.execute_sql(
                 files.json_lines_table_ddl(
                     f"{detector}_events", f"{tables_path}/{detector}", ANOMALY_COLUMNS
@@ -420,7 +440,7 @@ def _assemble_detectors(by_detector: dict):
 
 
 def run_job(
-    by_detector: dict, events: list[dict], work: Path
+    by_detector: dict, events: list[dict], work: Path, series: bool = False
 ) -> tuple[dict[str, list[dict]], float]:
     """One bounded run of the anomaly job over ``events`` with every detector of
     ``by_detector`` (name: Settings) side by side over the same window rows; each detector's
@@ -440,7 +460,7 @@ def run_job(
     runner.run_backfill(
         anomalies.JOB,
         first,
-        _assemble_detectors(by_detector),
+        _assemble_detectors(by_detector, series),
         input_path=str(work / "input"),
         output_path=str(work / "out"),
     )
@@ -638,7 +658,7 @@ def nab_openings(
     series, windows = read_nab(root)
     events = nab_events(series)
     by_detector = {d: _settings(d, **nab_settings(d)) for d in detectors}
-    outs, seconds = run_job(by_detector, events, work)
+    outs, seconds = run_job(by_detector, events, work, series=True)
     apps = {name.split("/")[1].removesuffix(".csv"): name for name in series}
     opened: dict[str, dict[str, list[int]]] = {}
     for d in detectors:
