@@ -14,14 +14,10 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
-import math
 from pathlib import Path
 
-import numpy as np
-
 from genai_apm import scoring
-from genai_apm.jobs import anomalies, detectors, latency
-from genai_apm.settings import config
+from genai_apm.jobs import anomalies, detectors
 
 GRID = {  # the settings tried; the others are scoring.NAB_SETTINGS
     "baseline_windows": (144, 288),
@@ -34,31 +30,17 @@ GRID = {  # the settings tried; the others are scoring.NAB_SETTINGS
 DEVIATION_KEYS = ("baseline_windows", "relative_floor")  # what the deviations depend on
 
 
-def window_values(root: Path) -> tuple[dict, dict, dict]:
+def window_values(root: Path | None) -> tuple[dict, dict, dict]:
     """Per series: window starts and p50 latency as the job computes them; NAB windows."""
     series, windows = scoring.read_nab(root)
-    rel = config.load(path=None, environ={}).latency.histogram_relative_error
-    gamma = (1 + rel) / (1 - rel)
-    step = scoring.NAB_SETTINGS["window_minutes"] * scoring.MINUTE
-    out = {}
-    for name, rows in series.items():
-        events = scoring.nab_events({name: rows})
-        starts = np.array([e["event_time"] - e["event_time"] % step for e in events])
-        values = np.array(
-            [
-                2 * gamma ** latency.bucket_index(e["latency_ms"], math.log(gamma)) / (gamma + 1)
-                for e in events
-            ]
-        )
-        out[name] = (starts, values)
-    return series, windows, out
+    return series, windows, scoring.nab_window_values(series)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/nab_tuning.py")
-    parser.add_argument("--nab", default=str(scoring.NAB_DIR))
+    parser.add_argument("--nab", help="a NAB folder (default ../shared/nab from the repository)")
     args = parser.parse_args(argv)
-    series, windows, values = window_values(Path(args.nab))
+    series, windows, values = window_values(Path(args.nab) if args.nab else None)
     chosen, held_out = scoring.nab_split(series)
     step = scoring.NAB_SETTINGS["window_minutes"] * scoring.MINUTE
     floor = next(m.floor for m in anomalies.METRICS if m.name == "latency_p50_ms")

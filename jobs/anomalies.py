@@ -81,6 +81,8 @@ class Metric:
 
 
 TAIL = 3.0
+# the metrics a detector judges: all of METRICS, but for an evaluation on single-valued series
+Metrics = tuple[Metric, ...]
 
 
 def _p(histogram: str, q: float) -> str:
@@ -207,7 +209,9 @@ def window(settings: Settings) -> Window:
 # --- SQL ------------------------------------------------------------------------------------
 
 
-def window_rows_sql(w: Window, s: AnomalySettings, gamma: float) -> str:
+def window_rows_sql(
+    w: Window, s: AnomalySettings, gamma: float, dimensions: tuple = DIMENSIONS
+) -> str:
     """One row per window and key: requests and every metric (NULL where too few calls).
 
     The model, app and model x app keys come from minute_stats, the users from minute_users
@@ -224,7 +228,7 @@ def window_rows_sql(w: Window, s: AnomalySettings, gamma: float) -> str:
         for m in METRICS
     )
     by_view: dict[str, list] = {}
-    for d in DIMENSIONS:
+    for d in dimensions:
         by_view.setdefault(minutes.source(d[1]), []).append(d)
     parts = []
     for view, dims in by_view.items():
@@ -259,7 +263,7 @@ def _over(rows: str) -> str:
     return f"(PARTITION BY dimension, `key` ORDER BY window_time{rows})"
 
 
-def quartiles_sql(source: str, s: AnomalySettings) -> str:
+def quartiles_sql(source: str, s: AnomalySettings, metrics: Metrics = METRICS) -> str:
     """Each metric's statistics over the key's last N windows, this one included: quartiles
     (the robust detector) or mean and standard deviation (``detector = "zscore"``, the simple
     rolling z-score the evaluation compares with), and how many windows had a value."""
@@ -275,7 +279,7 @@ def quartiles_sql(source: str, s: AnomalySettings) -> str:
         stats = "PERCENTILE({m}, ARRAY[0.25, 0.5, 0.75]) OVER w"
     cols = ",\n  ".join(
         f"{stats.format(m=m.name)} AS {m.name}_q,\n  COUNT({m.name}) OVER w AS {m.name}_n"
-        for m in METRICS
+        for m in metrics
     )
     return f"""
 SELECT *,
@@ -284,7 +288,7 @@ FROM {source}
 WINDOW w AS {_over(f" ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW")}"""
 
 
-def baseline_sql(source: str, s: AnomalySettings) -> str:
+def baseline_sql(source: str, s: AnomalySettings, metrics: Metrics = METRICS) -> str:
     """The previous row's statistics: the baseline of the N windows before this one, as a
     center (median, or mean) and a spread in standard deviations (IQR / 1.349, or the sd)."""
     if s.detector == "zscore":
@@ -295,11 +299,11 @@ def baseline_sql(source: str, s: AnomalySettings) -> str:
         f"LAG({center.format(m=m.name)}) OVER w AS {m.name}_center,\n"
         f"  LAG({spread.format(m=m.name)}) OVER w AS {m.name}_spread,\n"
         f"  LAG({m.name}_n) OVER w AS {m.name}_baseline_n"
-        for m in METRICS
+        for m in metrics
     )
-    seasonal = [f"{m.name}_{c}" for m in METRICS for c in SEASONAL_COLUMNS]
+    seasonal = [f"{m.name}_{c}" for m in metrics for c in SEASONAL_COLUMNS]
     plain = ", ".join(
-        [m.name for m in METRICS]
+        [m.name for m in metrics]
         + [name for name, _ in WEIGHTS]
         + (seasonal if s.seasonal_days else [])
     )
@@ -314,14 +318,14 @@ SEASONAL_COLUMNS = ("scenter", "sspread", "sbaseline_n")
 SEASONAL_MIN_DAYS = 2  # seasonal values a slot needs before its seasonal baseline counts
 
 
-def seasonal_quartiles_sql(source: str, s: AnomalySettings) -> str:
+def seasonal_quartiles_sql(source: str, s: AnomalySettings, metrics: Metrics = METRICS) -> str:
     """Daily seasonality (``seasonal_days`` > 0): each metric's quartiles over the key's same
     time-of-day window (``slot``, minute of the day) of the last N days, this one included."""
     n = int(s.seasonal_days)
     cols = ",\n  ".join(
         f"PERCENTILE({m.name}, ARRAY[0.25, 0.5, 0.75]) OVER ws AS {m.name}_sq,\n"
         f"  COUNT({m.name}) OVER ws AS {m.name}_sn"
-        for m in METRICS
+        for m in metrics
     )
     return f"""
 SELECT *,
@@ -331,13 +335,13 @@ WINDOW ws AS (PARTITION BY dimension, `key`, slot ORDER BY window_time
   ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW)"""
 
 
-def seasonal_baseline_sql(source: str) -> str:
+def seasonal_baseline_sql(source: str, metrics: Metrics = METRICS) -> str:
     """The seasonal baseline of a window: its slot's previous days (LAG within the slot)."""
     cols = ",\n  ".join(
         f"LAG({m.name}_sq[2]) OVER ws AS {m.name}_scenter,\n"
         f"  LAG(({m.name}_sq[3] - {m.name}_sq[1]) / {IQR_TO_SD!r}) OVER ws AS {m.name}_sspread,\n"
         f"  LAG({m.name}_sn) OVER ws AS {m.name}_sbaseline_n"
-        for m in METRICS
+        for m in metrics
     )
     return f"""
 SELECT *,
@@ -346,13 +350,13 @@ FROM {source}
 WINDOW ws AS (PARTITION BY dimension, `key`, slot ORDER BY window_time)"""
 
 
-def evaluation_sql(source: str, s: AnomalySettings) -> str:
+def evaluation_sql(source: str, s: AnomalySettings, metrics: Metrics = METRICS) -> str:
     """Per metric: its reference (baseline center), robust sd, deviation and whether it is
     warm; with daily seasonality, of the trailing and the seasonal baseline the one the value
     deviates less from (an anomaly must be unusual for the last hours AND for this time of
     day); per row: hot, warm (_flags_sql)."""
     inner, outer = [], []
-    for m in METRICS:
+    for m in metrics:
         # the z-score baseline is the textbook one: no relative floor, only the absolute
         # floor that keeps a flat series from dividing by zero
         relative = 0.0 if s.detector == "zscore" else s.relative_floor * m.tail
@@ -403,7 +407,7 @@ def _size(s: AnomalySettings, dev: str) -> str:
     return f"ABS({dev})" if s.direction == "both" else dev
 
 
-def history_sql(source: str, s: AnomalySettings) -> str:
+def history_sql(source: str, s: AnomalySettings, metrics: Metrics = METRICS) -> str:
     """``history_windows`` = L > 0: per metric, the largest deviation (its size) of the key's
     L warm windows before the run of ``open_after_windows`` = n that could open an incident,
     ``{m}_bar``: the MAX of the L windows up to a window, LAG'd by n, so neither the current
@@ -413,9 +417,9 @@ def history_sql(source: str, s: AnomalySettings) -> str:
     inner = ",\n    ".join(
         f"MAX(CASE WHEN {m.name}_warm THEN {_size(s, f'{m.name}_dev')} END) OVER wh "
         f"AS {m.name}_hmax"
-        for m in METRICS
+        for m in metrics
     )
-    outer = ",\n  ".join(f"LAG({m.name}_hmax, {n}) OVER w AS {m.name}_bar" for m in METRICS)
+    outer = ",\n  ".join(f"LAG({m.name}_hmax, {n}) OVER w AS {m.name}_bar" for m in metrics)
     return f"""
 SELECT *,
   {outer}
@@ -428,7 +432,7 @@ FROM (
 WINDOW w AS {_over("")}"""
 
 
-def _flags_sql(source: str, s: AnomalySettings) -> str:
+def _flags_sql(source: str, s: AnomalySettings, metrics: Metrics = METRICS) -> str:
     def beyond_history(m: Metric) -> str:
         if not s.history_windows:
             return ""
@@ -438,18 +442,18 @@ def _flags_sql(source: str, s: AnomalySettings) -> str:
     anomalous = [
         f"COALESCE({m.name}_warm AND {_size(s, f'{m.name}_dev')} >= {s.threshold!r}"
         f"{beyond_history(m)}, FALSE)"
-        for m in METRICS
+        for m in metrics
     ]
-    flags = ",\n  ".join(f"{a} AS {m.name}_hot" for a, m in zip(anomalous, METRICS, strict=True))
+    flags = ",\n  ".join(f"{a} AS {m.name}_hot" for a, m in zip(anomalous, metrics, strict=True))
     return f"""
 SELECT *,
   {flags},
   {" OR ".join(anomalous)} AS hot,
-  {" OR ".join(f"{m.name}_warm" for m in METRICS)} AS warm
+  {" OR ".join(f"{m.name}_warm" for m in metrics)} AS warm
 FROM {source}"""
 
 
-def state_sql(source: str, s: AnomalySettings) -> str:
+def state_sql(source: str, s: AnomalySettings, metrics: Metrics = METRICS) -> str:
     """Each row's incident state, score, top metric and explanation.
 
     A key's window is *sustained* when it and the key's previous ``open_after_windows`` - 1
@@ -461,13 +465,13 @@ def state_sql(source: str, s: AnomalySettings) -> str:
     score = (
         "GREATEST("
         + ", ".join(
-            f"CASE WHEN {m.name}_hot THEN {_size(s, f'{m.name}_dev')} ELSE 0.0 END" for m in METRICS
+            f"CASE WHEN {m.name}_hot THEN {_size(s, f'{m.name}_dev')} ELSE 0.0 END" for m in metrics
         )
         + ")"
     )
     top = " ".join(
         f"WHEN {m.name}_hot AND {_size(s, f'{m.name}_dev')} = score THEN '{m.name}'"
-        for m in METRICS
+        for m in metrics
     )
 
     def pick(suffix: str) -> str:
@@ -478,17 +482,17 @@ def state_sql(source: str, s: AnomalySettings) -> str:
             "CASE "
             + " ".join(
                 f"WHEN {m.name}_hot AND {_size(s, f'{m.name}_dev')} = score THEN {m.name}{suffix}"
-                for m in METRICS
+                for m in metrics
             )
             + " END"
         )
 
-    listed = ", ".join(f"CASE WHEN {m.name}_hot THEN '{m.name}' END" for m in METRICS)
+    listed = ", ".join(f"CASE WHEN {m.name}_hot THEN '{m.name}' END" for m in metrics)
     signals = ", ".join(
         f"CASE WHEN {m.name}_hot THEN CONCAT('{m.name} ', {_num(m.name)}, ' vs baseline ', "
         f"{_num(f'{m.name}_ref')}, ' (', CASE WHEN {m.name}_dev >= 0 THEN '+' ELSE '' END, "
         f"{_num(f'{m.name}_dev', 1)}, ' sd)') END"
-        for m in METRICS
+        for m in metrics
     )
     return f"""
 SELECT *,
@@ -509,7 +513,7 @@ FROM (
       SELECT *,
         COALESCE(MIN(CASE WHEN hot THEN 1 ELSE 0 END) OVER w = 1 AND COUNT(*) OVER w = {n}, FALSE)
           AS sustained
-      FROM ({_flags_sql(source, s)})
+      FROM ({_flags_sql(source, s, metrics)})
       WINDOW w AS {_over(f" ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW")}
     )
     WINDOW w AS {_over(f" ROWS BETWEEN {k - 1} PRECEDING AND CURRENT ROW")}
@@ -638,7 +642,12 @@ def _weight(alias: str, metric: str) -> str:
     )
 
 
-def explanations_sql(s: AnomalySettings) -> str:
+def explanations_sql(
+    s: AnomalySettings,
+    hot: str = "anomaly_hot",
+    links: str = "anomaly_links",
+    alarmed: str = "anomaly_alarmed",
+) -> str:
     """Every (hot key, key in ALARM that explains it) pair of a window, with the share.
 
     Key P (hot in a window, its top metric M) is explained by key C (in ALARM, another
@@ -657,11 +666,11 @@ def explanations_sql(s: AnomalySettings) -> str:
 SELECT p.window_time AS hot_time, p.dimension, p.`key`,
   CONCAT(c.dimension, ' ', c.`key`) AS explained_by,
   {share_cp} AS explained_share
-FROM anomaly_hot AS p
-JOIN anomaly_links AS l
+FROM {hot} AS p
+JOIN {links} AS l
   ON l.parent_dimension = p.dimension AND l.parent_key = p.`key`
   AND l.window_time BETWEEN p.window_time AND p.window_time
-JOIN anomaly_alarmed AS c
+JOIN {alarmed} AS c
   ON c.dimension = l.child_dimension AND c.`key` = l.child_key
   AND c.window_time BETWEEN l.window_time AND l.window_time
 WHERE {share_cp} >= {sigma}
@@ -701,6 +710,15 @@ FROM {transitions} AS t
 LEFT JOIN {explained} AS x
   ON x.dimension = t.dimension AND x.`key` = t.`key`
   AND x.window_time BETWEEN t.window_time AND t.window_time"""
+
+
+def unexplained_sql(transitions: str) -> str:
+    """ANOMALY_COLUMNS: the open and close events without attribution (explained_by NULL)."""
+    cols = ", ".join(
+        f"`{n}`" if n != "explained_by" else "CAST(NULL AS STRING) AS explained_by"
+        for n, _ in ANOMALY_COLUMNS
+    )
+    return f"SELECT {cols} FROM {transitions}"
 
 
 def counts_sql(source: str, w: Window) -> str:
@@ -823,55 +841,118 @@ WHERE c.event_ts < r.ref_time + INTERVAL '{r}' MINUTE""",
     ]
 
 
-def register_views(t_env, settings: Settings, cost_expression: str) -> None:
-    """anomaly_windows (metrics per window and key), anomaly_states (each key's evaluation
-    per window), anomaly_transitions and anomaly_counts."""
+def register_shared(
+    t_env,
+    settings: Settings,
+    cost_expression: str,
+    dimensions: tuple = DIMENSIONS,
+    attribution: bool = True,
+) -> None:
+    """The views every detector reads: anomaly_windows (metrics per window and key of
+    ``dimensions``), anomaly_links (the traffic pairs of keys share, for attribution) and the
+    per-call outliers, none of which depend on the detector's settings."""
     s, w = settings.anomalies, window(settings)
     minutes.register(t_env, settings, cost_expression)
     if s.outliers:
         minutes.rollup(t_env, settings, ONE_MINUTE)
     views = (
-        ("anomaly_windows", window_rows_sql(w, s, minutes.gamma(settings))),
-        ("anomaly_quartiles", quartiles_sql("anomaly_windows", s)),
+        ("anomaly_windows", window_rows_sql(w, s, minutes.gamma(settings), dimensions)),
+        *(
+            (("anomaly_pairs", pairs_sql(w)), ("anomaly_links", links_sql("anomaly_pairs")))
+            if attribution
+            else ()
+        ),
+        # views are validated when created: without outliers the 1-minute rollup they read
+        # is not registered
+        *(outlier_views(s) if s.outliers else ()),
+    )
+    for name, sql in views:
+        create_view(t_env, name, sql)
+
+
+def register_detector(
+    t_env,
+    settings: Settings,
+    prefix: str = "",
+    metrics: Metrics = METRICS,
+    attribution: bool = True,
+) -> None:
+    """One detector's stages over anomaly_windows and anomaly_links: ``prefix``anomaly_states
+    (each key's evaluation per window), ..._incidents (open and close events) and ..._counts.
+    Several detectors with different prefixes share one job's windows (the evaluation runs
+    three side by side over one source). An evaluation on single-valued series (NAB) judges
+    only the metric that carries them and skips attribution (``explained_by`` NULL): the same
+    openings for a fraction of the work."""
+    s, w = settings.anomalies, window(settings)
+
+    def v(name: str) -> str:
+        return prefix + name
+
+    attributed = (
+        ("anomaly_hot", f"SELECT * FROM {v('anomaly_states')} WHERE hot"),
+        ("anomaly_alarmed", f"SELECT * FROM {v('anomaly_states')} WHERE state = '{ALARM}'"),
+        (
+            "anomaly_explanations",
+            explanations_sql(s, v("anomaly_hot"), "anomaly_links", v("anomaly_alarmed")),
+        ),
+        ("anomaly_explained", best_explanation_sql(v("anomaly_explanations"), w)),
+        ("anomaly_incidents", incidents_sql(v("anomaly_transitions"), v("anomaly_explained"))),
+    )
+    evaluations = v("anomaly_evaluations")
+    views = (
+        ("anomaly_quartiles", quartiles_sql("anomaly_windows", s, metrics)),
         *(
             (
-                ("anomaly_seasonal_quartiles", seasonal_quartiles_sql("anomaly_quartiles", s)),
-                ("anomaly_seasonal", seasonal_baseline_sql("anomaly_seasonal_quartiles")),
+                (
+                    "anomaly_seasonal_quartiles",
+                    seasonal_quartiles_sql(v("anomaly_quartiles"), s, metrics),
+                ),
+                (
+                    "anomaly_seasonal",
+                    seasonal_baseline_sql(v("anomaly_seasonal_quartiles"), metrics),
+                ),
             )
             if s.seasonal_days
             else ()
         ),
         (
             "anomaly_baselines",
-            baseline_sql("anomaly_seasonal" if s.seasonal_days else "anomaly_quartiles", s),
+            baseline_sql(
+                v("anomaly_seasonal" if s.seasonal_days else "anomaly_quartiles"), s, metrics
+            ),
         ),
-        ("anomaly_evaluations", evaluation_sql("anomaly_baselines", s)),
+        ("anomaly_evaluations", evaluation_sql(v("anomaly_baselines"), s, metrics)),
         *(
-            (("anomaly_history", history_sql("anomaly_evaluations", s)),)
+            (("anomaly_history", history_sql(evaluations, s, metrics)),)
             if s.history_windows
             else ()
         ),
         (
             "anomaly_states",
-            state_sql("anomaly_history" if s.history_windows else "anomaly_evaluations", s),
+            state_sql(v("anomaly_history") if s.history_windows else evaluations, s, metrics),
         ),
-        ("anomaly_transitions", transitions_sql("anomaly_states", w, s)),
-        ("anomaly_hot", "SELECT * FROM anomaly_states WHERE hot"),
-        ("anomaly_alarmed", f"SELECT * FROM anomaly_states WHERE state = '{ALARM}'"),
-        ("anomaly_pairs", pairs_sql(w)),
-        ("anomaly_links", links_sql("anomaly_pairs")),
-        ("anomaly_explanations", explanations_sql(s)),
-        ("anomaly_explained", best_explanation_sql("anomaly_explanations", w)),
-        ("anomaly_incidents", incidents_sql("anomaly_transitions", "anomaly_explained")),
-        # views are validated when created: without outliers the 1-minute rollup they read
-        # is not registered
-        *(outlier_views(s) if s.outliers else ()),
+        ("anomaly_transitions", transitions_sql(v("anomaly_states"), w, s)),
+        *(
+            attributed
+            if attribution
+            else (("anomaly_incidents", unexplained_sql(v("anomaly_transitions"))),)
+        ),
         # the TVF adds its own window columns: the state rows' rowtime, renamed
-        ("anomaly_state_times", "SELECT window_time AS row_time, state, score FROM anomaly_states"),
-        ("anomaly_counts", counts_sql("anomaly_state_times", w)),
+        (
+            "anomaly_state_times",
+            f"SELECT window_time AS row_time, state, score FROM {v('anomaly_states')}",
+        ),
+        ("anomaly_counts", counts_sql(v("anomaly_state_times"), w)),
     )
     for name, sql in views:
-        create_view(t_env, name, sql)
+        create_view(t_env, v(name), sql)
+
+
+def register_views(t_env, settings: Settings, cost_expression: str) -> None:
+    """anomaly_windows (metrics per window and key), anomaly_states (each key's evaluation
+    per window), anomaly_incidents and anomaly_counts."""
+    register_shared(t_env, settings, cost_expression)
+    register_detector(t_env, settings)
 
 
 WINDOW_COLUMNS = (

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from genai_apm import scoring
+from genai_apm.errors import GenaiApmError
 from genai_apm.jobs import anomalies, minutes
 from genai_apm.scoring import Label, Opened
 from genai_apm.settings import config
@@ -216,3 +217,25 @@ def test_daily_seasonality_adds_a_baseline_per_time_of_day(base_settings):
     # of the two baselines, the one the window deviates less from decides
     assert "ABS(latency_p50_ms_sdev) <= ABS(latency_p50_ms_tdev)" in e
     assert f"latency_p50_ms_sbaseline_n >= {anomalies.SEASONAL_MIN_DAYS}" in e
+
+
+def test_default_nab_dir_from_a_checkout_and_from_a_git_worktree(tmp_path):
+    # /x/main (a checkout) and /x/wt/w (its worktree); NAB sits at /x/shared/nab, which is
+    # ../shared/nab from the main checkout, not from the worktree
+    main, worktree = tmp_path / "main", tmp_path / "wt" / "w"
+    gitdir = main / ".git" / "worktrees" / "w"
+    gitdir.mkdir(parents=True)
+    (gitdir / "commondir").write_text("../..\n")
+    worktree.mkdir(parents=True)
+    (worktree / ".git").write_text(f"gitdir: {gitdir}\n")
+    nab = tmp_path / "shared" / "nab"
+    assert scoring.checkout_roots(worktree) == [worktree, main.resolve()]
+    # missing: the first candidate, which require_nab names in a one-line error
+    assert scoring.default_nab_dir(worktree) == tmp_path / "wt" / "shared" / "nab"
+    with pytest.raises(GenaiApmError, match="no NAB data at .*use --nab DIR"):
+        scoring.require_nab(scoring.default_nab_dir(worktree))
+    (nab / "data").mkdir(parents=True)
+    (nab / scoring.NAB_MARKER).write_text("{}")
+    assert scoring.default_nab_dir(worktree) == nab.resolve()
+    assert scoring.default_nab_dir(main) == nab
+    assert scoring.require_nab(nab) == nab
