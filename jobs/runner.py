@@ -21,7 +21,9 @@ Assemble = Callable[..., None]
 
 def execute(t_env, statements, job: str, *, wait: bool | None = None) -> str:
     """Execute a statement set; wait for the end unless detached (``flink run -d``)."""
-    result = statements.execute()
+    from genai_apm import plan_cache
+
+    result = plan_cache.execute(t_env, statements)
     client = result.get_job_client()
     job_id = str(client.get_job_id()) if client is not None else "?"
     print(f"submitted {job} job {job_id}", flush=True)

@@ -205,6 +205,16 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
     # bench/flight.py).
     # Finding common sub-plans by digest optimises the shared part once, as one block.
     conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
+    # Operators get no explicit uids, whether the job was planned now or its compiled plan
+    # loaded from the cache (Flink's default gives uids to compiled plans only): a checkpoint
+    # then restores into the same job either way
+    conf.set("table.exec.uid.generation", "DISABLED")
+    if settings.flink.plan_cache and not settings.flink.service_configured:
+        from genai_apm import plan_cache
+        from genai_apm.home import project_root
+
+        folder = settings.flink.plan_cache_dir or str(project_root() / ".cache" / "plans")
+        conf.set(plan_cache.DIR_OPTION, folder)
     # Python UDF workers (when a job has them) run in the interpreter that built the job
     conf.set("python.executable", sys.executable)
     return t_env
