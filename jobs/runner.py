@@ -21,7 +21,7 @@ Assemble = Callable[..., None]
 
 def execute(t_env, statements, job: str, *, wait: bool | None = None) -> str:
     """Execute a statement set; wait for the end unless detached (``flink run -d``)."""
-    from genai_apm import plan_cache
+    from genai_apm.flink import plan_cache
 
     result = plan_cache.execute(t_env, statements)
     client = result.get_job_client()

@@ -210,7 +210,7 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
     # then restores into the same job either way
     conf.set("table.exec.uid.generation", "DISABLED")
     if settings.flink.plan_cache and not settings.flink.service_configured:
-        from genai_apm import plan_cache
+        from genai_apm.flink import plan_cache
         from genai_apm.home import project_root
 
         folder = settings.flink.plan_cache_dir or str(project_root() / ".cache" / "plans")

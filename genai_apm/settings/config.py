@@ -147,7 +147,7 @@ class FlinkSettings:
     # restarts there, and from its Flink 2.2 runtime on the service throws when job code sets
     # an option missing from its list of programmatic ones (genai_apm.flink.env.SERVICE_SETTABLE)
     service_configured: bool = False
-    # reuse a job's optimised plan when nothing that shapes it changed (genai_apm/plan_cache.py:
+    # reuse a job's optimised plan when nothing that shapes it changed (flink/plan_cache.py:
     # the `all` job's submission about halves); folder empty: <project>/.cache/plans
     plan_cache: bool = True
     plan_cache_dir: str = ""

@@ -7,9 +7,9 @@ import json
 import duckdb
 import pytest
 
-from genai_apm import flink_env, plan_cache
+from genai_apm.flink import plan_cache
 from genai_apm.generator import TrafficSpec, invocations
-from genai_apm.jobs import latency, sources
+from genai_apm.jobs import latency
 
 pytestmark = pytest.mark.integration
 
@@ -41,13 +41,9 @@ def test_a_loaded_plan_runs_the_same_job(base_settings, tmp_path, monkeypatch):
     monkeypatch.setattr(plan_cache, "_load", lambda *a: loaded.append(real_load(*a)) or loaded[-1])
 
     # compile and cache the plan of a backfill elsewhere, without running it
-    t_env = flink_env.table_env(cached, "latency backfill", bounded=True)
-    sources.file_invocations(t_env, cached, str(tmp_path / "elsewhere"))
-    statements = t_env.create_statement_set()
-    latency.assemble(
-        t_env, cached, statements, kafka_outputs=False, tables_path=str(tmp_path / "x")
+    t_env, statements = latency.SPEC.plan(
+        cached, input_path=str(tmp_path / "elsewhere"), output_path=str(tmp_path / "x")
     )
-    sources.add_deadletters(t_env, cached, statements, tables_path=str(tmp_path / "x"))
     assert plan_cache.compiled_plan(t_env, statements) is not None
     assert len(list(plans.glob("*.json"))) == 1 and loaded == []
 

@@ -7,16 +7,13 @@ is in it, so a changed job never loads a stale plan."""
 
 from __future__ import annotations
 
-from genai_apm import flink_env, plan_cache
-from genai_apm.jobs import latency, sources
+from genai_apm.flink import env as flink_env
+from genai_apm.flink import plan_cache
+from genai_apm.jobs import latency
 
 
 def key(settings, tables_path: str, input_path: str) -> str:
-    t_env = flink_env.table_env(settings, "latency backfill", bounded=True)
-    sources.file_invocations(t_env, settings, input_path)
-    statements = t_env.create_statement_set()
-    latency.assemble(t_env, settings, statements, kafka_outputs=False, tables_path=tables_path)
-    sources.add_deadletters(t_env, settings, statements, tables_path=tables_path)
+    t_env, statements = latency.SPEC.plan(settings, input_path=input_path, output_path=tables_path)
     return plan_cache.plan_key(t_env, statements)
 
 
