@@ -58,9 +58,11 @@ def python_files(root: Path = ROOT) -> dict[str, Path]:
     data: dict[str, list[str]] = setup.get("package-data", {})
     files: dict[str, Path] = {}
     for package in setup["packages"]:
-        # a sub-package without its own mapping lives inside its parent's folder
-        parent, _, leaf = package.rpartition(".")
-        source = root / (package_dir.get(package) or f"{package_dir[parent]}/{leaf}")
+        # a sub-package without its own mapping lives inside its nearest mapped ancestor's
+        # folder (genai_apm.deploy.aws_templates: genai_apm/ + deploy/aws_templates)
+        parts = package.split(".")
+        mapped = next(n for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in package_dir)
+        source = root / package_dir[".".join(parts[:mapped])] / "/".join(parts[mapped:])
         target = package.replace(".", "/")
         patterns = ["*.py", *data.get(package, [])]
         for pattern in patterns:
