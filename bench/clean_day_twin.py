@@ -1,6 +1,6 @@
 """False incidents on a clean simulated day, by the detector's numpy twin (jobs/detectors.py)
 on window metrics computed with DuckDB from the same events the evaluation's clean scenario
-feeds the Flink job (genai_apm.scoring.clean_scenario): a check in minutes where the job
+feeds the Flink job (genai_apm.evaluation.scoring.clean_scenario): a check in minutes where the job
 needs far longer on a loaded machine.
 
     .venv/bin/python bench/clean_day_twin.py [--hours 24] [--detector adaptive]
@@ -20,7 +20,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from genai_apm import generator, pricing, scoring
+from genai_apm import generator, pricing
+from genai_apm.evaluation import scoring
 from genai_apm.jobs import anomalies, detectors
 
 MINUTE = 60_000

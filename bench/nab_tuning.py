@@ -1,6 +1,6 @@
 """Choose the adaptive detector's NAB settings on the chosen half of the NAB subset
-(genai_apm.scoring.nab_split) with the detector's numpy twin (jobs/detectors.py), and report
-the held-out half only for the winner: seconds per setting instead of a Flink job each.
+(genai_apm.evaluation.scoring.nab_split) with the detector's numpy twin (jobs/detectors.py), and
+report the held-out half only for the winner: seconds per setting instead of a Flink job each.
 
     .venv/bin/python bench/nab_tuning.py [--nab DIR]
 
@@ -16,7 +16,7 @@ import functools
 import itertools
 from pathlib import Path
 
-from genai_apm import scoring
+from genai_apm.evaluation import scoring
 from genai_apm.jobs import anomalies, detectors
 
 GRID = {  # the settings tried; the others are scoring.NAB_SETTINGS

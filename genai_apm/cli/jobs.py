@@ -104,7 +104,7 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_evaluate_anomalies(args) -> int:
-    from genai_apm import scoring
+    from genai_apm.evaluation import scoring
 
     return scoring.run(args)
 
@@ -144,6 +144,6 @@ def add_commands(add) -> None:
         "score the anomaly job on labelled incidents, clean traffic and NAB, against a "
         "rolling z-score baseline",
     )
-    from genai_apm.scoring import add_arguments as scoring_arguments
+    from genai_apm.evaluation.scoring import add_arguments as scoring_arguments
 
     scoring_arguments(s)

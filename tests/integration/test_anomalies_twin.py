@@ -20,7 +20,7 @@ import json
 import numpy as np
 import pytest
 
-from genai_apm import scoring
+from genai_apm.evaluation import scoring
 from genai_apm.jobs import anomalies, detectors
 
 pytestmark = pytest.mark.integration

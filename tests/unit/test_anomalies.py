@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from genai_apm import scoring
 from genai_apm.errors import GenaiApmError
+from genai_apm.evaluation import scoring
+from genai_apm.evaluation.scoring import Label, Opened
 from genai_apm.jobs import anomalies, minutes
-from genai_apm.scoring import Label, Opened
 from genai_apm.settings import config
 
 MIN = scoring.MINUTE

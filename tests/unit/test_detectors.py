@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genai_apm import scoring
+from genai_apm.evaluation import scoring
 from genai_apm.jobs import anomalies, detectors
 
 STEP = 300_000

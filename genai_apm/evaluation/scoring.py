@@ -1,9 +1,12 @@
 """Score the anomaly job (jobs/anomalies.py) on what it outputs: its open events, read back
 from a bounded run over files, against ground truth.
 
-    python -m genai_apm.scoring generator   # labelled generator incidents: precision, recall, delay
-    python -m genai_apm.scoring nab         # the NAB subset in ../shared/nab: P/R/F1, NAB scores
-    python -m genai_apm.scoring all         # both, into bench/results/anomalies-<date>.json
+    python -m genai_apm.evaluation.scoring generator
+        labelled generator incidents: precision, recall, delay
+    python -m genai_apm.evaluation.scoring nab
+        the NAB subset in ../shared/nab: P/R/F1, NAB scores
+    python -m genai_apm.evaluation.scoring all
+        both, into bench/results/anomalies-<date>.json
 
 The metric functions are pure (lists in, numbers out) and unit-tested; ``run_*`` write the
 input files, run the Flink job bounded (``anomalies.backfill``) and read its JSON lines.
@@ -856,7 +859,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m genai_apm.scoring")
+    parser = argparse.ArgumentParser(prog="python -m genai_apm.evaluation.scoring")
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
