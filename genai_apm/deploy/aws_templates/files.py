@@ -48,13 +48,11 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
     )
     files: dict[Path, str] = {
         AWS_DIR / "stream.yaml": _yaml(
-            stream_template(), _header("genai_apm/deploy/aws_templates.py")
+            stream_template(), _header("genai_apm/deploy/aws_templates/")
         ),
         AWS_DIR / "pipeline.yaml": _yaml(
             pipeline_template(settings, published),
-            _header(
-                "the job column lists, topics and settings (genai_apm/deploy/aws_templates.py)"
-            ),
+            _header("the job column lists, topics and settings (genai_apm/deploy/aws_templates/)"),
         ),
         AWS_DIR / "monitoring.yaml": _yaml(
             monitoring,
@@ -64,8 +62,7 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
         AWS_DIR / "kinesis-bridge.yaml": _yaml(
             bridge_template(settings),
             _header(
-                "the bridge's settings (genai_apm/deploy/aws_templates.py, "
-                "genai_apm/kafka/bridge.py)"
+                "the bridge's settings (genai_apm/deploy/aws_templates/, genai_apm/kafka/bridge.py)"
             ),
         ),
         AWS_DIR / "application_properties.json": json.dumps(
@@ -81,7 +78,7 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
         + "\n",
         K8S_DIR / "flinkdeployment.yaml": _yaml(
             flink_deployment(settings),
-            _header("genai_apm/deploy/aws_templates.py and genai_apm.jobs"),
+            _header("genai_apm/deploy/aws_templates/ and genai_apm.jobs"),
         ),
     }
     return files
