@@ -43,8 +43,9 @@ The stages, one module each, in the order their views read each other: windows (
 rows), baselines, evaluation (with the adaptive bar), states (the incident lifecycle and its
 transitions), attribution (explained_by), outliers (per-call), job (views wired together,
 counts, ``assemble``, SPEC); metrics holds what they share. This package re-exports the
-names the rest of the code uses, so ``genai_apm.jobs.anomalies`` is still the job's module
-(``python -m genai_apm.jobs.anomalies`` runs __main__.py).
+names the rest of the code uses, and run, backfill and main as every job module does, so
+``genai_apm.jobs.anomalies`` is still the job's module (``python -m genai_apm.jobs.anomalies``
+runs __main__.py).
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ from genai_apm.jobs.anomalies.job import (
     main,
     register_detector,
     register_shared,
-    register_views,
     run,
 )
 from genai_apm.jobs.anomalies.metrics import (
@@ -73,14 +73,13 @@ from genai_apm.jobs.anomalies.metrics import (
     JOB,
     METRICS,
     TAIL,
-    Metric,
     deviation,
     explanation,
     robust_sd,
     severity,
     window,
 )
-from genai_apm.jobs.anomalies.outliers import EVENT_METRICS, OUTLIER_SD_FLOOR, outlier_views
+from genai_apm.jobs.anomalies.outliers import EVENT_METRICS, OUTLIER_SD_FLOOR
 from genai_apm.jobs.anomalies.states import state_sql
 from genai_apm.jobs.anomalies.windows import window_rows_sql
 from genai_apm.schemas.outputs import ANOMALY_COLUMNS
@@ -97,7 +96,6 @@ __all__ = [
     "SEASONAL_MIN_DAYS",
     "SPEC",
     "TAIL",
-    "Metric",
     "assemble",
     "backfill",
     "baseline_sql",
@@ -107,11 +105,9 @@ __all__ = [
     "explanation",
     "history_sql",
     "main",
-    "outlier_views",
     "quartiles_sql",
     "register_detector",
     "register_shared",
-    "register_views",
     "robust_sd",
     "run",
     "seasonal_baseline_sql",
