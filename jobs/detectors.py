@@ -1,4 +1,4 @@
-"""The window-level detector of jobs/anomalies.py for one key and one metric, in numpy: the
+"""The window-level detector of jobs/anomalies/ for one key and one metric, in numpy: the
 offline twin the evaluation tunes on (seconds per run instead of a Flink job per setting) and
 the tests hold the Flink job against.
 

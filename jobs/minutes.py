@@ -48,7 +48,7 @@ HISTOGRAMS = (
     ("ok_output_tokens_h", "CASE WHEN ok THEN CAST(output_tokens AS DOUBLE) END"),
 )
 # what minute_users carries of the ``aggregates``: spend and its tokens (cost, budgets) and
-# the anomaly detector's metrics and attribution weights (jobs/anomalies.py)
+# the anomaly detector's metrics and attribution weights (jobs/anomalies/)
 USER_COLUMNS = (
     "requests",
     "ok_requests",

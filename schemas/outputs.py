@@ -341,7 +341,7 @@ TRACE_COLUMNS = (
 )
 
 
-# ---- anomalies (jobs/anomalies.py) ------------------------------------------
+# ---- anomalies (jobs/anomalies/) -------------------------------------------
 
 ANOMALY_COLUMNS = (
     ("alert_time", "TIMESTAMP_LTZ(3)"),  # the end of the window whose evaluation changed

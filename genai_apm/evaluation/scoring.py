@@ -1,4 +1,4 @@
-"""Score the anomaly job (jobs/anomalies.py) on what it outputs: its open events, read back
+"""Score the anomaly job (jobs/anomalies/) on what it outputs: its open events, read back
 from a bounded run over files, against ground truth.
 
     python -m genai_apm.evaluation.scoring generator

@@ -2,7 +2,7 @@
 
 Generated traffic for a few apps, with a handful of calls made huge (tokens or latency many
 times their app's typical size). For every successful call numpy computes the reference the
-job defines (jobs/anomalies.outlier_views): the app's successful calls in the
+job defines (jobs/anomalies/outliers.py, outlier_views): the app's successful calls in the
 ``outlier_range_minutes`` one-minute windows up to the latest one closed at the call's event
 time, the mean and population sd of ln(x + 1), and z = (ln(x + 1) - mean) / max(sd, floor).
 The job's outlier events must be exactly the (call, metric) pairs numpy flags, with the same

@@ -107,9 +107,9 @@ def test_history_bar_sql_lags_by_the_open_run(base_settings):
     sql = anomalies.history_sql("src", a)
     assert "ROWS BETWEEN 59 PRECEDING AND CURRENT ROW" in sql
     assert "LAG(latency_p50_ms_hmax, 3)" in sql
-    flags = anomalies._flags_sql("src", a)
+    flags = anomalies.evaluation._flags_sql("src", a)
     assert "GREATEST(COALESCE(latency_p50_ms_bar, 0.0), 0.0)" in flags
-    assert "_bar" not in anomalies._flags_sql("src", base_settings.anomalies)
+    assert "_bar" not in anomalies.evaluation._flags_sql("src", base_settings.anomalies)
 
 
 def _kinds() -> dict[str, tuple[np.ndarray, bool]]:

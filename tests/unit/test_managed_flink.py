@@ -40,10 +40,13 @@ def test_every_installed_module_and_data_file_is_packaged(package):
     out, _ = package
     names = set(zipfile.ZipFile(out).namelist())
     for module in jobs.JOBS.values():
-        assert f"python/{module.replace('.', '/')}.py" in names, module
+        # a job is a module, or a package of stages that `python -m` runs by its __main__
+        path = f"python/{module.replace('.', '/')}"
+        assert f"{path}.py" in names or f"{path}/__main__.py" in names, module
     root = managed_flink.ROOT
     for source, target in (
         (root / "jobs", "genai_apm/jobs"),
+        (root / "jobs" / "anomalies", "genai_apm/jobs/anomalies"),
         (root / "connectors", "genai_apm/connectors"),
         (root / "genai_apm" / "adapters", "genai_apm/adapters"),
     ):
