@@ -95,7 +95,7 @@ fuzz: install ## the adapters' property tests, hostile input, many examples (FUZ
 	  tests/unit/test_adapters_bedrock.py tests/unit/test_adapters_otlp.py
 
 validate-infra: install ## generated infra/ up to date, CloudFormation templates pass cfn-lint
-	$(BIN)/python -m genai_apm.deploy.aws_templates --check
+	$(BIN)/python -m genai_apm.deploy --check
 	$(BIN)/cfn-lint infra/aws/*.yaml
 
 MANAGED_FLINK_JAR := .cache/jars/managed-flink/genai-apm-managed-flink.jar
