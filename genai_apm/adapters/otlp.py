@@ -81,10 +81,16 @@ def _list(value: object, where: str) -> list:
 
 def _int64(value: object, where: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _INT64.fullmatch(value):
-        return int(value)
-    _fail(where, "must be an integer or a string of digits")
+        number = value
+    elif isinstance(value, str) and _INT64.fullmatch(value):
+        number = int(value)
+    else:
+        _fail(where, "must be an integer or a string of digits")
+    # proto3 int64 / fixed64: a JSON number has no such bound, and a longer one would
+    # overflow the float arithmetic on times downstream
+    if not -(2**63) <= number < 2**64:
+        _fail(where, "is outside the 64-bit integer range")
+    return number
 
 
 def _double(value: object, where: str) -> float:

@@ -202,6 +202,10 @@ def test_error_type_alone_marks_a_failed_call():
         (one_span(startTimeUnixNano=None), "needs startTimeUnixNano"),
         (one_span(startTimeUnixNano="12.5"), "startTimeUnixNano must be an integer"),
         (one_span(endTimeUnixNano=True), "endTimeUnixNano must be an integer"),
+        # a JSON number has no 64-bit bound (found by test_adapters_hostile: it overflowed
+        # the float arithmetic of duration_ms)
+        (one_span(startTimeUnixNano=10**40), "startTimeUnixNano is outside the 64-bit"),
+        (one_span(endTimeUnixNano=str(10**19 * 2)), "endTimeUnixNano is outside the 64-bit"),
         (one_span(name=["SECRET"]), "name must be a string"),
         (one_span(attributes={"SECRET": 1}), "attributes must be an array"),
         (
