@@ -22,8 +22,12 @@ def base_settings(tmp_path) -> config.Settings:
     return config.load(path=None, environ={}).replace(stack={"state_dir": str(tmp_path / "state")})
 
 
-# `make fuzz` sets HYPOTHESIS_PROFILE=fuzz: the same property tests, with far more examples
+# `make test` runs the property tests on a fixed sequence of examples, so a run is red only when
+# the code changed (a random seed once found a new bad input in a fresh-clone run, and CI
+# would have gone red on code nobody touched); `make fuzz` sets HYPOTHESIS_PROFILE=fuzz: the
+# same tests with far more examples from fresh random seeds, which is where new ones are found
+settings.register_profile("repeatable", derandomize=True)
 settings.register_profile(
     "fuzz", max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "2000")), deadline=None
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
