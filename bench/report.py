@@ -159,9 +159,18 @@ def freshness_lines(result: dict) -> list[str]:
         f"{m.get('slope_mb_per_min_second_half')} MiB/min"
     )
     achieved = fresh.get("achieved_rate_per_s")
+    cap = fresh.get("capacity") or {}
+    if cap.get("events_per_s"):
+        capacity = (
+            f"; capacity: the `{cap['job']}` job over a backlog of the same traffic with the same "
+            f"checkpoint interval, {cap['events_per_s_min']:,.0f}-{cap['events_per_s_max']:,.0f}/s "
+            f"in {cap['succeeded']} runs, {cap.get('cpu_us_per_event')} CPU µs/event"
+        )
+    else:
+        capacity = ""
     return [
         f"Freshness and soak (streaming `{fresh['job']}` job, p1, {fresh['rate_per_s']:,} events/s "
-        f"({fresh.get('rate_from', '--fresh-rate')}; the producer sent "
+        f"({fresh.get('rate_from', '--fresh-rate')}{capacity}; the producer sent "
         f"{achieved if achieved is None else f'{achieved:,}'}/s) for {fresh['seconds']} s, "
         f"event_time = send time, {fresh['traffic']}; watermark delay "
         f"{fresh['watermark_delay_s']} s, idle timeout {fresh['idle_timeout_s']} s, "

@@ -21,8 +21,9 @@ measures, by section:
   users), one run each;
 - table freshness: the Flink checked table and Spark's streaming form, unbounded, side by side
   on paced traffic stamped with the wall clock: when each 1-minute row becomes readable;
-- freshness and soak: the streaming `all` job for 10 minutes on paced traffic at 80% of the
-  all_p1 rate: freshness, lag and memory over time (bench/freshness.py).
+- freshness and soak: the streaming `all` job for 10 minutes on paced traffic at 80% of its
+  streaming capacity on that traffic (measured first, soak_capacity): freshness, lag and
+  memory over time (bench/freshness.py).
 
 Rates come from each job's own phases, not wall time: a Flink run's processing time runs from
 its first split fetcher's start to its last "Finished reading split(s)" in its own Flink log
@@ -879,29 +880,82 @@ def run_table_freshness(b: Bench) -> dict:
 
 
 SOAK_JOB = "all"  # all analyses, one job
-SOAK_SHARE = 0.8  # of the measured all_p1 capacity: the issue's soak load
+SOAK_SHARE = 0.8  # of the measured streaming capacity: the issue's soak load
+SOAK_KEYS = "100k"  # the soak's traffic: 10 models x 10 apps x 1000 users
+CAPACITY_RUNS = 2
+CAPACITY_SECONDS = 30  # of processing per capacity run, at the all_p1 rate as a first guess
 
 
-def soak_rate(b: Bench, results: dict) -> tuple[int, str]:
-    """The soak's target rate: 80% of all_p1 measured in this run, else --fresh-rate."""
-    capacity = results.get("throughput", {}).get("all_p1", {}).get("events_per_s")
-    if b.args.fresh_rate is None and capacity:
-        return int(capacity * SOAK_SHARE), f"{SOAK_SHARE:.0%} of all_p1 ({capacity:,.0f}/s)"
-    return b.args.fresh_rate or 1_000, "--fresh-rate"
+def soak_spec():
+    from genai_apm.generator import TrafficSpec
+
+    models, apps, users = KEY_LEVELS[SOAK_KEYS]
+    return TrafficSpec(models=models, apps=apps, users=users, seed=13)
+
+
+def soak_capacity(b: Bench, results: dict) -> dict:
+    """The streaming capacity the soak's load is a share of: the soak's job over the soak's
+    traffic (its keys, not the throughput topic's: 1000 users make ~10x the user-keyed rows),
+    with the soak's streaming checkpoint interval, read from a backlog as fast as it goes.
+
+    The source is bounded so the run has a processing phase to time (its own Flink log, as
+    every throughput row); the runtime mode, operators, exactly-once sinks and checkpoints
+    are those of the unbounded soak. Median of CAPACITY_RUNS runs."""
+    from genai_apm.settings.config import FlinkSettings
+
+    guess = results.get("throughput", {}).get("all_p1", {}).get("events_per_s") or 5_000
+    events = int(guess * CAPACITY_SECONDS)
+    topic = "bench.soak.capacity"
+    b.produce(topic, soak_spec(), events)
+    runs = []
+    for rep in range(CAPACITY_RUNS):
+        label = f"soak-capacity-r{rep + 1}"
+        print(f"bench: soak capacity {rep + 1}/{CAPACITY_RUNS}: {events:,} events", flush=True)
+        overrides = b.overrides(label, topic, 1)
+        # the soak's checkpoint interval, not the shorter-barrier-free bounded one
+        overrides["flink"]["bounded_checkpoint_interval_s"] = FlinkSettings().checkpoint_interval_s
+        log_dir = b.tmp / "flink-logs" / label
+        log_dir.mkdir(parents=True)
+        options = ["--job", SOAK_JOB, "--overrides", json.dumps(overrides)]
+        result, monitor = b.measured("_flink", options, label, {"FLINK_LOG_DIR": str(log_dir)})
+        runs.append(rate_row(result, monitor, events))
+    return {
+        "job": SOAK_JOB,
+        "traffic": "{} models x {} apps x {} users".format(*KEY_LEVELS[SOAK_KEYS]),
+        "checkpoint_interval_s": FlinkSettings().checkpoint_interval_s,
+        **summarise(runs),
+        "runs": runs,
+    }
+
+
+def soak_rate(b: Bench, results: dict) -> tuple[int, str, dict | None]:
+    """The soak's target rate: 80% of the streaming capacity measured on the soak's own
+    traffic in this run (soak_capacity), else --fresh-rate."""
+    if b.args.fresh_rate is not None:
+        return b.args.fresh_rate, "--fresh-rate", None
+    capacity = soak_capacity(b, results)
+    rate = capacity.get("events_per_s")
+    if not rate:
+        return 1_000, "1,000/s (the capacity runs failed)", capacity
+    return (
+        int(rate * SOAK_SHARE),
+        f"{SOAK_SHARE:.0%} of the measured streaming capacity ({rate:,.0f}/s)",
+        capacity,
+    )
 
 
 def run_freshness(b: Bench, results: dict) -> dict:
-    """Freshness and soak in one streaming run: all analyses (the `all` job, p1) on paced traffic
-    with 100k keys at 80% of the capacity measured above, for --fresh-seconds (600: the
-    issue's 10-minute soak). Lag is freshness over time: a job that falls behind reads
-    each window later than the one before."""
-    from genai_apm.generator import TrafficSpec, invocations
+    """Freshness and soak in one streaming run: all analyses (the `all` job, p1) on paced
+    traffic with 100k keys at 80% of its capacity on that traffic (soak_capacity), for
+    --fresh-seconds (600: the issue's 10-minute soak). Lag is freshness over time: a job that
+    falls behind reads each window later than the one before."""
+    from genai_apm.generator import invocations
     from genai_apm.kafka.io import ensure_topics, produce_json
     from genai_apm.settings.config import FlinkSettings
 
-    models, apps, users = KEY_LEVELS["100k"]
-    spec = TrafficSpec(models=models, apps=apps, users=users, seed=13)
-    (rate, rate_from), seconds = soak_rate(b, results), b.args.fresh_seconds
+    models, apps, users = KEY_LEVELS[SOAK_KEYS]
+    spec = soak_spec()
+    (rate, rate_from, capacity), seconds = soak_rate(b, results), b.args.fresh_seconds
     source = "bench.fresh.invocations"
     ensure_topics(b.kafka_settings(), [source], partitions=2)
     print(
@@ -960,6 +1014,7 @@ def run_freshness(b: Bench, results: dict) -> dict:
         "job": SOAK_JOB,
         "rate_per_s": rate,
         "rate_from": rate_from,
+        "capacity": capacity,
         "achieved_rate_per_s": round(sent / (produce_end - produce_start)),
         "seconds": seconds,
         "produced_s": round(produce_end - produce_start, 1),

@@ -72,17 +72,30 @@ def test_until_stops_a_stream_at_the_deadline(monkeypatch):
     assert list(freshness.until(iter(range(10)), 101.0)) == [0, 1]
 
 
-def test_soak_rate_is_80_percent_of_all_p1_unless_given():
+def test_soak_rate_is_80_percent_of_the_measured_streaming_capacity_unless_given(monkeypatch):
     from types import SimpleNamespace
 
     from bench import run
 
-    measured = {"throughput": {"all_p1": {"events_per_s": 12_500.0}}}
+    measured_runs = [{"events_per_s": 4_000.0}, {"events_per_s": 6_000.0}]
+    asked = []
+
+    def capacity(b, results):  # the real one runs the soak's job twice (Flink, Kafka)
+        asked.append(results)
+        return run.summarise(measured_runs)
+
+    monkeypatch.setattr(run, "soak_capacity", capacity)
     b = SimpleNamespace(args=SimpleNamespace(fresh_rate=None))
-    assert run.soak_rate(b, measured)[0] == 10_000
-    assert run.soak_rate(b, {})[0] == 1_000  # nothing measured: the fixed default
+    # the throughput topic's all_p1 rate is only the capacity runs' first guess, not the rate
+    rate, why, cap = run.soak_rate(b, {"throughput": {"all_p1": {"events_per_s": 12_500.0}}})
+    assert rate == 4_000  # 80% of the median of 4,000 and 6,000
+    assert "5,000/s" in why and cap["events_per_s_min"] == 4_000
+    measured_runs[:] = [{"events_per_s": None, "error": "boom"}]
+    assert run.soak_rate(b, {})[0] == 1_000  # no capacity measured: the fixed default
     b.args.fresh_rate = 3_000
-    assert run.soak_rate(b, measured) == (3_000, "--fresh-rate")
+    calls = len(asked)
+    assert run.soak_rate(b, {}) == (3_000, "--fresh-rate", None)
+    assert len(asked) == calls  # a given rate measures nothing
 
 
 def test_memory_trend_slope_is_the_second_half_least_squares_fit():
@@ -355,6 +368,14 @@ def test_freshness_line_gives_committed_and_written_freshness():
         in line
     )
     assert "what at-least-once delivery shows): p50 6.2 s, p99 15.2 s" in line
+    assert "capacity" not in line  # a rate given with --fresh-rate measured none
+    from bench import run
+
+    fresh["capacity"] = {"job": "all"} | run.summarise(
+        [{"events_per_s": 4_000.0, "cpu_us_per_event": 300.0}, {"events_per_s": 6_000.0}]
+    )
+    (line,) = report.freshness_lines({"freshness": fresh})
+    assert "same checkpoint interval, 4,000-6,000/s in 2 runs, 300.0 CPU µs/event" in line
 
 
 @pytest.mark.parametrize(
