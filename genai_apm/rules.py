@@ -160,11 +160,6 @@ def validate(settings: Settings) -> None:
         raise GenaiApmError(f"config: rule names must be unique; repeated: {', '.join(duplicates)}")
     if settings.alerts.min_requests < 0:
         raise GenaiApmError("config alerts.min_requests must not be negative")
-    e = settings.errors
-    if min(e.tumbling_minutes, e.sliding_minutes, e.sliding_hop_minutes) <= 0:
-        raise GenaiApmError("config errors: window sizes must be positive")
-    if e.sliding_minutes % e.sliding_hop_minutes:
-        raise GenaiApmError("config errors.sliding_hop_minutes must divide sliding_minutes")
     c = settings.cost
     for name in ("window_minutes", "budget_hour_hop_minutes", "budget_day_hop_minutes"):
         if getattr(c, name) <= 0:

@@ -15,7 +15,7 @@ Each row also carries `latency_hist`, a mergeable log-bucketed histogram of succ
 latencies (DDSketch-style, bucket i holds values in (gamma^(i-1), gamma^i]), so hourly, daily
 or cross-dimension quantiles can be recomputed later by summing buckets (see
 docs/latency-rollups.md), and `ttft_hist`, the same over TTFT (CloudWatch gets both as
-value/count distributions, see genai_apm/export/cloudwatch.py).
+value/count distributions, see genai_apm/export/cloudwatch/datums.py).
 
 Late events (behind the watermark when they arrive) never reach a window; they are written
 to the late-events topic and table with the window they missed, and counted per window.

@@ -204,12 +204,39 @@ class LatencyJobSettings:
     # error of the exact value at its rank
     histogram_relative_error: float = 0.01
 
+    def __post_init__(self) -> None:
+        _check_windows("latency", self)
+        _check_percentiles("latency", self.percentiles)
+        # gamma = (1 + a) / (1 - a) must be a growth factor above 1
+        if not 0 < self.histogram_relative_error < 1:
+            raise GenaiApmError(
+                "config latency.histogram_relative_error: must be in (0, 1), not "
+                f"{self.histogram_relative_error}"
+            )
+
 
 @dataclass(frozen=True)
 class ErrorsJobSettings:
     tumbling_minutes: int = 1
     sliding_minutes: int = 5
     sliding_hop_minutes: int = 1
+
+    def __post_init__(self) -> None:
+        _check_windows("errors", self)
+
+
+def _check_windows(section: str, s: LatencyJobSettings | ErrorsJobSettings) -> None:
+    if min(s.tumbling_minutes, s.sliding_minutes, s.sliding_hop_minutes) <= 0:
+        raise GenaiApmError(f"config {section}: window sizes must be positive")
+    # Flink's HOP window needs a size that is a whole number of hops
+    if s.sliding_minutes % s.sliding_hop_minutes:
+        raise GenaiApmError(f"config {section}.sliding_hop_minutes must divide sliding_minutes")
+
+
+def _check_percentiles(section: str, percentiles: tuple[float, ...]) -> None:
+    for p in percentiles:
+        if not 0 <= p <= 1:
+            raise GenaiApmError(f"config {section}.percentiles: {p} is not in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -254,6 +281,9 @@ class AgentsJobSettings:
     # budgets per session: chat calls (agent cycles) and cost; 0 disables one
     cycle_budget: int = 60
     cost_budget_usd: float = 5.0
+
+    def __post_init__(self) -> None:
+        _check_percentiles("agents", self.percentiles)
 
 
 @dataclass(frozen=True)

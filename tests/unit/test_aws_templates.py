@@ -126,7 +126,7 @@ def test_a_metric_the_exporter_stops_publishing_fails_generation(monkeypatch):
     # the templates read the exporter's declaration (tests/unit/test_cloudwatch.py checks
     # that latency_datums sends exactly what it declares)
     without_errors = tuple(m for m in cloudwatch.LATENCY_SCALARS if m[0] != "InvocationErrors")
-    monkeypatch.setattr(cloudwatch, "LATENCY_SCALARS", without_errors)
+    monkeypatch.setattr(cloudwatch.datums, "LATENCY_SCALARS", without_errors)
     with pytest.raises(RuntimeError, match="InvocationErrors"):
         aws_templates.artifacts()
 

@@ -131,7 +131,7 @@ def test_anomaly_counts_become_fleet_gauges_cloudwatch_accepts():
     quiet = cloudwatch.anomaly_count_datums(counts | {"max_score": None}, Settings())
     assert [d["MetricName"] for d in quiet] == [cloudwatch.OPEN_INCIDENTS]
     # the exporter reads the counts topic beside the latency topic
-    assert Settings().topics.anomaly_counts in cloudwatch._topics(Settings())
+    assert Settings().topics.anomaly_counts in cloudwatch.topic_translators(Settings())
 
 
 def _job_row(columns, **values) -> dict:
@@ -187,7 +187,7 @@ def test_cost_rows_become_spend_per_app_and_model(dimension, expected):
 
 def test_the_exporter_reads_the_errors_and_cost_topics():
     s = Settings()
-    topics = cloudwatch._topics(s)
+    topics = cloudwatch.topic_translators(s)
     assert topics[s.topics.errors] is cloudwatch.error_datums
     assert topics[s.topics.cost] is cloudwatch.cost_datums
 
@@ -384,6 +384,6 @@ def test_quota_rows_become_use_and_the_forecast():
         "Region",
     ]
     s = Settings()
-    topics = cloudwatch._topics(s)
+    topics = cloudwatch.topic_translators(s)
     assert topics[s.topics.quota] is cloudwatch.quota_datums
     assert topics[s.topics.slo] is cloudwatch.slo_datums

@@ -50,6 +50,12 @@ def test_env_values_are_coerced_to_field_types():
         ({"GENAI_APM_FLINK_WATERMARK_EMIT": "sometimes"}, "flink.watermark_emit must be on-"),
         ({"GENAI_APM_CLOUDWATCH_OUTPUT": "x"}, "cloudwatch.output must be api or emf"),
         ({"GENAI_APM_CLOUDWATCH_MAX_ATTEMPTS": "0"}, "cloudwatch.max_attempts must be at least 1"),
+        ({"GENAI_APM_LATENCY_HISTOGRAM_RELATIVE_ERROR": "1"}, "must be in \\(0, 1\\), not 1.0"),
+        ({"GENAI_APM_LATENCY_PERCENTILES": "0.5,1.5"}, "latency.percentiles: 1.5 is not in"),
+        ({"GENAI_APM_AGENTS_PERCENTILES": "-0.1"}, "agents.percentiles: -0.1 is not in"),
+        ({"GENAI_APM_LATENCY_TUMBLING_MINUTES": "0"}, "latency: window sizes must be positive"),
+        ({"GENAI_APM_LATENCY_SLIDING_HOP_MINUTES": "2"}, "hop_minutes must divide sliding"),
+        ({"GENAI_APM_ERRORS_SLIDING_MINUTES": "-5"}, "errors: window sizes must be positive"),
     ],
 )
 def test_bad_env_is_one_clear_error(environ, message):
