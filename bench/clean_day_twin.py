@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from genai_apm import generator, pricing
+from genai_apm import pricing, traffic
 from genai_apm.evaluation import scoring
 from genai_apm.jobs import anomalies, detectors
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = scoring._settings(args.detector)
     a = settings.anomalies
     spec = scoring.clean_scenario(args.hours)
-    events = [r.event for r in generator.traffic(spec) if r.contract == generator.INVOCATION]
+    events = [r.event for r in traffic.traffic(spec) if r.contract == traffic.INVOCATION]
     rows = window_metrics(events, a.min_requests).fetchall()
     p = detectors.Params.of(a)
     by_key: dict[tuple, list] = {}

@@ -42,7 +42,7 @@ RESULT_TAG = "DECODE_RESULT "
 
 
 def write_events(path: Path, count: int) -> None:
-    from genai_apm.generator import TrafficSpec, invocations
+    from genai_apm.traffic import TrafficSpec, invocations
 
     with open(path, "w") as out:
         for event in invocations(TrafficSpec(seed=7, error_rate=0.05), count):

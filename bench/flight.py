@@ -44,7 +44,7 @@ def jobs() -> list[str]:
 
 
 def write_events(path: Path, count: int, models: int, apps: int, users: int) -> None:
-    from genai_apm.generator import TrafficSpec, invocations
+    from genai_apm.traffic import TrafficSpec, invocations
 
     spec = TrafficSpec(models=models, apps=apps, users=users)
     with open(path, "w") as out:

@@ -32,7 +32,7 @@ MINUTE_MS = 60_000
 
 def stamped_now(events: Iterator[dict], rate: float) -> Iterator[dict]:
     """Events at ``rate`` per wall second, each with event_time = the moment it is sent."""
-    from genai_apm.generator import paced
+    from genai_apm.traffic import paced
 
     for event in paced(events, rate):
         event["event_time"] = int(time.time() * 1000)

@@ -548,7 +548,7 @@ class Bench:
 
     def produce(self, topic: str, spec, count: int, attributes: int = 0) -> dict:
         """``count`` events of ``spec`` to ``topic``: distinct keys and mean size as sent."""
-        from genai_apm import generator
+        from genai_apm import traffic as generator
         from genai_apm.kafka import io as kafka_io
 
         keys: set = set()
@@ -774,7 +774,7 @@ def agreement(tables: dict[str, list[list]], events: int) -> dict:
 
 
 def run_scaling(b: Bench) -> dict:
-    from genai_apm.generator import TrafficSpec
+    from genai_apm.traffic import TrafficSpec
 
     events = b.args.scaling_events
     out = {}
@@ -800,8 +800,8 @@ def run_table_freshness(b: Bench) -> dict:
     micro-batch as soon as the last ends), unbounded, side by side on the same paced traffic
     stamped with the wall clock, each writing its rows at-least-once to its own topic:
     readable_at - window_end of every row of the whole 1-minute windows in the run."""
-    from genai_apm.generator import TrafficSpec, invocations
     from genai_apm.kafka.io import ensure_topics, produce_json
+    from genai_apm.traffic import TrafficSpec, invocations
 
     rate, seconds = b.args.table_fresh_rate, b.args.table_fresh_seconds
     source = "bench.tablefresh.invocations"
@@ -887,7 +887,7 @@ CAPACITY_SECONDS = 30  # of processing per capacity run, at the all_p1 rate as a
 
 
 def soak_spec():
-    from genai_apm.generator import TrafficSpec
+    from genai_apm.traffic import TrafficSpec
 
     models, apps, users = KEY_LEVELS[SOAK_KEYS]
     return TrafficSpec(models=models, apps=apps, users=users, seed=13)
@@ -949,9 +949,9 @@ def run_freshness(b: Bench, results: dict) -> dict:
     traffic with 100k keys at 80% of its capacity on that traffic (soak_capacity), for
     --fresh-seconds (600: the issue's 10-minute soak). Lag is freshness over time: a job that
     falls behind reads each window later than the one before."""
-    from genai_apm.generator import invocations
     from genai_apm.kafka.io import ensure_topics, produce_json
     from genai_apm.settings.config import FlinkSettings
+    from genai_apm.traffic import invocations
 
     models, apps, users = KEY_LEVELS[SOAK_KEYS]
     spec = soak_spec()
@@ -1134,10 +1134,10 @@ def _met(value: float | None, at_least: float) -> bool | None:
 
 
 def bench(args: argparse.Namespace) -> dict:
-    from genai_apm.generator import TrafficSpec
     from genai_apm.settings import config
     from genai_apm.stack.local import LocalStack
     from genai_apm.stack.process import free_port
+    from genai_apm.traffic import TrafficSpec
 
     events, baseline_events = args.events, args.baseline_events
     if not 0 < baseline_events < events:

@@ -86,7 +86,7 @@ def main() -> None:
         child(args)
         return
 
-    from genai_apm.generator import TrafficSpec, invocations
+    from genai_apm.traffic import TrafficSpec, invocations
 
     work = Path(tempfile.mkdtemp(prefix="genai-apm-startup-"))
     events = work / "events" / "part-0.jsonl"

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from genai_apm import generator
+from genai_apm import traffic
 from genai_apm.errors import GenaiApmError
 from genai_apm.kafka import io as kafka_io
 from genai_apm.serve import query
@@ -297,13 +297,13 @@ def run_demo(
         started = stack.up()
     try:
         count = int(minutes * 60 * rate_per_s)
-        spec = generator.TrafficSpec(rate_per_s=rate_per_s, count=count)
-        storm_model = generator.traffic(spec).__next__().event["model_id"]
+        spec = traffic.TrafficSpec(rate_per_s=rate_per_s, count=count)
+        storm_model = traffic.traffic(spec).__next__().event["model_id"]
         third = spec.start_ms + minutes * 20_000
-        spec = generator.TrafficSpec(
+        spec = traffic.TrafficSpec(
             rate_per_s=rate_per_s,
             count=count,
-            incidents=(generator.throttling_storm(storm_model, third, third + minutes * 20_000),),
+            incidents=(traffic.throttling_storm(storm_model, third, third + minutes * 20_000),),
         )
         into = f"Kinesis stream {settings.bridge.stream}" if source == "kinesis" else "Kafka"
         with progress.step(
@@ -315,14 +315,14 @@ def run_demo(
             start = {t: kafka_io.end_offsets(kafka, t) for t in outputs}
             if source == "kinesis":
                 create_stream(settings)
-                events = generator.invocations(spec, count)
+                events = traffic.invocations(spec, count)
                 encoded = (json.dumps(e, separators=(",", ":")).encode() for e in events)
                 put_to_kinesis(settings, [*encoded, *MALFORMED])
             else:
                 kafka_io.produce_json(
                     kafka,
                     topics.invocations,
-                    generator.invocations(spec, count),
+                    traffic.invocations(spec, count),
                     key_field="model_id",
                 )
                 kafka_io.produce_raw(kafka, topics.invocations, MALFORMED)

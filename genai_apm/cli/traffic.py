@@ -56,7 +56,8 @@ def _traffic_spec(generator, args):
 def cmd_generate(args) -> int:
     from pathlib import Path
 
-    from genai_apm import generator, progress
+    from genai_apm import progress
+    from genai_apm import traffic as generator
     from genai_apm.kafka import publish
     from genai_apm.traffic.presets import PRESETS
 

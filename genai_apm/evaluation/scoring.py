@@ -307,7 +307,7 @@ def nab_events(series: dict[str, list[tuple[int, float]]]) -> list[dict]:
     Values are rescaled per series so that the median of the probation period is 1000 (a
     unit change using only data NAB lets a detector learn from); the job's absolute floors
     are in milliseconds."""
-    from genai_apm import generator
+    from genai_apm import traffic as generator
 
     template = next(
         r.event
@@ -495,7 +495,7 @@ def _settings(detector: str = "robust", **anomalies):
 
 def generator_scenario():
     """90 minutes at 10 calls/s with two incidents of each scored kind, on different keys."""
-    from genai_apm import generator
+    from genai_apm import traffic as generator
 
     start = generator.TrafficSpec().start_ms
     m = MINUTE
@@ -515,7 +515,7 @@ CLEAN_RATE_PER_S = 10
 
 def clean_scenario(hours: float = 24.0, rate_per_s: float | None = None):
     """The same traffic model with no incident: every incident opened is a false one."""
-    from genai_apm import generator
+    from genai_apm import traffic as generator
 
     rate = CLEAN_RATE_PER_S if rate_per_s is None else rate_per_s
     return generator.TrafficSpec(rate_per_s=rate, seed=12, duration_s=int(hours * 3600))
@@ -524,7 +524,7 @@ def clean_scenario(hours: float = 24.0, rate_per_s: float | None = None):
 def run_clean(
     work: Path, detectors: Sequence[str] = ("robust",), hours: float = 24.0, rate_per_s=None
 ) -> dict[str, dict]:
-    from genai_apm import generator
+    from genai_apm import traffic as generator
 
     spec = clean_scenario(hours, rate_per_s)
     events = [r.event for r in generator.traffic(spec) if r.contract == generator.INVOCATION]
@@ -555,7 +555,7 @@ def _clean_result(spec, events: list[dict], settings, out: list[dict], seconds: 
 
 
 def run_generator(work: Path, detectors: Sequence[str] = ("robust",)) -> dict[str, dict]:
-    from genai_apm import generator
+    from genai_apm import traffic as generator
 
     spec = generator_scenario()
     events = [r.event for r in generator.traffic(spec) if r.contract == generator.INVOCATION]
@@ -565,7 +565,7 @@ def run_generator(work: Path, detectors: Sequence[str] = ("robust",)) -> dict[st
 
 
 def _generator_result(spec, events: list[dict], settings, out: list[dict], seconds: float) -> dict:
-    from genai_apm import generator
+    from genai_apm import traffic as generator
 
     labels = [
         Label(i.kind, KEY_DIMENSION[i.key_field], i.key, i.start_ms, i.end_ms)

@@ -15,7 +15,7 @@ import json
 import time
 from collections import Counter
 
-from genai_apm import generator
+from genai_apm import traffic
 from genai_apm.flink.cluster import submit_to_cluster
 from genai_apm.jobs import latency
 from genai_apm.kafka import io as kafka_io
@@ -25,7 +25,7 @@ SENTINEL_MODEL = "sentinel-model"
 
 
 def in_order_stream(count: int, seed: int) -> list[dict]:
-    events = list(generator.invocations(generator.TrafficSpec(rate_per_s=25, seed=seed), count))
+    events = list(traffic.invocations(traffic.TrafficSpec(rate_per_s=25, seed=seed), count))
     events.sort(key=lambda e: e["event_time"])
     return events
 

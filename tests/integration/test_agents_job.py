@@ -11,13 +11,13 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from genai_apm import generator, pricing
+from genai_apm import pricing, traffic
 from genai_apm.jobs import agents
 from genai_apm.kafka import io as kafka_io
 
 pytestmark = pytest.mark.integration
 
-START = generator.TrafficSpec().start_ms  # 2026-01-01T00:00:00Z
+START = traffic.TrafficSpec().start_ms  # 2026-01-01T00:00:00Z
 MINUTE = 60_000
 DELAY_S = 5
 GAP_MIN = 30
@@ -33,17 +33,17 @@ def _ms(value: str) -> int:
 
 def make_spans() -> list[dict]:
     """~2 minutes of agent traces with a runaway loop, plus one orphan, disordered."""
-    loop = generator.runaway_agent_loop("conv-loop", START + 20_000, START + 100_000, repeats=15)
-    spec = generator.TrafficSpec(
+    loop = traffic.runaway_agent_loop("conv-loop", START + 20_000, START + 100_000, repeats=15)
+    spec = traffic.TrafficSpec(
         rate_per_s=3, duration_s=120, agent_share=1.0, seed=5, incidents=(loop,)
     )
-    spans = [r.event for r in generator.traffic(spec) if r.contract == generator.SPAN]
+    spans = [r.event for r in traffic.traffic(spec) if r.contract == traffic.SPAN]
     # an orphan: a tool span of a real conversation whose parent never arrives
     tool = next(s for s in spans[len(spans) // 2 :] if s["operation"] == "execute_tool")
     orphan = dict(tool, span_id="0badc0ffee000001", parent_span_id=ORPHAN_PARENT)
     at = spans.index(tool)
     ordered = spans[: at + 1] + [orphan] + spans[at + 1 :]
-    return list(generator.with_disorder(ordered, max_ms=3_000, seed=2))
+    return list(traffic.with_disorder(ordered, max_ms=3_000, seed=2))
 
 
 def chat_cost(span: dict, table: pricing.PricingTable) -> float | None:

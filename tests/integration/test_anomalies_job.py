@@ -15,13 +15,13 @@ import duckdb
 import numpy as np
 import pytest
 
-from genai_apm import generator, pricing
+from genai_apm import pricing, traffic
 from genai_apm.jobs import anomalies, runner
 from genai_apm.kafka import io as kafka_io
 
 pytestmark = pytest.mark.integration
 
-START = generator.TrafficSpec().start_ms
+START = traffic.TrafficSpec().start_ms
 MINUTE = 60_000
 APP, CONTROL = "support-bot", "rag-search"
 INCIDENT = (START + 16 * MINUTE, START + 21 * MINUTE)  # on window boundaries
@@ -37,13 +37,13 @@ def _ms(text: str) -> int:
 
 
 def _events() -> list[dict]:
-    spec = generator.TrafficSpec(
+    spec = traffic.TrafficSpec(
         rate_per_s=8,
         seed=4,
         duration_s=DURATION_MIN * 60,
-        incidents=(generator.input_token_spike(APP, *INCIDENT, factor=5.0),),
+        incidents=(traffic.input_token_spike(APP, *INCIDENT, factor=5.0),),
     )
-    events = [r.event for r in generator.traffic(spec) if r.contract == generator.INVOCATION]
+    events = [r.event for r in traffic.traffic(spec) if r.contract == traffic.INVOCATION]
     # the prompts' prefill made slower still: the app's successful calls take 3x as long
     for e in events:
         ok = e["status"] == "success"

@@ -17,7 +17,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from genai_apm import generator
+from genai_apm import traffic as generator
 from genai_apm.jobs import anomalies
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from genai_apm import generator
+from genai_apm import traffic as generator
 from genai_apm.demo import run_demo
 
 pytestmark = pytest.mark.integration

@@ -13,13 +13,13 @@ from collections import Counter, defaultdict
 import duckdb
 import pytest
 
-from genai_apm import generator, pricing, rules
+from genai_apm import pricing, rules, traffic
 from genai_apm.jobs import cost, errors
 from genai_apm.kafka import io as kafka_io
 
 pytestmark = pytest.mark.integration
 
-START = generator.TrafficSpec().start_ms  # 2026-01-01T00:00:00Z
+START = traffic.TrafficSpec().start_ms  # 2026-01-01T00:00:00Z
 MINUTE = 60_000
 DELAY_S = 5
 MIN_REQUESTS = 20
@@ -35,8 +35,8 @@ def _window_starts(ts: int, size_min: int, hop_min: int | None) -> list[int]:
     return [s for s in range(last - size + hop, last + 1, hop) if s <= ts < s + size]
 
 
-def _events(spec: generator.TrafficSpec) -> list[dict]:
-    return [r.event for r in generator.traffic(spec) if r.contract == generator.INVOCATION]
+def _events(spec: traffic.TrafficSpec) -> list[dict]:
+    return [r.event for r in traffic.traffic(spec) if r.contract == traffic.INVOCATION]
 
 
 def _copies(events: list[dict], prefix: str, n: int, **changes) -> list[dict]:
@@ -206,14 +206,14 @@ def threshold_series(rows: dict[tuple, dict], threshold_rules, windows) -> dict:
 
 
 def test_errors_job_breakdowns_and_alerts(job_settings):
-    base = generator.TrafficSpec(rate_per_s=10, seed=21, duration_s=720)
+    base = traffic.TrafficSpec(rate_per_s=10, seed=21, duration_s=720)
     busiest = Counter(e["model_id"] for e in _events(base)).most_common(1)[0][0]
     storm_start, storm_end = START + 4 * MINUTE, START + 7 * MINUTE
-    spec = generator.TrafficSpec(
+    spec = traffic.TrafficSpec(
         rate_per_s=10,
         seed=21,
         duration_s=720,
-        incidents=(generator.throttling_storm(busiest, storm_start, storm_end, share=0.6),),
+        incidents=(traffic.throttling_storm(busiest, storm_start, storm_end, share=0.6),),
     )
     plain = _events(spec)
     stream = _in_time_order(
@@ -393,11 +393,11 @@ def rolling_spend(events, costs, scope: str, size_min: int, hop_min: int) -> dic
 
 def test_cost_job_spend_prices_and_budgets(job_settings, tmp_path):
     spike_user, spike_start, spike_end = "u-150", START + 2 * MINUTE, START + 4 * MINUTE
-    spec = generator.TrafficSpec(
+    spec = traffic.TrafficSpec(
         rate_per_s=10,
         seed=5,
         duration_s=600,
-        incidents=(generator.cost_spike(spike_user, spike_start, spike_end, calls_per_s=2.0),),
+        incidents=(traffic.cost_spike(spike_user, spike_start, spike_end, calls_per_s=2.0),),
     )
     plain = _events(spec)
     models = Counter(e["model_id"] for e in plain)

@@ -14,9 +14,9 @@ from genai_apm.adapters import decode
 from genai_apm.adapters.bedrock import bedrock_log_from_invocation
 from genai_apm.adapters.bodies import deadletter_payload
 from genai_apm.adapters.otlp import otlp_from_spans
-from genai_apm.generator import TrafficSpec, traffic
 from genai_apm.jobs import ingest
 from genai_apm.kafka import io as kafka_io
+from genai_apm.traffic import TrafficSpec, traffic
 
 pytestmark = pytest.mark.integration
 

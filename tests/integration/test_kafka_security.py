@@ -16,11 +16,11 @@ import secrets
 import pytest
 
 from genai_apm.errors import GenaiApmError
-from genai_apm.generator import TrafficSpec, traffic
 from genai_apm.kafka import io as kafka_io
 from genai_apm.settings import config
 from genai_apm.stack.kafka_broker import KafkaBroker, SecuredListener
 from genai_apm.stack.process import free_port
+from genai_apm.traffic import TrafficSpec, traffic
 from tests.integration.pki import make_pki
 
 pytestmark = pytest.mark.integration

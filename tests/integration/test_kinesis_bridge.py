@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from genai_apm import generator
+from genai_apm import traffic
 from genai_apm.aws import client
 from genai_apm.errors import GenaiApmError
 from genai_apm.kafka import bridge, publish
@@ -80,8 +80,8 @@ def kill(proc) -> None:
 
 
 def payloads(count: int, seed: int) -> list[bytes]:
-    spec = generator.TrafficSpec(rate_per_s=50.0, seed=seed, count=count)
-    return [p for _, p in publish.encode(generator.traffic(spec), "native")]
+    spec = traffic.TrafficSpec(rate_per_s=50.0, seed=seed, count=count)
+    return [p for _, p in publish.encode(traffic.traffic(spec), "native")]
 
 
 def put(settings, items: list[bytes]) -> None:

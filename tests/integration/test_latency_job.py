@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from genai_apm import generator
+from genai_apm import traffic as generator
 from genai_apm.jobs import latency
 from genai_apm.kafka import io as kafka_io
 from genai_apm.serve import rollups

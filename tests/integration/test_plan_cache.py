@@ -8,8 +8,8 @@ import duckdb
 import pytest
 
 from genai_apm.flink import plan_cache
-from genai_apm.generator import TrafficSpec, invocations
 from genai_apm.jobs import latency
+from genai_apm.traffic import TrafficSpec, invocations
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from genai_apm import aws, cli, generator
+from genai_apm import aws, cli, traffic
 from genai_apm.export import cloudwatch
 from genai_apm.jobs import latency
 from genai_apm.kafka import io as kafka_io
@@ -64,10 +64,10 @@ class ThrottledFirst:
 
 def _events() -> list[dict]:
     # 3 minutes at 25 calls/s, in event-time order: nothing is late
-    spec = generator.TrafficSpec(rate_per_s=25, seed=21)
+    spec = traffic.TrafficSpec(rate_per_s=25, seed=21)
     return [
         e
-        for e in generator.invocations(spec, 4_600)
+        for e in traffic.invocations(spec, 4_600)
         if e["event_time"] < spec.start_ms + 3 * MINUTE_MS
     ]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from genai_apm import generator
+from genai_apm import traffic as generator
 from genai_apm.jobs import slo
 from genai_apm.settings import config
 from genai_apm.traffic import incidents as inc

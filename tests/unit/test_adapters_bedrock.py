@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genai_apm import generator
+from genai_apm import traffic
 from genai_apm.adapters import AdapterError, decode
 from genai_apm.adapters.bedrock import (
     ROUND_TRIP_FIELDS,
@@ -265,7 +265,7 @@ def test_encoder_needs_the_required_fields(missing):
 
 
 def test_generated_traffic_survives_the_round_trip():
-    events = list(generator.invocations(generator.TrafficSpec(error_rate=0.3), 400))
+    events = list(traffic.invocations(traffic.TrafficSpec(error_rate=0.3), 400))
     assert {e["error_class"] for e in events} >= {None, "throttle", "content_filtered"}
     for event in events:
         log = json.loads(json.dumps(bedrock_log_from_invocation(event)))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from genai_apm.adapters import FORMATS, AdapterError, decode
 from genai_apm.adapters.bedrock import bedrock_log_from_invocation
 from genai_apm.adapters.otlp import otlp_from_spans
-from genai_apm.generator import TrafficSpec, traffic
+from genai_apm.traffic import TrafficSpec, traffic
 
 RECORDS = list(traffic(TrafficSpec(count=80, agent_share=0.5, rate_per_s=10, seed=9)))
 INVOCATIONS = [r.event for r in RECORDS if r.contract == "InvocationEvent"]

@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 
-from genai_apm import generator
-from genai_apm.generator import TrafficSpec
+from genai_apm import traffic
 from genai_apm.schemas.invocation import INVOCATION_V1
 from genai_apm.schemas.span import SPAN_V1
+from genai_apm.traffic import TrafficSpec
 from tests.unit.test_generator import contract_problems
 
 T0 = TrafficSpec().start_ms  # 2026-01-01T00:00:00Z
@@ -23,7 +23,7 @@ SPEC = TrafficSpec(
     duration_s=5 * 60,
     agent_share=0.5,
     seed=3,
-    incidents=(generator.content_filter_spike(BLOCKED_AGENT, T0 + 60_000, T0 + 180_000, 0.3),),
+    incidents=(traffic.content_filter_spike(BLOCKED_AGENT, T0 + 60_000, T0 + 180_000, 0.3),),
 )
 END_MS = T0 + 5 * 60_000
 FILTER_FINISH = ("guardrail_intervened", "content_filter")
@@ -36,13 +36,13 @@ def _complete(trace: list[dict]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def records() -> list[generator.Record]:
-    return list(generator.traffic(SPEC))
+def records() -> list[traffic.Record]:
+    return list(traffic.traffic(SPEC))
 
 
 @pytest.fixture(scope="module")
 def spans(records) -> list[dict]:
-    return [r.event for r in records if r.contract == generator.SPAN]
+    return [r.event for r in records if r.contract == traffic.SPAN]
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_some_tools_fail_and_the_agent_carries_on(traces):
 
 
 def test_every_chat_span_has_its_invocation_event(records, spans):
-    calls = [r.event for r in records if r.contract == generator.INVOCATION]
+    calls = [r.event for r in records if r.contract == traffic.INVOCATION]
     traced = {(e["trace_id"], e["span_id"]): e for e in calls if e["trace_id"]}
     chats = [s for s in spans if s["operation"] == "chat"]
     assert len(traced) == len(chats) > 1000
@@ -173,7 +173,7 @@ def test_every_chat_span_has_its_invocation_event(records, spans):
 
 
 def test_a_blocked_answer_ends_the_turn_without_failing_it(records, traces):
-    events = [r.event for r in records if r.contract == generator.INVOCATION]
+    events = [r.event for r in records if r.contract == traffic.INVOCATION]
     calls = {(e["trace_id"], e["span_id"]): e for e in events if e["trace_id"]}
     blocked = [
         s
@@ -214,7 +214,7 @@ def test_a_blocked_answer_ends_the_turn_without_failing_it(records, traces):
 
 def test_throttled_calls_are_retried_in_the_same_turn():
     spec = TrafficSpec(**{**vars(SPEC), "error_rate": 0.2, "duration_s": 240})
-    spans = [r.event for r in generator.traffic(spec) if r.contract == generator.SPAN]
+    spans = [r.event for r in traffic.traffic(spec) if r.contract == traffic.SPAN]
     by_trace = collections.defaultdict(list)
     for s in spans:
         by_trace[s["trace_id"]].append(s)
@@ -237,12 +237,12 @@ def test_incidents_reach_agent_calls():
     model = "anthropic.claude-3-5-sonnet-20241022-v2:0"  # the travel planner's model
     start, end = T0 + 2 * 60_000, T0 + 4 * 60_000
     spec = TrafficSpec(
-        **{**vars(SPEC), "incidents": (generator.latency_regression(model, start, end, 4),)}
+        **{**vars(SPEC), "incidents": (traffic.latency_regression(model, start, end, 4),)}
     )
     chats = [
         r.event
-        for r in generator.traffic(spec)
-        if r.contract == generator.SPAN
+        for r in traffic.traffic(spec)
+        if r.contract == traffic.SPAN
         and r.event["operation"] == "chat"
         and r.event["model_id"] == model
         and r.event["status_code"] != "ERROR"

@@ -12,10 +12,10 @@ from genai_apm.adapters import AdapterError, decode
 from genai_apm.adapters.bedrock import bedrock_log_from_invocation
 from genai_apm.adapters.bodies import MARKER, NOTE_KEY, deadletter_payload
 from genai_apm.adapters.otlp import otlp_from_spans
-from genai_apm.generator import TrafficSpec, traffic
 from genai_apm.privacy import redact
 from genai_apm.schemas import validate
 from genai_apm.schemas.body import BODY_V1
+from genai_apm.traffic import TrafficSpec, traffic
 
 RECORDS = list(traffic(TrafficSpec(count=120, agent_share=0.5, rate_per_s=10, seed=11)))
 INVOCATIONS = [r.event for r in RECORDS if r.contract == "InvocationEvent"]

@@ -10,12 +10,12 @@ import math
 import numpy as np
 import pytest
 
-from genai_apm import generator
-from genai_apm.generator import TrafficSpec, invocations
+from genai_apm import traffic as generator
 from genai_apm.schemas import validate
 from genai_apm.schemas.contract import Contract, Kind
 from genai_apm.schemas.invocation import INVOCATION_V1
 from genai_apm.schemas.span import SPAN_V1
+from genai_apm.traffic import TrafficSpec, invocations
 from genai_apm.traffic.catalogue import ERRORS
 
 T0 = generator.TrafficSpec().start_ms  # 2026-01-01T00:00:00Z

@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from genai_apm import generator
-from genai_apm.generator import TrafficSpec
+from genai_apm import traffic as generator
+from genai_apm.traffic import TrafficSpec
 
 T0 = TrafficSpec().start_ms  # 2026-01-01T00:00:00Z
 MIN = 60_000

@@ -15,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft202012Validator
 
-from genai_apm.generator import TrafficSpec, invocations
 from genai_apm.schemas import generate, validate
 from genai_apm.schemas.arrow import arrow_schema
 from genai_apm.schemas.athena import athena_columns, athena_ddl, render
@@ -24,6 +23,7 @@ from genai_apm.schemas.flink_sql import flink_columns
 from genai_apm.schemas.invocation import INVOCATION_V1
 from genai_apm.schemas.json_schema import json_schema
 from genai_apm.schemas.span import OTEL_SEMCONV_VERSION, SPAN_V1
+from genai_apm.traffic import TrafficSpec, invocations
 from tests.unit.test_validate_vs_flink import payloads, valid_span
 
 CONTRACTS = (INVOCATION_V1, SPAN_V1)

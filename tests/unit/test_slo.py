@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from genai_apm import generator, objectives, quotas
+from genai_apm import objectives, quotas, traffic
 from genai_apm.errors import GenaiApmError
 from genai_apm.jobs import alerts, slo
 from genai_apm.settings import config
@@ -196,7 +196,7 @@ def test_quota_ramp_starts_the_storm_at_the_first_call_over_the_quota(tmp_path):
         'source = "test"\n'
     )
     s = config.load(None, environ={}).replace(quota={"quota_file": str(quota_file)})
-    spec = generator.TrafficSpec(rate_per_s=3, error_rate=0.0)
+    spec = traffic.TrafficSpec(rate_per_s=3, error_rate=0.0)
     ramp, storm = quota_ramp_incidents(spec, 3600, s)
     assert (ramp.kind, ramp.key, storm.kind, storm.key) == (
         "traffic_ramp",
@@ -206,10 +206,10 @@ def test_quota_ramp_starts_the_storm_at_the_first_call_over_the_quota(tmp_path):
     )
     assert spec.start_ms + 0.4 * 3_600_000 == ramp.start_ms < storm.start_ms < ramp.end_ms
     # independently: the first call whose minute passes 300 requests in us-east-1
-    clean = generator.TrafficSpec(**{**spec.__dict__, "duration_s": 3600, "incidents": (ramp,)})
+    clean = traffic.TrafficSpec(**{**spec.__dict__, "duration_s": 3600, "incidents": (ramp,)})
     counts: dict[int, int] = {}
     first = None
-    for r in generator.traffic(clean):
+    for r in traffic.traffic(clean):
         e = r.event
         if e.get("model_id") == storm.key and e.get("region") == "us-east-1":
             minute = e["event_time"] // 60_000

@@ -17,13 +17,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from genai_apm.flink.env import register_functions
-from genai_apm.generator import TrafficSpec, invocations
 from genai_apm.schemas import validate
 from genai_apm.schemas.contract import Contract, Kind
 from genai_apm.schemas.flink_format import EXTRA_COLUMNS, RAW_COLUMN, contract_json
 from genai_apm.schemas.flink_sql import quote_ident, rejection_reason, typed
 from genai_apm.schemas.invocation import INVOCATION_V1
 from genai_apm.schemas.span import SPAN_V1
+from genai_apm.traffic import TrafficSpec, invocations
 
 CONTRACTS = (INVOCATION_V1, SPAN_V1)
 EVENT_TIME = {INVOCATION_V1.name: "event_time", SPAN_V1.name: "start_time"}

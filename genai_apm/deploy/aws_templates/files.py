@@ -56,7 +56,9 @@ def artifacts(settings: Settings | None = None) -> dict[Path, str]:
         ),
         AWS_DIR / "monitoring.yaml": _yaml(
             monitoring,
-            _header("the CloudWatch exporter's metric names (genai_apm/export/cloudwatch/datums.py)"),
+            _header(
+                "the CloudWatch exporter's metric names (genai_apm/export/cloudwatch/datums.py)"
+            ),
         ),
         AWS_DIR / "dashboard.json": json.dumps(body, indent=2) + "\n",
         AWS_DIR / "kinesis-bridge.yaml": _yaml(
