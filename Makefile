@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JARS := .cache/jars/.resolved
 POMS := infra/pom.xml $(wildcard infra/*/pom.xml)
-UDF_SOURCES := $(shell find infra/udfs/src -type f 2>/dev/null)
+UDF_SOURCES := $(shell find infra/udfs/src infra/codesplit-cache/src -type f 2>/dev/null)
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'

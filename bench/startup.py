@@ -8,10 +8,14 @@ events, in three phases (wall seconds):
 - submit: from `execute` to the job submitted: the optimiser (skipped when the plan is
   cached, genai_apm/flink/plan_cache.py), code generation and splitting, the job graph;
 - run: deploying the tasks, compiling their generated code, reading the events, the final
-  checkpoint. With a few events this is how long the job takes to get going.
+  checkpoint. With a few events this is how long the job takes to get going;
+- first_record: from `execute` to the source's first split fetcher starting (the Flink
+  log's "Starting split fetcher"): when the job reads its first record after submission.
 
-The two variants alternate, each repetition a fresh process; the cached variant's plan is
-compiled once before the first timed run.
+Three variants alternate, each repetition a fresh process: fresh (no cache), plan (the
+compiled plan cached, genai_apm/flink/plan_cache.py) and split (the plan and the code
+splitter's answers cached, genai_apm/flink/codesplit_cache.py: the default). The caches are
+filled once before the first timed run.
 
     .venv/bin/python bench/startup.py --job all --repeats 3
 """
@@ -40,7 +44,11 @@ def child(args: argparse.Namespace) -> None:
     from genai_apm.flink import plan_cache
     from genai_apm.settings import config
 
-    flink = {"plan_cache": bool(args.plans), "plan_cache_dir": args.plans}
+    flink = {
+        "plan_cache": bool(args.plans),
+        "plan_cache_dir": args.plans,
+        "codesplit_cache": args.split,
+    }
     settings = config.load(path=None, environ={}).replace(
         flink=flink, stack={"state_dir": str(Path(args.output) / "state")}
     )
@@ -48,6 +56,7 @@ def child(args: argparse.Namespace) -> None:
         settings, input_path=args.input, output_path=args.output
     )
     assembled = time.monotonic()
+    submitted_at = time.time()
     result = plan_cache.execute(t_env, statements)
     submitted = time.monotonic()
     result.wait()
@@ -57,14 +66,31 @@ def child(args: argparse.Namespace) -> None:
         "submit": submitted - assembled,
         "run": done - submitted,
         "total": done - STARTED,
+        "first_record": first_fetch(Path(os.environ["FLINK_LOG_DIR"])) - submitted_at,
     }
     print("STARTUP " + json.dumps({k: round(v, 2) for k, v in phases.items()}), flush=True)
 
 
-def run_once(job: str, events: Path, plans: str, work: Path) -> dict:
+def first_fetch(log_dir: Path) -> float:
+    """Epoch seconds of the first "Starting split fetcher" in the run's Flink log (its times
+    are the machine's local time)."""
+    for log in sorted(log_dir.glob("flink-*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if "Starting split fetcher" in line:
+                stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+                return stamp.timestamp()
+    raise SystemExit(f"error: no split fetcher started in {log_dir}")
+
+
+VARIANTS = ("fresh", "plan", "split")
+
+
+def run_once(job: str, events: Path, variant: str, plans: str, work: Path) -> dict:
     out = Path(tempfile.mkdtemp(dir=work))
     cmd = [sys.executable, __file__, "--child", "--job", job, "--input", str(events)]
-    cmd += ["--output", str(out)] + (["--plans", plans] if plans else [])
+    cmd += ["--output", str(out)]
+    if variant != "fresh":
+        cmd += ["--plans", plans] + (["--split"] if variant == "split" else [])
     proc = subprocess.run(cmd, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("STARTUP "):
@@ -81,6 +107,7 @@ def main() -> None:
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
     parser.add_argument("--plans", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--split", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -95,14 +122,12 @@ def main() -> None:
         for event in invocations(TrafficSpec(), args.events):
             out.write(json.dumps(event) + "\n")
     plans = str(work / "plans")
-    run_once(args.job, events.parent, plans, work)  # compiles and caches the plan
-    runs: dict[str, list[dict]] = {"fresh": [], "cached": []}
+    run_once(args.job, events.parent, "split", plans, work)  # fills both caches
+    runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
     loads = [os.getloadavg()[0]]
     for i in range(args.repeats):
-        for variant in ("fresh", "cached") if i % 2 == 0 else ("cached", "fresh"):
-            runs[variant].append(
-                run_once(args.job, events.parent, plans if variant == "cached" else "", work)
-            )
+        for variant in VARIANTS if i % 2 == 0 else tuple(reversed(VARIANTS)):
+            runs[variant].append(run_once(args.job, events.parent, variant, plans, work))
             loads.append(os.getloadavg()[0])
             print(variant, runs[variant][-1], f"load {loads[-1]:.1f}", flush=True)
 

@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from genai_apm.flink import codesplit_cache
 from genai_apm.home import jars, project_root
 from genai_apm.settings.config import Settings
 
@@ -23,7 +24,11 @@ def _prepare_local_jvm(settings: Settings) -> None:
     # -Xmx the caller already put there wins (the JVM takes the last one: theirs goes last).
     if "PYFLINK_GATEWAY_PORT" not in os.environ:
         theirs = os.environ.get("JVM_ARGS", "")
-        os.environ["JVM_ARGS"] = f"-Xmx{settings.flink.local_heap} {theirs}".strip()
+        ours = [f"-Xmx{settings.flink.local_heap}"]
+        agent = codesplit_cache.jvm_option(settings)
+        if agent and "-javaagent:" not in theirs:
+            ours.append(agent)  # the planner's code splitter answered from disk
+        os.environ["JVM_ARGS"] = " ".join([*ours, theirs]).strip()
 
 
 # genai-apm's Java functions (infra/udfs): SQL name -> class

@@ -151,6 +151,9 @@ class FlinkSettings:
     # the `all` job's submission about halves); folder empty: <project>/.cache/plans
     plan_cache: bool = True
     plan_cache_dir: str = ""
+    # remember the planner's generated-code splitter's answers in <plan cache>/codesplit
+    # (flink/codesplit_cache.py: most of a cached plan's submission); needs plan_cache
+    codesplit_cache: bool = True
     # the standalone cluster's processes (`genai-apm cluster up`)
     jobmanager_memory: str = "1024m"
     taskmanager_memory: str = "1536m"

@@ -36,6 +36,7 @@ FILE_MINUTES = {
     "test_agents_job.py": 0.6,
     "test_anomaly_outliers.py": 0.6,
     "test_plan_cache.py": 0.9,
+    "test_codesplit_cache.py": 0.1,
     "test_local_stack.py": 0.2,
     "test_publish.py": 0.1,
     "test_consume_report_cli.py": 0.1,
