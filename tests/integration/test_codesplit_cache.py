@@ -65,11 +65,15 @@ PROBE = textwrap.dedent(
 
 
 def probe(plans, state) -> dict:
+    # a JVM of its own: nothing of this worker's gateway (PyFlink marks a process that has one,
+    # and its JVM_ARGS would carry this worker's agent and folder)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYFLINK_") and k != "JVM_ARGS"}
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(plans), str(state), CODE],
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
     for line in done.stdout.splitlines():
         if line.startswith("PROBE "):
