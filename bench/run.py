@@ -1344,7 +1344,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds one run may take before it counts as failed",
     )
     args = parser.parse_args(argv)
-    args.argv = [] if argv is None else list(argv)
+    # what to print as BENCH_ARGS: the options beyond the --events that `make bench` passes
+    given = sys.argv[1:] if argv is None else list(argv)
+    args.argv = [
+        a for i, a in enumerate(given) if a != "--events" and given[i - 1 : i] != ["--events"]
+    ]
     if args.command is None and args.quick:
         for key, value in QUICK.items():
             if f"--{key.replace('_', '-')}" not in " ".join(argv or sys.argv[1:]):
