@@ -26,9 +26,9 @@ from genai_apm.home import jars_dir
 from genai_apm.settings.config import Settings
 
 AGENT_JAR = "genai-apm-codesplit-cache.jar"
-# answers kept of each kind, most recently used first: the `all` job has ~200 classes (splits
-# of 1-60 KB, ~20 KB of bytecode each)
-KEEP = 6000
+# answers kept of each kind, most recently used first (~80 MB at most): the `all` job has ~200
+# classes (splits of 1-60 KB, ~20 KB of bytecode each), make test ~1,200
+KEEP = 3000
 
 
 def folder(settings: Settings) -> Path | None:
