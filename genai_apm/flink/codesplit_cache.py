@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genai_apm.flink import plan_cache
 from genai_apm.home import jars_dir
 from genai_apm.settings.config import Settings
 
@@ -32,14 +33,11 @@ KEEP = 3000
 
 
 def folder(settings: Settings) -> Path | None:
-    """Where the answers live; None when start-up caching is off."""
-    flink = settings.flink
-    if not (flink.plan_cache and flink.codesplit_cache) or flink.service_configured:
+    """Where the answers live (beside the plans); None when start-up caching is off."""
+    plans = plan_cache.folder(settings)
+    if plans is None or not settings.flink.codesplit_cache:
         return None
-    from genai_apm.home import project_root
-
-    plans = settings.flink.plan_cache_dir or str(project_root() / ".cache" / "plans")
-    return Path(plans) / "codesplit"
+    return plans / "codesplit"
 
 
 def jvm_option(settings: Settings) -> str | None:

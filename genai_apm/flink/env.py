@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from genai_apm.flink import codesplit_cache
+from genai_apm.flink import codesplit_cache, plan_cache
 from genai_apm.home import jars, project_root
 from genai_apm.settings.config import Settings
 
@@ -25,9 +25,11 @@ def _prepare_local_jvm(settings: Settings) -> None:
     if "PYFLINK_GATEWAY_PORT" not in os.environ:
         theirs = os.environ.get("JVM_ARGS", "")
         ours = [f"-Xmx{settings.flink.local_heap}"]
-        agent = codesplit_cache.jvm_option(settings)
-        if agent and "-javaagent:" not in theirs:
-            ours.append(agent)  # the planner's code splitter answered from disk
+        # the planner's code splitter and Janino answered from disk; once per process (the
+        # JVM starts once), so later table environments skip the folder's prune
+        agent = None if "-javaagent:" in theirs else codesplit_cache.jvm_option(settings)
+        if agent:
+            ours.append(agent)
         os.environ["JVM_ARGS"] = " ".join([*ours, theirs]).strip()
 
 
@@ -214,12 +216,9 @@ def table_env(settings: Settings, job_name: str, *, streaming: bool = True, boun
     # loaded from the cache (Flink's default gives uids to compiled plans only): a checkpoint
     # then restores into the same job either way
     conf.set("table.exec.uid.generation", "DISABLED")
-    if settings.flink.plan_cache and not settings.flink.service_configured:
-        from genai_apm.flink import plan_cache
-        from genai_apm.home import project_root
-
-        folder = settings.flink.plan_cache_dir or str(project_root() / ".cache" / "plans")
-        conf.set(plan_cache.DIR_OPTION, folder)
+    plans = plan_cache.folder(settings)
+    if plans is not None:
+        conf.set(plan_cache.DIR_OPTION, str(plans))
     # Python UDF workers (when a job has them) run in the interpreter that built the job
     conf.set("python.executable", sys.executable)
     return t_env

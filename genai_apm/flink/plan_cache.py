@@ -50,6 +50,17 @@ _ADDRESS_OPTIONS = {
 _ADDRESS_PREFIXES = ("properties.", "aws.")
 
 
+def folder(settings) -> Path | None:
+    """Where compiled plans are kept (``flink.plan_cache_dir``, else <project>/.cache/plans);
+    None when the cache is off or the job runs on Managed Flink."""
+    flink = settings.flink
+    if not flink.plan_cache or flink.service_configured:
+        return None
+    from genai_apm.home import project_root
+
+    return Path(flink.plan_cache_dir or project_root() / ".cache" / "plans")
+
+
 def execute(t_env, statements):
     """``statements.execute()``, through the cached plan when one matches."""
     compiled = compiled_plan(t_env, statements)
