@@ -594,11 +594,15 @@ class Bench:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
-    def flink_run(self, row: str, label: str, source: str, events: int) -> dict:
-        """One bounded Flink run of ``row`` over ``source``: rate from its processing phase."""
+    def flink_run(
+        self, row: str, label: str, source: str, events: int, flink: dict | None = None
+    ) -> dict:
+        """One bounded Flink run of ``row`` over ``source``: rate from its processing phase.
+        ``flink``: FlinkSettings overrides of this run."""
         job, parallelism = FLINK_ROWS[row]
         delivery = TABLE_DELIVERY if job.startswith("table") else None
         overrides = self.overrides(label, source, parallelism, delivery)
+        overrides["flink"] |= flink or {}
         log_dir = self.tmp / "flink-logs" / label
         log_dir.mkdir(parents=True)
         options = ["--job", job, "--overrides", json.dumps(overrides)]
@@ -879,9 +883,11 @@ def run_table_freshness(b: Bench) -> dict:
     return out
 
 
-SOAK_JOB = "all"  # all analyses, one job
+SOAK_ROW = "all_p1"  # all analyses, one job, p1
+SOAK_JOB = FLINK_ROWS[SOAK_ROW][0]
 SOAK_SHARE = 0.8  # of the measured streaming capacity: the issue's soak load
 SOAK_KEYS = "100k"  # the soak's traffic: 10 models x 10 apps x 1000 users
+SOAK_TRAFFIC = "{} models x {} apps x {} users".format(*KEY_LEVELS[SOAK_KEYS])
 CAPACITY_RUNS = 2
 CAPACITY_SECONDS = 30  # of processing per capacity run, at the all_p1 rate as a first guess
 
@@ -907,22 +913,24 @@ def soak_capacity(b: Bench, results: dict) -> dict:
     events = int(guess * CAPACITY_SECONDS)
     topic = "bench.soak.capacity"
     b.produce(topic, soak_spec(), events)
+    # the soak's checkpoint interval, not the longer one of bounded runs
+    interval = FlinkSettings().checkpoint_interval_s
     runs = []
     for rep in range(CAPACITY_RUNS):
-        label = f"soak-capacity-r{rep + 1}"
         print(f"bench: soak capacity {rep + 1}/{CAPACITY_RUNS}: {events:,} events", flush=True)
-        overrides = b.overrides(label, topic, 1)
-        # the soak's checkpoint interval, not the shorter-barrier-free bounded one
-        overrides["flink"]["bounded_checkpoint_interval_s"] = FlinkSettings().checkpoint_interval_s
-        log_dir = b.tmp / "flink-logs" / label
-        log_dir.mkdir(parents=True)
-        options = ["--job", SOAK_JOB, "--overrides", json.dumps(overrides)]
-        result, monitor = b.measured("_flink", options, label, {"FLINK_LOG_DIR": str(log_dir)})
-        runs.append(rate_row(result, monitor, events))
+        runs.append(
+            b.flink_run(
+                SOAK_ROW,
+                f"soak-capacity-r{rep + 1}",
+                topic,
+                events,
+                flink={"bounded_checkpoint_interval_s": interval},
+            )
+        )
     return {
         "job": SOAK_JOB,
-        "traffic": "{} models x {} apps x {} users".format(*KEY_LEVELS[SOAK_KEYS]),
-        "checkpoint_interval_s": FlinkSettings().checkpoint_interval_s,
+        "traffic": SOAK_TRAFFIC,
+        "checkpoint_interval_s": interval,
         **summarise(runs),
         "runs": runs,
     }
@@ -953,7 +961,6 @@ def run_freshness(b: Bench, results: dict) -> dict:
     from genai_apm.settings.config import FlinkSettings
     from genai_apm.traffic import invocations
 
-    models, apps, users = KEY_LEVELS[SOAK_KEYS]
     spec = soak_spec()
     (rate, rate_from, capacity), seconds = soak_rate(b, results), b.args.fresh_seconds
     source = "bench.fresh.invocations"
@@ -1018,7 +1025,7 @@ def run_freshness(b: Bench, results: dict) -> dict:
         "achieved_rate_per_s": round(sent / (produce_end - produce_start)),
         "seconds": seconds,
         "produced_s": round(produce_end - produce_start, 1),
-        "traffic": f"{models} models x {apps} apps x {users} users",
+        "traffic": SOAK_TRAFFIC,
         "watermark_delay_s": flink.watermark_delay_s,
         "idle_timeout_s": flink.idle_timeout_s,
         "watermark_emit": flink.watermark_emit,

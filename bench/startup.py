@@ -61,25 +61,18 @@ def child(args: argparse.Namespace) -> None:
     submitted = time.monotonic()
     result.wait()
     done = time.monotonic()
+    from bench.run import _flink_log, flink_phases
+
+    # the source's first split fetcher starting, in the run's own Flink log
+    first_fetch = flink_phases(_flink_log(os.environ["FLINK_LOG_DIR"]))["phase_start"]
     phases = {
         "assemble": assembled - STARTED,
         "submit": submitted - assembled,
         "run": done - submitted,
         "total": done - STARTED,
-        "first_record": first_fetch(Path(os.environ["FLINK_LOG_DIR"])) - submitted_at,
+        "first_record": first_fetch - submitted_at,
     }
     print("STARTUP " + json.dumps({k: round(v, 2) for k, v in phases.items()}), flush=True)
-
-
-def first_fetch(log_dir: Path) -> float:
-    """Epoch seconds of the first "Starting split fetcher" in the run's Flink log (its times
-    are the machine's local time)."""
-    for log in sorted(log_dir.glob("flink-*.log")):
-        for line in log.read_text(errors="replace").splitlines():
-            if "Starting split fetcher" in line:
-                stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-                return stamp.timestamp()
-    raise SystemExit(f"error: no split fetcher started in {log_dir}")
 
 
 VARIANTS = ("fresh", "plan", "split")
