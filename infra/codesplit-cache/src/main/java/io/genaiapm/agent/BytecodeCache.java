@@ -6,7 +6,6 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,13 +13,12 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 import org.codehaus.janino.SimpleCompiler;
 
 /**
  * Janino's bytecode for a generated class, kept by the SHA-256 of its source (and of which
- * Flink jar compiles it) in memory and in {@code <folder>/classes}. A hit defines the classes
+ * Flink jar compiles it) in {@code <folder>/classes}. A hit defines the classes
  * from those bytes in a child of the caller's class loader, as Janino's own loader would; a
  * miss compiles with Janino as Flink does and keeps the bytes. Anything that goes wrong on the
  * way calls Flink's own method, so its errors stay Flink's.
@@ -30,7 +28,6 @@ public final class BytecodeCache {
     private static volatile MethodHandle uncached;
     private static volatile ClassLoader compilerLoader;
     private static volatile String compilerSource = "";
-    private static final Map<String, Map<String, byte[]>> MEMORY = new ConcurrentHashMap<>();
 
     private BytecodeCache() {}
 
@@ -51,23 +48,17 @@ public final class BytecodeCache {
         }
         try {
             String key = SplitCache.key(compilerSource + "/" + name, code);
-            Map<String, byte[]> classes = MEMORY.get(key);
             Path file = dir.resolve(key + ".classes");
-            if (classes == null && Files.isRegularFile(file)) {
-                classes = read(Files.readAllBytes(file));
+            if (Files.isRegularFile(file)) {
+                Map<String, byte[]> classes = read(Files.readAllBytes(file));
                 touch(file);
-            }
-            if (classes != null) {
-                MEMORY.putIfAbsent(key, classes);
                 return new Defined(loader, classes).loadClass(name);
             }
             SimpleCompiler compiler = new SimpleCompiler();
             compiler.setParentClassLoader(loader);
             compiler.cook(code);
             Class<?> compiled = compiler.getClassLoader().loadClass(name);
-            classes = compiler.getBytecodes();
-            MEMORY.putIfAbsent(key, classes);
-            write(dir, file, classes);
+            write(dir, file, compiler.getBytecodes());
             return compiled;
         } catch (Throwable t) {
             // a source Janino refuses, a cache file cut short: Flink's own path, its own errors
@@ -139,21 +130,16 @@ public final class BytecodeCache {
         try {
             MethodHandle handle = uncached;
             if (handle == null) {
-                Class<?> utils =
-                        Class.forName(
-                                CodeSplitCacheAgent.COMPILER.replace('/', '.'),
-                                true,
-                                compilerLoader);
                 handle =
-                        MethodHandles.publicLookup()
-                                .findStatic(
-                                        utils,
-                                        "doCompile" + CodeSplitCacheAgent.UNCACHED,
-                                        MethodType.methodType(
-                                                Class.class,
-                                                ClassLoader.class,
-                                                String.class,
-                                                String.class));
+                        CodeSplitCacheAgent.uncached(
+                                compilerLoader,
+                                CodeSplitCacheAgent.COMPILER,
+                                "doCompile",
+                                MethodType.methodType(
+                                        Class.class,
+                                        ClassLoader.class,
+                                        String.class,
+                                        String.class));
                 uncached = handle;
             }
             return (Class<?>) handle.invokeExact(loader, name, code);

@@ -1,6 +1,9 @@
 package io.genaiapm.agent;
 
 import java.lang.instrument.ClassFileTransformer;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.instrument.Instrumentation;
 import java.nio.file.Path;
 import java.security.ProtectionDomain;
@@ -55,6 +58,13 @@ public final class CodeSplitCacheAgent {
                     });
 
     private CodeSplitCacheAgent() {}
+
+    /** The original of a wrapped method ({@code <method>$uncached}), as {@link #wrap} left it. */
+    static MethodHandle uncached(ClassLoader loader, String owner, String method, MethodType type)
+            throws ReflectiveOperationException {
+        Class<?> wrapped = Class.forName(owner.replace('/', '.'), true, loader);
+        return MethodHandles.publicLookup().findStatic(wrapped, method + UNCACHED, type);
+    }
 
     public static void premain(String folder, Instrumentation instrumentation) {
         if (folder == null || folder.isEmpty()) {

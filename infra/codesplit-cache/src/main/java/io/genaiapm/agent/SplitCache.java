@@ -2,7 +2,6 @@ package io.genaiapm.agent;
 
 import java.io.IOException;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -110,18 +109,13 @@ public final class SplitCache {
         try {
             MethodHandle handle = uncached;
             if (handle == null) {
-                Class<?> splitter =
-                        Class.forName(
-                                CodeSplitCacheAgent.SPLITTER.replace('/', '.'),
-                                true,
-                                splitterLoader);
                 handle =
-                        MethodHandles.publicLookup()
-                                .findStatic(
-                                        splitter,
-                                        "split" + CodeSplitCacheAgent.UNCACHED,
-                                        MethodType.methodType(
-                                                String.class, String.class, int.class, int.class));
+                        CodeSplitCacheAgent.uncached(
+                                splitterLoader,
+                                CodeSplitCacheAgent.SPLITTER,
+                                "split",
+                                MethodType.methodType(
+                                        String.class, String.class, int.class, int.class));
                 uncached = handle;
             }
             return (String) handle.invokeExact(code, maxMethodLength, maxClassMemberCount);
