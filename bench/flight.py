@@ -43,10 +43,12 @@ def jobs() -> list[str]:
     return sorted(set(JOBS) - {"ingest", "agents"})
 
 
-def write_events(path: Path, count: int, models: int, apps: int, users: int) -> None:
+def write_events(
+    path: Path, count: int, models: int, apps: int, users: int, density: float = 50.0
+) -> None:
     from genai_apm.traffic import TrafficSpec, invocations
 
-    spec = TrafficSpec(models=models, apps=apps, users=users)
+    spec = TrafficSpec(models=models, apps=apps, users=users, rate_per_s=density)
     with open(path, "w") as out:
         for event in invocations(spec, count):
             out.write(json.dumps(event, separators=(",", ":")) + "\n")
@@ -164,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", default="8,8,200", help="models,apps,users of the traffic")
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument(
+        "--density", type=float, default=50.0, help="calls per event-time second of the traffic"
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -186,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     models, apps, users = (int(x) for x in args.keys.split(","))
     events = work / "input" / "events.jsonl"
     events.parent.mkdir()
-    write_events(events, args.events, models, apps, users)
+    write_events(events, args.events, models, apps, users, args.density)
     overrides: dict = {
         "stack": {"state_dir": str(work / "state")},
         "flink": {"parallelism": args.parallelism},

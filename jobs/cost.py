@@ -60,9 +60,9 @@ def _dimension_columns(dimensions) -> tuple[str, str]:
     )
 
 
-# the per-minute rows (jobs/minutes.py) cover every dimension but the session: sessions are
-# too many to key the shared aggregation by, so their spend (sums only) is the one cost
-# aggregation that reads calls
+# the per-minute rows (jobs/minutes.py) cover every dimension; sessions are too many to key
+# them by, so their sums travel inside the model x app minute (minute_sessions) and are
+# grouped here apart from the others
 ROLLED = tuple(d for d in DIMENSIONS if d[0] != "session")
 
 
@@ -111,14 +111,6 @@ def spend_sql(window: Window, pricing_version: str) -> str:
         cache_write="cache_write_tokens_sum",
         unpriced="unpriced_tokens",
     )
-    session_sums = sums.format(
-        input="input_tokens",
-        output="output_tokens",
-        cache_read="cache_read_tokens",
-        cache_write="cache_write_tokens",
-        unpriced="CASE WHEN cost_usd IS NULL THEN "
-        "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0) END",
-    )
     rolled = f"SUM(requests) AS requests, SUM(priced_requests) AS priced_requests,{rolled_sums}"
     return f"""
 SELECT {head}, dimension, `key`, requests, priced_requests,
@@ -129,16 +121,15 @@ FROM (
 {_rolled(window, ROLLED, rolled, "window_start, window_end", total=True)}
 )
 UNION ALL
-SELECT {head}, CAST('session' AS STRING) AS dimension, `key`, COUNT(*) AS requests,
-  COUNT(cost_usd) AS priced_requests, COUNT(*) - COUNT(cost_usd) AS unpriced_requests,
-  {session_sums},
+SELECT {head}, CAST('session' AS STRING) AS dimension, session_id AS `key`,
+  SUM(requests) AS requests, SUM(priced_requests) AS priced_requests,
+  SUM(requests) - SUM(priced_requests) AS unpriced_requests,
+  SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+  SUM(cache_read_tokens) AS cache_read_tokens, SUM(cache_write_tokens) AS cache_write_tokens,
+  SUM(unpriced_tokens) AS unpriced_tokens, SUM(cost_usd) AS cost_usd,
   {version_column}
-FROM (
-  SELECT window_start, window_end, COALESCE(session_id, '{UNKNOWN}') AS `key`, input_tokens,
-    output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
-  FROM TABLE({window.tvf("minute_events")})
-)
-GROUP BY window_start, window_end, `key`"""
+FROM TABLE({window.tvf("minute_sessions", "minute_time")})
+GROUP BY window_start, window_end, session_id"""
 
 
 def budget_spend_sql(window: Window, scopes: list[str]) -> str:

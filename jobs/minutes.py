@@ -1,30 +1,35 @@
 """The one aggregation of raw calls that every invocation analysis derives from.
 
-Raw events are aggregated once per 1-minute event-time window, twice over:
+Raw events are aggregated once, per 1-minute event-time window and model x app x provider x
+region (``minute_stats``): counts by outcome, sums, maxima and mergeable log-bucketed
+histograms (GENAI_HIST, infra/udfs), so a minute of traffic becomes a few dozen rows
+whatever the number of users, and every analysis cascading from it is cheap.
 
-- ``minute_stats`` per model x app x provider x region: counts by outcome, sums, maxima and
-  mergeable log-bucketed histograms (GENAI_HIST, infra/udfs). A minute of traffic becomes a
-  few dozen rows whatever the number of users, so every analysis cascading from it is cheap.
-- ``minute_users`` per model x app x user x feature: only what spend attribution, budgets
-  and the anomaly detector's user dimension need (sums, maxima, three histograms). Users are
-  many: in the generator's traffic (200 users, 50 calls/s) a minute has ~1.7 calls per user
-  key, so these rows are nearly as many as calls and are kept narrow. (One key for both made
-  every analysis, latency's included, read ~0.6 wide rows per call: `make profile JOB=all`
-  showed the rollups' window buffers copying them as the bottleneck.)
+The two finer keys ride inside that aggregation: GENAI_USER_MINUTES keeps a map from user x
+feature to what spend attribution, budgets and the anomaly detector's user dimension need
+(sums, maxima, three histograms), GENAI_SESSION_MINUTES one from session to per-session spend
+(sums); each comes out as an array of rows that ``minute_users`` and ``minute_sessions``
+unnest. Users and sessions are many (in the generator's traffic a user key has ~1.7 calls a
+minute at 50 calls/s), and as window aggregations of their own they copied, combined and
+shuffled every call twice more: `make profile JOB=all` put them at 22% and 10% of the source
+task's samples. (One key for all made every analysis, latency's included, read ~0.6 wide
+rows per call: the rollups' window buffers copying them were the bottleneck.)
 
 Everything else reads these rows (cascaded window TVFs over their ``minute_time``): the model
 and fleet ('*') rollups, the 5-minute sliding windows, error breakdowns and alerts, hourly
-spend and budgets, the anomaly detector's windows and pairs, SLOs and quota. Only per-session
-spend (one more key, sums only) and the per-call outlier check read calls again.
+spend and budgets, the anomaly detector's windows and pairs, SLOs and quota. Only the
+per-call outlier check reads calls again.
 
 Views registered by ``register`` (once per job, whatever analyses it runs):
-  minute_calls   every valid call with its derived values, flagged late or on time
-  minute_events  the on-time calls (late calls can no longer reach their window: the latency
-                 analytic routes and counts them, jobs/latency.py)
-  minute_stats   one row per minute and KEY: minute_start, minute_time (its rowtime, for
-                 cascaded window TVFs), the key and the ``aggregates`` columns
-  minute_users   one row per minute and USER_KEY: minute_start, minute_time, the key and the
-                 ``user_aggregates`` columns (USER_COLUMNS of ``aggregates``)
+  minute_calls    every valid call with its derived values, flagged late or on time
+  minute_events   the on-time calls (late calls can no longer reach their window: the latency
+                  analytic routes and counts them, jobs/latency.py)
+  minute_stats    one row per minute and KEY: minute_start, minute_time (its rowtime, for
+                  cascaded window TVFs), the key, the ``aggregates`` columns and the arrays
+                  `users` and `sessions`
+  minute_users    one row per minute, model x app (x provider x region) and user x feature:
+                  minute_start, minute_time, model_id, app_id and USER_ROW
+  minute_sessions the same per session: SESSION_ROW
 """
 
 from __future__ import annotations
@@ -47,8 +52,9 @@ HISTOGRAMS = (
     ("ok_input_tokens_h", "CASE WHEN ok THEN CAST(input_tokens AS DOUBLE) END"),
     ("ok_output_tokens_h", "CASE WHEN ok THEN CAST(output_tokens AS DOUBLE) END"),
 )
-# what minute_users carries of the ``aggregates``: spend and its tokens (cost, budgets) and
-# the anomaly detector's metrics and attribution weights (jobs/anomalies/)
+# what minute_users carries of the ``aggregates`` (the same values, computed by
+# GENAI_USER_MINUTES): spend and its tokens (cost, budgets) and the anomaly detector's
+# metrics and attribution weights (jobs/anomalies/)
 USER_COLUMNS = (
     "requests",
     "ok_requests",
@@ -69,6 +75,19 @@ USER_COLUMNS = (
     "latency_h",
     "ok_input_tokens_h",
     "ok_output_tokens_h",
+)
+# the columns of GENAI_USER_MINUTES' and GENAI_SESSION_MINUTES' rows (infra/udfs KeyedMinutes)
+USER_ROW = ("user_id", "feature", *USER_COLUMNS)
+SESSION_ROW = (
+    "session_id",
+    "requests",
+    "priced_requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "unpriced_tokens",
+    "cost_usd",
 )
 # the per-call outlier check's reference: sums of ln(x + 1) and their squares per minute
 OUTLIER_INPUTS = ("input_tokens", "output_tokens", "latency_ms")
@@ -123,11 +142,6 @@ def aggregates(settings: Settings) -> list[tuple[str, str]]:
             (f"{m}_ln_q", f"SUM({ln} * {ln}) FILTER (WHERE ok)"),
         ]
     return cols + list(slo_minute_aggregates(settings))
-
-
-def user_aggregates(settings: Settings) -> list[tuple[str, str]]:
-    """(column, aggregate over minute_events) of minute_users, after the window and key."""
-    return [(name, sql) for name, sql in aggregates(settings) if name in USER_COLUMNS]
 
 
 def source(columns) -> str:
@@ -191,21 +205,47 @@ FROM (
 )""",
     )
     create_view(t_env, "minute_events", "SELECT * FROM minute_calls WHERE NOT is_late")
-    for view, key, columns in (
-        ("minute_stats", KEY, aggregates(settings)),
-        ("minute_users", USER_KEY, user_aggregates(settings)),
-    ):
-        cols = ",\n  ".join(f"{sql} AS {name}" for name, sql in columns)
-        create_view(
-            t_env,
-            view,
-            f"""
+    lg = repr(log_gamma(settings))
+    finer = [  # the finer keys' rows, as arrays of this aggregation (unnested below)
+        (
+            "users",
+            "GENAI_USER_MINUTES(user_id, feature, ok, input_tokens, output_tokens, "
+            f"cache_read_tokens, cache_write_tokens, cost_usd, ok_latency_ms, {lg})",
+        ),
+        (
+            "sessions",
+            f"GENAI_SESSION_MINUTES(COALESCE(session_id, '{UNKNOWN}'), input_tokens, "
+            "output_tokens, cache_read_tokens, cache_write_tokens, cost_usd)",
+        ),
+    ]
+    cols = ",\n  ".join(f"{sql} AS {name}" for name, sql in aggregates(settings) + finer)
+    create_view(
+        t_env,
+        "minute_stats",
+        f"""
 -- renamed: a window TVF over these rows adds its own window_start, window_end, window_time
-SELECT window_start AS minute_start, window_time AS minute_time, {", ".join(key)},
+SELECT window_start AS minute_start, window_time AS minute_time, {", ".join(KEY)},
   {cols}
 FROM TABLE(TUMBLE(TABLE minute_events, DESCRIPTOR(event_ts), INTERVAL '1' MINUTE))
-GROUP BY window_start, window_end, window_time, {", ".join(key)}""",
-        )
+GROUP BY window_start, window_end, window_time, {", ".join(KEY)}""",
+    )
+    # the rows keep minute_time, the rowtime, for cascaded windows; a user's calls through
+    # two providers or regions of a model x app are two rows (every reader groups them)
+    head = "minute_start, minute_time, model_id, app_id"
+    create_view(
+        t_env,
+        "minute_users",
+        f"""
+SELECT {head}, u.*
+FROM minute_stats CROSS JOIN UNNEST(users) AS u ({", ".join(USER_ROW)})""",
+    )
+    create_view(
+        t_env,
+        "minute_sessions",
+        f"""
+SELECT {head}, s.*
+FROM minute_stats CROSS JOIN UNNEST(sessions) AS s ({", ".join(SESSION_ROW)})""",
+    )
 
 
 def merged(settings: Settings, extra: tuple[str, ...] = ()) -> list[tuple[str, str]]:

@@ -46,6 +46,9 @@ JAVA_FUNCTIONS = {
     "GENAI_HIST_QUANTILE": "io.genaiapm.flink.Histograms$Quantile",
     "GENAI_HIST_MULTISET": "io.genaiapm.flink.Histograms$Multiset",
     "GENAI_COUNTS_MERGE": "io.genaiapm.flink.CountsMerge",
+    # the finer keys of the one per-minute aggregation, inside it (jobs/minutes.py)
+    "GENAI_USER_MINUTES": "io.genaiapm.flink.KeyedMinutes$UserMinutes",
+    "GENAI_SESSION_MINUTES": "io.genaiapm.flink.KeyedMinutes$SessionMinutes",
 }
 
 
