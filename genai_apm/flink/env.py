@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +26,9 @@ def _prepare_local_jvm(settings: Settings) -> None:
     if "PYFLINK_GATEWAY_PORT" not in os.environ:
         theirs = os.environ.get("JVM_ARGS", "")
         ours = [f"-Xmx{settings.flink.local_heap}"]
+        # the JVM refuses two collectors: one already chosen by the caller wins
+        if settings.flink.local_gc and not re.search(r"-XX:\+Use\w*GC\b", theirs):
+            ours.append(f"-XX:+Use{settings.flink.local_gc}")
         # the planner's code splitter and Janino answered from disk; once per process (the
         # JVM starts once), so later table environments skip the folder's prune
         agent = None if "-javaagent:" in theirs else codesplit_cache.jvm_option(settings)

@@ -97,6 +97,9 @@ class IngestSettings:
     metrics_window_s: int = 60
 
 
+LOCAL_GCS = ("", "ParallelGC", "G1GC", "SerialGC", "ZGC")  # -XX:+Use<name>
+
+
 @dataclass(frozen=True)
 class FlinkSettings:
     parallelism: int = 1
@@ -165,8 +168,20 @@ class FlinkSettings:
     local_heap: str = "1024m"
     local_managed_memory: str = "128m"
     local_network_memory: str = "64m"
+    # the garbage collector of the local JVM (and of the standalone cluster's): the parallel
+    # one, because the jobs allocate a short-lived row per record and operator, and G1's
+    # concurrent work took a core's share on this 2-core machine (`bench/run.py --rows
+    # all_p1`, 2 interleaved rounds: 26-29k -> 37-39k events/s at 5,000 calls/s of event
+    # time, 9.5k -> 11.2-11.4k at 50; lower RSS). Its pauses stay well under a checkpoint
+    # interval at this heap. "" leaves the JVM's default; a -XX:+Use*GC in JVM_ARGS wins.
+    local_gc: str = "ParallelGC"
 
     def __post_init__(self) -> None:
+        if self.local_gc not in LOCAL_GCS:
+            raise GenaiApmError(
+                f"flink.local_gc must be one of {', '.join(map(repr, LOCAL_GCS))}, "
+                f"not {self.local_gc!r}"
+            )
         if self.watermark_emit not in ("on-periodic", "on-event"):
             raise GenaiApmError(
                 f"flink.watermark_emit must be on-periodic or on-event, not {self.watermark_emit!r}"

@@ -29,7 +29,7 @@ import org.apache.flink.table.functions.AggregateFunction;
  * rows of its key as an array that a CROSS JOIN UNNEST turns back into rows, which keep
  * the minute's rowtime for cascaded windows. Every column has the null rules of the SQL
  * aggregate it replaces (SUM of no value is NULL, COUNT is never NULL, GENAI_HIST of no
- * value is an empty map): tests/integration/test_keyed_minutes.py compares the two.
+ * value is an empty map): tests/unit/test_keyed_minutes.py compares them with Python.
  */
 public final class KeyedMinutes {
   private KeyedMinutes() {}
