@@ -924,7 +924,8 @@ def soak_capacity(b: Bench, results: dict) -> dict:
                 f"soak-capacity-r{rep + 1}",
                 topic,
                 events,
-                flink={"bounded_checkpoint_interval_s": interval},
+                # and the unbounded job's collector (flink.local_gc is for bounded runs)
+                flink={"bounded_checkpoint_interval_s": interval, "local_gc": ""},
             )
         )
     return {

@@ -156,13 +156,9 @@ class LocalFlinkCluster:
         stock = (home / "conf" / "config.yaml").read_text()
         java_opts = re.search(r"^\s+all: (.*)$", stock, re.MULTILINE)
         f = self.settings.flink
-        gc = f"-XX:+Use{f.local_gc}" if f.local_gc else ""
         conf = {
             # the JDK 17 module opens Flink itself needs
-            # ... and the collector the local JVM uses too (flink.local_gc)
-            "env.java.opts.all": " ".join(
-                filter(None, [java_opts.group(1) if java_opts else "", gc])
-            ),
+            "env.java.opts.all": java_opts.group(1) if java_opts else "",
             "jobmanager.rpc.address": "localhost",
             "jobmanager.bind-host": "localhost",
             "taskmanager.bind-host": "localhost",

@@ -12,7 +12,7 @@ from genai_apm.home import jars, project_root
 from genai_apm.settings.config import Settings
 
 
-def _prepare_local_jvm(settings: Settings) -> None:
+def _prepare_local_jvm(settings: Settings, bounded: bool = False) -> None:
     """Logs to a file and a bounded heap for the local Flink JVM (PyFlink's Java gateway,
     which also hosts the local MiniCluster): read when that JVM starts, once per process."""
     log_dir = Path(settings.stack.state_dir).resolve() / "flink-local"
@@ -26,9 +26,11 @@ def _prepare_local_jvm(settings: Settings) -> None:
     if "PYFLINK_GATEWAY_PORT" not in os.environ:
         theirs = os.environ.get("JVM_ARGS", "")
         ours = [f"-Xmx{settings.flink.local_heap}"]
-        # the JVM refuses two collectors: one already chosen by the caller wins
-        if settings.flink.local_gc and not re.search(r"-XX:\+Use\w*GC\b", theirs):
-            ours.append(f"-XX:+Use{settings.flink.local_gc}")
+        # bounded runs only (flink.local_gc); the JVM refuses two collectors, and one already
+        # chosen by the caller wins
+        gc = settings.flink.local_gc if bounded else ""
+        if gc and not re.search(r"-XX:\+Use\w*GC\b", theirs):
+            ours.append(f"-XX:+Use{gc}")
         # the planner's code splitter and Janino answered from disk; once per process (the
         # JVM starts once), so later table environments skip the folder's prune
         agent = None if "-javaagent:" in theirs else codesplit_cache.jvm_option(settings)
@@ -161,7 +163,7 @@ class ServiceGuardedConfig:
 
 def table_env(settings: Settings, job_name: str, *, streaming: bool = True, bounded: bool = False):
     """A TableEnvironment with the project's connector jars, UTC time and the configured limits."""
-    _prepare_local_jvm(settings)
+    _prepare_local_jvm(settings, bounded=bounded)
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     mode = (

@@ -168,12 +168,14 @@ class FlinkSettings:
     local_heap: str = "1024m"
     local_managed_memory: str = "128m"
     local_network_memory: str = "64m"
-    # the garbage collector of the local JVM (and of the standalone cluster's): the parallel
-    # one, because the jobs allocate a short-lived row per record and operator, and G1's
-    # concurrent work took a core's share on this 2-core machine (`bench/run.py --rows
-    # all_p1`, 2 interleaved rounds: 26-29k -> 37-39k events/s at 5,000 calls/s of event
-    # time, 9.5k -> 11.2-11.4k at 50; lower RSS). Its pauses stay well under a checkpoint
-    # interval at this heap. "" leaves the JVM's default; a -XX:+Use*GC in JVM_ARGS wins.
+    # the garbage collector of the local JVM in bounded runs (backfills, the demo, tests, the
+    # bench's throughput rows): the parallel one, because the jobs allocate a short-lived row
+    # per record and operator and G1's concurrent work took a core's share on this 2-core
+    # machine (`bench/run.py --rows all_p1`, 2 interleaved rounds: 26-29k -> 37-39k events/s
+    # at 5,000 calls/s of event time, 9.5k -> 11.2-11.4k at 50). Unbounded jobs keep the JVM's
+    # default (G1): with it the 10-minute soak kept up, and with the parallel collector its
+    # only run fell behind (bench/results/soak-parallelgc-2026-12-03.json). "" leaves the
+    # default everywhere; a -XX:+Use*GC in JVM_ARGS wins.
     local_gc: str = "ParallelGC"
 
     def __post_init__(self) -> None:

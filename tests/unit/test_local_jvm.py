@@ -1,5 +1,5 @@
-"""The local Flink JVM's options (flink/env._prepare_local_jvm): heap and collector from the
-settings, a caller's own JVM_ARGS winning, and a bad collector name refused up front."""
+"""The local Flink JVM's options (flink/env._prepare_local_jvm): heap and collector (bounded
+runs only) from the settings, a caller's own JVM_ARGS winning, a bad collector refused."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from genai_apm.flink import env
 from genai_apm.settings import config
 
 
-def _jvm_args(monkeypatch, tmp_path, theirs: str, **flink) -> list[str]:
+def _jvm_args(monkeypatch, tmp_path, theirs: str, bounded: bool = True, **flink) -> list[str]:
     monkeypatch.delenv("PYFLINK_GATEWAY_PORT", raising=False)
     # set, not deleted: monkeypatch then restores what the function writes there
     monkeypatch.setenv("JVM_ARGS", theirs or "")
@@ -22,13 +22,18 @@ def _jvm_args(monkeypatch, tmp_path, theirs: str, **flink) -> list[str]:
         stack={"state_dir": str(tmp_path)},
         flink={"codesplit_cache": False, **flink},
     )
-    env._prepare_local_jvm(settings)
+    env._prepare_local_jvm(settings, bounded=bounded)
     return os.environ["JVM_ARGS"].split()
 
 
-def test_parallel_collector_by_default(monkeypatch, tmp_path):
+def test_parallel_collector_by_default_in_bounded_runs(monkeypatch, tmp_path):
     args = _jvm_args(monkeypatch, tmp_path, "")
     assert "-XX:+UseParallelGC" in args and "-Xmx1024m" in args
+
+
+def test_streaming_keeps_the_jvm_default(monkeypatch, tmp_path):
+    args = _jvm_args(monkeypatch, tmp_path, "", bounded=False)
+    assert "-Xmx1024m" in args and not [a for a in args if a.startswith("-XX:+Use")]
 
 
 def test_the_callers_collector_wins(monkeypatch, tmp_path):
