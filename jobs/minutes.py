@@ -232,20 +232,17 @@ GROUP BY window_start, window_end, window_time, {", ".join(KEY)}""",
     # the rows keep minute_time, the rowtime, for cascaded windows; a user's calls through
     # two providers or regions of a model x app are two rows (every reader groups them)
     head = "minute_start, minute_time, model_id, app_id"
-    create_view(
-        t_env,
-        "minute_users",
-        f"""
-SELECT {head}, u.*
-FROM minute_stats CROSS JOIN UNNEST(users) AS u ({", ".join(USER_ROW)})""",
-    )
-    create_view(
-        t_env,
-        "minute_sessions",
-        f"""
-SELECT {head}, s.*
-FROM minute_stats CROSS JOIN UNNEST(sessions) AS s ({", ".join(SESSION_ROW)})""",
-    )
+    for view, array, row in (
+        ("minute_users", "users", USER_ROW),
+        ("minute_sessions", "sessions", SESSION_ROW),
+    ):
+        create_view(
+            t_env,
+            view,
+            f"""
+SELECT {head}, r.*
+FROM minute_stats CROSS JOIN UNNEST({array}) AS r ({", ".join(row)})""",
+        )
 
 
 def merged(settings: Settings, extra: tuple[str, ...] = ()) -> list[tuple[str, str]]:
