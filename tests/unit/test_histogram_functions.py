@@ -21,6 +21,7 @@ import pytest
 
 from genai_apm.flink.env import register_functions
 from genai_apm.jobs.latency import bucket_index, histogram_gamma, histogram_quantiles
+from tests.flink_text import counts, floats
 
 A = 0.01  # the relative error under test (latency.histogram_relative_error's default)
 GAMMA = histogram_gamma(A)
@@ -130,21 +131,6 @@ def flink_rows(tmp_path_factory):
             for name, key, start, end, h, c, m, qs, *rest in results
         ]
     return rows, got
-
-
-def counts(text: str | None, key) -> dict | None:
-    """Flink's text of a MAP or MULTISET, '{k=n, ...}', as a dict."""
-    if text is None:
-        return None
-    items = [item.split("=") for item in text.strip("{}").split(", ") if item]
-    return {key(k): int(n) for k, n in items}
-
-
-def floats(text: str | None) -> list[float | None] | None:
-    """Flink's text of an ARRAY<DOUBLE> ('[1.5, NULL]'); a double's text round-trips."""
-    if text is None:
-        return None
-    return [None if x == "NULL" else float(x) for x in text.strip("[]").split(", ")]
 
 
 def values_in(rows, key: str, start: datetime, end: datetime) -> list[float]:

@@ -23,6 +23,7 @@ import pytest
 from genai_apm.flink.env import register_functions
 from genai_apm.jobs import minutes
 from genai_apm.jobs.latency import bucket_index
+from tests.flink_text import counts
 
 LOG_GAMMA = math.log(1.02)
 T0 = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
@@ -134,12 +135,6 @@ def expected_sessions(rows) -> dict:
             "cost_usd": sum(priced) if priced else None,
         }
     return out
-
-
-def counts(text: str) -> dict:
-    """Flink's text of a MAP<INT, BIGINT>, '{k=n, ...}', as a dict."""
-    items = [item.split("=") for item in text.strip("{}").split(", ") if item]
-    return {int(k): int(n) for k, n in items}
 
 
 @pytest.fixture(scope="module")

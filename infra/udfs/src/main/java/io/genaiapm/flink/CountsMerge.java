@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.util.HashMap;
 import java.util.Map;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
-import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
@@ -59,18 +58,8 @@ public class CountsMerge extends AggregateFunction<Map<String, Integer>, CountsM
   }
 
   /** Writes size, then per element a null flag, the element and its count. */
-  public static final class Serializer extends TypeSerializer<Counts> {
+  public static final class Serializer extends StatelessSerializer<Counts> {
     private static final long serialVersionUID = 1L;
-
-    @Override
-    public boolean isImmutableType() {
-      return false;
-    }
-
-    @Override
-    public TypeSerializer<Counts> duplicate() {
-      return this; // stateless
-    }
 
     @Override
     public Counts createInstance() {
@@ -82,16 +71,6 @@ public class CountsMerge extends AggregateFunction<Map<String, Integer>, CountsM
       Counts c = new Counts();
       c.putAll(from);
       return c;
-    }
-
-    @Override
-    public Counts copy(Counts from, Counts reuse) {
-      return copy(from);
-    }
-
-    @Override
-    public int getLength() {
-      return -1;
     }
 
     @Override
@@ -115,26 +94,6 @@ public class CountsMerge extends AggregateFunction<Map<String, Integer>, CountsM
         c.put(key, in.readInt());
       }
       return c;
-    }
-
-    @Override
-    public Counts deserialize(Counts reuse, DataInputView in) throws IOException {
-      return deserialize(in);
-    }
-
-    @Override
-    public void copy(DataInputView in, DataOutputView out) throws IOException {
-      serialize(deserialize(in), out);
-    }
-
-    @Override
-    public boolean equals(Object o) {
-      return o instanceof Serializer;
-    }
-
-    @Override
-    public int hashCode() {
-      return Serializer.class.hashCode();
     }
 
     @Override

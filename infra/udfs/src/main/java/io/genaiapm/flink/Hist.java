@@ -2,7 +2,6 @@ package io.genaiapm.flink;
 
 import java.io.IOException;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
-import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
@@ -134,18 +133,8 @@ public final class Hist {
   }
 
   /** Writes the occupied buckets only: (size, then key and count per bucket). */
-  public static final class Serializer extends TypeSerializer<Hist> {
+  public static final class Serializer extends StatelessSerializer<Hist> {
     private static final long serialVersionUID = 1L;
-
-    @Override
-    public boolean isImmutableType() {
-      return false;
-    }
-
-    @Override
-    public TypeSerializer<Hist> duplicate() {
-      return this; // stateless
-    }
 
     @Override
     public Hist createInstance() {
@@ -155,16 +144,6 @@ public final class Hist {
     @Override
     public Hist copy(Hist from) {
       return from.copy();
-    }
-
-    @Override
-    public Hist copy(Hist from, Hist reuse) {
-      return from.copy();
-    }
-
-    @Override
-    public int getLength() {
-      return -1;
     }
 
     @Override
@@ -189,25 +168,10 @@ public final class Hist {
     }
 
     @Override
-    public Hist deserialize(Hist reuse, DataInputView in) throws IOException {
-      return deserialize(in);
-    }
-
-    @Override
     public void copy(DataInputView in, DataOutputView out) throws IOException {
       int n = in.readInt();
       out.writeInt(n);
       out.write(in, n * 12);
-    }
-
-    @Override
-    public boolean equals(Object o) {
-      return o instanceof Serializer;
-    }
-
-    @Override
-    public int hashCode() {
-      return Serializer.class.hashCode();
     }
 
     @Override

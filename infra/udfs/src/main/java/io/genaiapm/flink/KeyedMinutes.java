@@ -3,8 +3,8 @@ package io.genaiapm.flink;
 import java.io.IOException;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.Supplier;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
-import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
@@ -87,10 +87,47 @@ public final class KeyedMinutes {
     return present ? value : null;
   }
 
+  /** A finer key's sums: what a map of them merges. */
+  interface Sums<V> {
+    void merge(V other);
+  }
+
+  /** A minute's rows of one finer key, found or inserted through a reused probe key. */
+  static class KeyedRows<V extends Sums<V>> {
+    final HashMap<Key, V> rows = new HashMap<>();
+    private final Key probe = new Key();
+    private final Supplier<V> create;
+
+    KeyedRows(Supplier<V> create) {
+      this.create = create;
+    }
+
+    V get(StringData a, StringData b) {
+      V v = rows.get(probe.set(a, b));
+      if (v == null) {
+        v = create.get();
+        rows.put(probe.copy(), v);
+      }
+      return v;
+    }
+
+    /** Adds ``other``'s rows; its stored keys are immutable copies, so they are shared. */
+    void merge(KeyedRows<V> other) {
+      for (Map.Entry<Key, V> e : other.rows.entrySet()) {
+        V mine = rows.get(e.getKey());
+        if (mine == null) {
+          mine = create.get();
+          rows.put(e.getKey(), mine);
+        }
+        mine.merge(e.getValue());
+      }
+    }
+  }
+
   // -- users --------------------------------------------------------------------------------
 
   /** One user x feature's minute: the columns of minute_users (jobs/minutes.USER_COLUMNS). */
-  static final class User {
+  static final class User implements Sums<User> {
     long requests;
     long okRequests;
     long inputSum;
@@ -114,7 +151,8 @@ public final class KeyedMinutes {
     Hist okInput;
     Hist okOutput;
 
-    void merge(User o) {
+    @Override
+    public void merge(User o) {
       requests += o.requests;
       okRequests += o.okRequests;
       inputSum += o.inputSum;
@@ -146,12 +184,6 @@ public final class KeyedMinutes {
       okOutput = mergeHist(okOutput, o.okOutput);
     }
 
-    User copy() {
-      User u = new User();
-      u.merge(this);
-      return u;
-    }
-
     GenericRowData row(Key key) {
       GenericRowData r = new GenericRowData(21);
       r.setField(0, key.a);
@@ -179,14 +211,24 @@ public final class KeyedMinutes {
     }
 
     void write(DataOutputView out) throws IOException {
-      for (long v :
-          new long[] {
-            requests, okRequests, inputSum, inputN, outputSum, outputN, cacheRead, cacheWrite,
-            priced, unpricedTokens, unpricedN, okInputSum, okInputN, okInputMax, okOutputSum,
-            okOutputN, okOutputMax
-          }) {
-        out.writeLong(v);
-      }
+      // in the order read() reads them
+      out.writeLong(requests);
+      out.writeLong(okRequests);
+      out.writeLong(inputSum);
+      out.writeLong(inputN);
+      out.writeLong(outputSum);
+      out.writeLong(outputN);
+      out.writeLong(cacheRead);
+      out.writeLong(cacheWrite);
+      out.writeLong(priced);
+      out.writeLong(unpricedTokens);
+      out.writeLong(unpricedN);
+      out.writeLong(okInputSum);
+      out.writeLong(okInputN);
+      out.writeLong(okInputMax);
+      out.writeLong(okOutputSum);
+      out.writeLong(okOutputN);
+      out.writeLong(okOutputMax);
       out.writeDouble(cost);
       out.writeDouble(latencyMax);
       writeHist(latency, out);
@@ -262,28 +304,9 @@ public final class KeyedMinutes {
   }
 
   /** The map of a minute's user x feature rows. */
-  public static final class Users {
-    final HashMap<Key, User> rows = new HashMap<>();
-    final Key probe = new Key();
-
-    User get(StringData user, StringData feature) {
-      User u = rows.get(probe.set(user, feature));
-      if (u == null) {
-        u = new User();
-        rows.put(probe.copy(), u);
-      }
-      return u;
-    }
-
-    void merge(Users other) {
-      for (Map.Entry<Key, User> e : other.rows.entrySet()) {
-        User mine = rows.get(e.getKey());
-        if (mine == null) {
-          rows.put(e.getKey(), e.getValue().copy());
-        } else {
-          mine.merge(e.getValue());
-        }
-      }
+  public static final class Users extends KeyedRows<User> {
+    public Users() {
+      super(User::new);
     }
   }
 
@@ -391,17 +414,7 @@ public final class KeyedMinutes {
   }
 
   /** Writes the occupied keys and their sums (and histograms) only. */
-  public static final class UsersSerializer extends TypeSerializer<Users> {
-    @Override
-    public boolean isImmutableType() {
-      return false;
-    }
-
-    @Override
-    public TypeSerializer<Users> duplicate() {
-      return this; // stateless
-    }
-
+  public static final class UsersSerializer extends StatelessSerializer<Users> {
     @Override
     public Users createInstance() {
       return new Users();
@@ -412,16 +425,6 @@ public final class KeyedMinutes {
       Users to = new Users();
       to.merge(from);
       return to;
-    }
-
-    @Override
-    public Users copy(Users from, Users reuse) {
-      return copy(from);
-    }
-
-    @Override
-    public int getLength() {
-      return -1;
     }
 
     @Override
@@ -446,26 +449,6 @@ public final class KeyedMinutes {
     }
 
     @Override
-    public Users deserialize(Users reuse, DataInputView in) throws IOException {
-      return deserialize(in);
-    }
-
-    @Override
-    public void copy(DataInputView in, DataOutputView out) throws IOException {
-      serialize(deserialize(in), out);
-    }
-
-    @Override
-    public boolean equals(Object o) {
-      return o instanceof UsersSerializer;
-    }
-
-    @Override
-    public int hashCode() {
-      return UsersSerializer.class.hashCode();
-    }
-
-    @Override
     public TypeSerializerSnapshot<Users> snapshotConfiguration() {
       return new UsersSnapshot();
     }
@@ -481,7 +464,7 @@ public final class KeyedMinutes {
   // -- sessions -----------------------------------------------------------------------------
 
   /** One session's minute: what per-session spend sums (jobs/cost.py). */
-  static final class Session {
+  static final class Session implements Sums<Session> {
     long requests;
     long priced;
     long input;
@@ -491,7 +474,8 @@ public final class KeyedMinutes {
     long unpricedTokens;
     double cost;
 
-    void merge(Session o) {
+    @Override
+    public void merge(Session o) {
       requests += o.requests;
       priced += o.priced;
       input += o.input;
@@ -504,19 +488,9 @@ public final class KeyedMinutes {
   }
 
   /** The map of a minute's session rows. */
-  public static final class Sessions {
-    final HashMap<Key, Session> rows = new HashMap<>();
-    final Key probe = new Key();
-
-    void merge(Sessions other) {
-      for (Map.Entry<Key, Session> e : other.rows.entrySet()) {
-        Session mine = rows.get(e.getKey());
-        if (mine == null) {
-          mine = new Session();
-          rows.put(e.getKey(), mine);
-        }
-        mine.merge(e.getValue());
-      }
+  public static final class Sessions extends KeyedRows<Session> {
+    public Sessions() {
+      super(Session::new);
     }
   }
 
@@ -554,11 +528,7 @@ public final class KeyedMinutes {
         Long cacheRead,
         Long cacheWrite,
         Double cost) {
-      Session s = acc.rows.get(acc.probe.set(session, null));
-      if (s == null) {
-        s = new Session();
-        acc.rows.put(acc.probe.copy(), s);
-      }
+      Session s = acc.get(session, null);
       long in = input == null ? 0 : input;
       long out = output == null ? 0 : output;
       s.requests++;
@@ -603,17 +573,7 @@ public final class KeyedMinutes {
   }
 
   /** Writes each session's key and sums. */
-  public static final class SessionsSerializer extends TypeSerializer<Sessions> {
-    @Override
-    public boolean isImmutableType() {
-      return false;
-    }
-
-    @Override
-    public TypeSerializer<Sessions> duplicate() {
-      return this;
-    }
-
+  public static final class SessionsSerializer extends StatelessSerializer<Sessions> {
     @Override
     public Sessions createInstance() {
       return new Sessions();
@@ -627,27 +587,18 @@ public final class KeyedMinutes {
     }
 
     @Override
-    public Sessions copy(Sessions from, Sessions reuse) {
-      return copy(from);
-    }
-
-    @Override
-    public int getLength() {
-      return -1;
-    }
-
-    @Override
     public void serialize(Sessions acc, DataOutputView out) throws IOException {
       out.writeInt(acc.rows.size());
       for (Map.Entry<Key, Session> e : acc.rows.entrySet()) {
         Session s = e.getValue();
         writeString(e.getKey().a, out);
-        for (long v :
-            new long[] {
-              s.requests, s.priced, s.input, s.output, s.cacheRead, s.cacheWrite, s.unpricedTokens
-            }) {
-          out.writeLong(v);
-        }
+        out.writeLong(s.requests); // in the order deserialize() reads them
+        out.writeLong(s.priced);
+        out.writeLong(s.input);
+        out.writeLong(s.output);
+        out.writeLong(s.cacheRead);
+        out.writeLong(s.cacheWrite);
+        out.writeLong(s.unpricedTokens);
         out.writeDouble(s.cost);
       }
     }
@@ -670,26 +621,6 @@ public final class KeyedMinutes {
         acc.rows.put(key, s);
       }
       return acc;
-    }
-
-    @Override
-    public Sessions deserialize(Sessions reuse, DataInputView in) throws IOException {
-      return deserialize(in);
-    }
-
-    @Override
-    public void copy(DataInputView in, DataOutputView out) throws IOException {
-      serialize(deserialize(in), out);
-    }
-
-    @Override
-    public boolean equals(Object o) {
-      return o instanceof SessionsSerializer;
-    }
-
-    @Override
-    public int hashCode() {
-      return SessionsSerializer.class.hashCode();
     }
 
     @Override
