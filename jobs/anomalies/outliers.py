@@ -33,7 +33,13 @@ def outlier_views(s: AnomalySettings) -> list[tuple[str, str]]:
     squares per app and minute (a window aggregation), rolled over the range per minute row
     (an OVER on one row per app and minute), kept as a versioned view (latest row per app)
     and joined to each call as of its event time (an event-time temporal join, whose state
-    is the latest reference per app and the calls not yet passed by the watermark)."""
+    is the latest reference per app and the calls not yet passed by the watermark).
+
+    Why not a window join of each minute's calls with a reference of the minutes before it
+    (tried 2026-12-03): Flink 2.2 planned TUMBLE(calls) JOIN TUMBLE(reference) on (app,
+    window_start, window_end) as a regular join, whose state per app only grows; `all` ran
+    at 3.9-4.1k events/s instead of 36-37k at 5,000 calls per event-time second and no
+    faster at 50 (bench/run.py --only throughput --rows all_p1, 2 rounds alternated)."""
     r, z, n = int(s.outlier_range_minutes), s.outlier_threshold, int(s.outlier_min_calls)
     sums = ",\n    ".join(f"{m}_ln_{x} AS {m}_{x}" for m in EVENT_METRICS for x in ("n", "s", "q"))
     rolled = ",\n    ".join(
