@@ -68,17 +68,9 @@ def _epoch_ms(value, where: str) -> int:
 
 
 def _row(raw: object, where: str) -> Price:
-    if not isinstance(raw, dict):
-        raise GenaiApmError(f"{where}: a [[price]] row must be a table")
-    missing = [k for k in REQUIRED if k not in raw]
-    if missing:
-        raise GenaiApmError(f"{where}: missing {', '.join(missing)}")
-    unknown = sorted(raw.keys() - {*REQUIRED, *OPTIONAL})
-    if unknown:
-        raise GenaiApmError(f"{where}: unknown keys {', '.join(unknown)}")
-    for key in ("provider", "model_id", "source"):
-        if not isinstance(raw[key], str) or not raw[key].strip():
-            raise GenaiApmError(f"{where}: {key} must be a non-empty string")
+    raw = table_files.check_row(
+        raw, where, "price", REQUIRED, OPTIONAL, ("provider", "model_id", "source")
+    )
     if raw["currency"] != CURRENCY:
         raise GenaiApmError(
             f"{where}: currency {raw['currency']!r}; only {CURRENCY} is supported (spend is summed)"

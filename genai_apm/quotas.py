@@ -67,17 +67,9 @@ def _positive(raw: dict, key: str, where: str, default=None) -> float | None:
 
 
 def _row(raw: object, where: str) -> Quota:
-    if not isinstance(raw, dict):
-        raise GenaiApmError(f"{where}: a [[quota]] row must be a table")
-    missing = [k for k in REQUIRED if k not in raw]
-    if missing:
-        raise GenaiApmError(f"{where}: missing {', '.join(missing)}")
-    unknown = sorted(raw.keys() - {*REQUIRED, *OPTIONAL})
-    if unknown:
-        raise GenaiApmError(f"{where}: unknown keys {', '.join(unknown)}")
-    for key in ("provider", "model_id", "region", "source"):
-        if not isinstance(raw[key], str) or not raw[key].strip():
-            raise GenaiApmError(f"{where}: {key} must be a non-empty string")
+    raw = table_files.check_row(
+        raw, where, "quota", REQUIRED, OPTIONAL, ("provider", "model_id", "region", "source")
+    )
     return Quota(
         provider=raw["provider"],
         model_id=raw["model_id"],

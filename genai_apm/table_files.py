@@ -54,3 +54,20 @@ def parse(text: str, origin: str, what: str, array: str) -> tuple[str, list]:
     if not isinstance(rows, list):
         raise GenaiApmError(f"{where}: {array} must be an array of [[{array}]] tables")
     return version, rows
+
+
+def check_row(raw: object, where: str, array: str, required, optional, texts) -> dict:
+    """``raw`` as a ``[[array]]`` row: a table with every ``required`` key, no key beyond
+    ``required`` and ``optional``, and a non-empty string under each of ``texts``."""
+    if not isinstance(raw, dict):
+        raise GenaiApmError(f"{where}: a [[{array}]] row must be a table")
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise GenaiApmError(f"{where}: missing {', '.join(missing)}")
+    unknown = sorted(raw.keys() - {*required, *optional})
+    if unknown:
+        raise GenaiApmError(f"{where}: unknown keys {', '.join(unknown)}")
+    for key in texts:
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise GenaiApmError(f"{where}: {key} must be a non-empty string")
+    return raw
