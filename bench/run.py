@@ -86,6 +86,10 @@ ROWS = {
     "flink_json_source": "ceiling: Flink Kafka source, JSON format -> blackhole, p1",
     "flink_table": "Flink: per-minute per-model table, JSON format source, p1",
     "flink_table_checked": "Flink: the same table over the contract checks (`invocations`), p1",
+    "flink_shared_minutes": (
+        "Flink: the shared per-minute rows of `all` (jobs/minutes.py) over the contract checks, "
+        "to a blackhole, p1"
+    ),
     "all_p1": "Flink: all analyses (the `all` job), p1",
     "all_p2": "Flink: all analyses (the `all` job), p2",
     "analytics_p1": "Flink: `analytics` alone (latency, errors, cost), p1",
@@ -100,6 +104,7 @@ FLINK_ROWS = {
     "flink_json_source": ("json-source", 1),
     "flink_table": ("table", 1),
     "flink_table_checked": ("table-checked", 1),
+    "flink_shared_minutes": ("shared-minutes", 1),
     "all_p1": ("all", 1),
     "all_p2": ("all", 2),
     "analytics_p1": ("analytics", 1),
@@ -110,6 +115,7 @@ DEFAULT_ROWS = [
     "flink_json_source",
     "flink_table",
     "flink_table_checked",
+    "flink_shared_minutes",
     "all_p1",
     "polars",
     "spark_complete",
@@ -143,6 +149,8 @@ def flink_child(args: argparse.Namespace) -> int:
         job_id = _source_to_blackhole(settings, json_format=args.job == "json-source")
     elif args.job in ("table", "table-checked"):
         job_id = minute_table(settings, checked=args.job == "table-checked", bounded=bounded)
+    elif args.job == "shared-minutes":
+        job_id = shared_minutes(settings, bounded=bounded)
     else:
         from genai_apm.jobs import load
 
@@ -283,6 +291,36 @@ def minute_table(settings, *, checked: bool, bounded: bool = True) -> str:
         )
     )
     statements.add_insert_sql("INSERT INTO `table_out`" + table_select(source))
+    return execute(t_env, statements, name, wait=True)
+
+
+def shared_minutes(settings, *, bounded: bool = True) -> str:
+    """What every analysis of `all` derives from, alone: the raw source, the contract checks
+    with their dead letters, and the one per-minute aggregation (minute_stats with its user
+    and session arrays, jobs/minutes.py), every column into a blackhole (a column left out
+    would let the planner drop its aggregate). All analyses cannot run faster than this."""
+    from pyflink.table import Schema, TableDescriptor
+    from pyflink.table.expressions import col
+
+    from genai_apm.flink.env import table_env
+    from genai_apm.jobs import minutes, sources
+    from genai_apm.jobs.runner import execute
+    from genai_apm.jobs.sinks import Sinks
+
+    name = "bench shared minutes"
+    t_env = table_env(settings, name, bounded=bounded)
+    statements = t_env.create_statement_set()
+    sinks = Sinks(t_env, settings, name, kafka=True, tables_path=settings.output.tables_path)
+    rejected = sources.from_kafka("invocations", t_env, settings, bounded=bounded)
+    sources.add_deadletters(statements, sinks, rejected)
+    minutes.register(t_env, settings)
+    # the rowtime column is the only one a blackhole cannot take as it is
+    rows = t_env.from_path("minute_stats").drop_columns(col("minute_time"))
+    schema = Schema.new_builder().from_resolved_schema(rows.get_resolved_schema()).build()
+    t_env.create_temporary_table(
+        "sink", TableDescriptor.for_connector("blackhole").schema(schema).build()
+    )
+    statements.add_insert("sink", rows)
     return execute(t_env, statements, name, wait=True)
 
 
@@ -612,11 +650,11 @@ class Bench:
         if job.startswith("table"):
             out["delivery_guarantee"] = delivery
             out["output_topic"] = topics["latency"]
-        elif job not in ("source", "json-source"):
+        elif job not in ("source", "json-source", "shared-minutes"):
             out["delivery_guarantee"] = "exactly-once (the job's configured sinks)"
             out["deadletters"] = self.count_records(topics["deadletter"])
             out["latency_rows"] = self.count_records(topics["latency"])
-        if job == "table-checked":
+        if job in ("table-checked", "shared-minutes"):
             out["deadletters"] = self.count_records(topics["deadletter"])
         return out
 
@@ -1285,6 +1323,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "json-source",
             "table",
             "table-checked",
+            "shared-minutes",
             "all",
             "analytics",
             "anomalies",
