@@ -248,6 +248,23 @@ FROM TABLE(TUMBLE(TABLE {source}, DESCRIPTOR(`event_ts`), INTERVAL '1' MINUTE))
 GROUP BY window_start, window_end, `model_id`"""
 
 
+def _bench_job(settings, name: str, *, checked: bool, bounded: bool):
+    """(table environment, statement set, sinks) of a bench job; ``checked``: with the
+    project's raw source and `invocations` views registered (every contract check, rejects
+    to the dead-letter topic), as the `all` job reads its events."""
+    from genai_apm.flink.env import table_env
+    from genai_apm.jobs import sources
+    from genai_apm.jobs.sinks import Sinks
+
+    t_env = table_env(settings, name, bounded=bounded)
+    statements = t_env.create_statement_set()
+    sinks = Sinks(t_env, settings, name, kafka=True, tables_path=settings.output.tables_path)
+    if checked:
+        rejected = sources.from_kafka("invocations", t_env, settings, bounded=bounded)
+        sources.add_deadletters(statements, sinks, rejected)
+    return t_env, statements, sinks
+
+
 def minute_table(settings, *, checked: bool, bounded: bool = True) -> str:
     """The alternatives' per-minute per-model table in Flink, to a Kafka topic (the latency
     topic of ``settings``) with ``settings.flink.delivery_guarantee``. Plain: Flink's JSON
@@ -256,18 +273,11 @@ def minute_table(settings, *, checked: bool, bounded: bool = True) -> str:
     dead-letter topic), then the same aggregation."""
     from genai_apm.connectors import kafka
     from genai_apm.connectors.ddl import create_table, typed_columns, watermark_options
-    from genai_apm.flink.env import table_env
-    from genai_apm.jobs import sources
     from genai_apm.jobs.runner import execute
-    from genai_apm.jobs.sinks import Sinks
 
     name = "bench table checked" if checked else "bench table"
-    t_env = table_env(settings, name, bounded=bounded)
-    statements = t_env.create_statement_set()
-    sinks = Sinks(t_env, settings, name, kafka=True, tables_path=settings.output.tables_path)
+    t_env, statements, sinks = _bench_job(settings, name, checked=checked, bounded=bounded)
     if checked:
-        rejected = sources.from_kafka("invocations", t_env, settings, bounded=bounded)
-        sources.add_deadletters(statements, sinks, rejected)
         source = "invocations"
     else:
         delay = f"INTERVAL '{int(settings.flink.watermark_delay_s)}' SECOND"
@@ -302,17 +312,11 @@ def shared_minutes(settings, *, bounded: bool = True) -> str:
     from pyflink.table import Schema, TableDescriptor
     from pyflink.table.expressions import col
 
-    from genai_apm.flink.env import table_env
-    from genai_apm.jobs import minutes, sources
+    from genai_apm.jobs import minutes
     from genai_apm.jobs.runner import execute
-    from genai_apm.jobs.sinks import Sinks
 
     name = "bench shared minutes"
-    t_env = table_env(settings, name, bounded=bounded)
-    statements = t_env.create_statement_set()
-    sinks = Sinks(t_env, settings, name, kafka=True, tables_path=settings.output.tables_path)
-    rejected = sources.from_kafka("invocations", t_env, settings, bounded=bounded)
-    sources.add_deadletters(statements, sinks, rejected)
+    t_env, statements, _ = _bench_job(settings, name, checked=True, bounded=bounded)
     minutes.register(t_env, settings)
     # the rowtime column is the only one a blackhole cannot take as it is
     rows = t_env.from_path("minute_stats").drop_columns(col("minute_time"))
